@@ -1,0 +1,99 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { ConfigError } from './errors.js';
+
+/** Where the platform's servers are and how to reach them. One loader for every package. */
+export interface PlatformConfig {
+  postgres: { host: string; port: number; user: string; password: string; database: string };
+  kafka: { bootstrapServers: string[] };
+  connect: { url: string };
+  s3: { endpoint: string; region: string; accessKeyId: string; secretAccessKey: string; bucket: string };
+  duckdb: { extensionDirectory: string };
+  gx: { python: string };
+}
+
+export type Env = Record<string, string | undefined>;
+
+/**
+ * The one home for downloads, data, logs and generated config. PostgreSQL refuses to run as root and cannot traverse
+ * /root, so root gets a system location instead of ~/.bitvelocity.
+ */
+export function bvHome(env: Env = process.env): string {
+  if (env.BV_HOME) return env.BV_HOME;
+  if (process.getuid?.() === 0) return '/var/lib/bitvelocity';
+  return join(homedir(), '.bitvelocity');
+}
+
+export function platformConfigFile(env: Env = process.env): string {
+  return join(bvHome(env), 'config', 'platform.json');
+}
+
+/**
+ * Loads the platform config: the file the local stack writes (`bv stack up`), overridden field by field from
+ * BV_* environment variables, so a deployment against other servers needs only env.
+ */
+export function loadPlatformConfig(env: Env = process.env): PlatformConfig {
+  const file = platformConfigFile(env);
+  let base: Partial<PlatformConfig> = {};
+  if (existsSync(file)) {
+    try {
+      base = JSON.parse(readFileSync(file, 'utf8')) as Partial<PlatformConfig>;
+    } catch (cause) {
+      throw new ConfigError('CONFIG_INVALID', `${file} is not valid JSON; delete it and run \`bv stack up\``, { cause });
+    }
+  }
+  const pick = (name: string, fromFile: string | number | undefined): string => {
+    const value = env[name] ?? (fromFile === undefined ? undefined : String(fromFile));
+    if (value === undefined || value === '') {
+      throw new ConfigError(
+        'CONFIG_MISSING',
+        `${name} is not set and ${file} does not define it; run \`npx bv stack up\` or set ${name}`,
+        { details: { variable: name, file } },
+      );
+    }
+    return value;
+  };
+  const port = (name: string, fromFile: number | undefined): number => {
+    const raw = pick(name, fromFile);
+    const value = Number(raw);
+    if (!Number.isInteger(value) || value < 1 || value > 65535) {
+      throw new ConfigError('CONFIG_INVALID', `${name} must be a TCP port (1-65535), got "${raw}"`, {
+        details: { variable: name },
+      });
+    }
+    return value;
+  };
+  return {
+    postgres: {
+      host: pick('BV_PG_HOST', base.postgres?.host),
+      port: port('BV_PG_PORT', base.postgres?.port),
+      user: pick('BV_PG_USER', base.postgres?.user),
+      password: pick('BV_PG_PASSWORD', base.postgres?.password),
+      database: pick('BV_PG_DATABASE', base.postgres?.database),
+    },
+    kafka: {
+      bootstrapServers: pick('BV_KAFKA_BOOTSTRAP', base.kafka?.bootstrapServers?.join(','))
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean),
+    },
+    connect: { url: pick('BV_CONNECT_URL', base.connect?.url) },
+    s3: {
+      endpoint: pick('BV_S3_ENDPOINT', base.s3?.endpoint),
+      region: pick('BV_S3_REGION', base.s3?.region ?? 'us-east-1'),
+      accessKeyId: pick('BV_S3_ACCESS_KEY_ID', base.s3?.accessKeyId),
+      secretAccessKey: pick('BV_S3_SECRET_ACCESS_KEY', base.s3?.secretAccessKey),
+      bucket: pick('BV_S3_BUCKET', base.s3?.bucket),
+    },
+    duckdb: { extensionDirectory: pick('BV_DUCKDB_EXTENSION_DIR', base.duckdb?.extensionDirectory) },
+    gx: { python: pick('BV_GX_PYTHON', base.gx?.python) },
+  };
+}
+
+/** A libpq-style connection string for the given database (defaults to the platform database). */
+export function postgresUrl(config: PlatformConfig['postgres'], database = config.database): string {
+  const user = encodeURIComponent(config.user);
+  const password = encodeURIComponent(config.password);
+  return `postgres://${user}:${password}@${config.host}:${config.port}/${encodeURIComponent(database)}`;
+}

@@ -1,0 +1,78 @@
+/**
+ * The platform's error classes. Every error carries a stable machine-readable `code`, a message a user can act on,
+ * whether retrying may help (`retriable`), and the underlying `cause`.
+ */
+export type ErrorCode =
+  | 'CONFIG_INVALID'
+  | 'CONFIG_MISSING'
+  | 'STACK_COMPONENT_UNKNOWN'
+  | 'STACK_INSTALL_FAILED'
+  | 'STACK_START_FAILED'
+  | 'STACK_UNHEALTHY'
+  | 'STACK_PORT_IN_USE'
+  | 'COMMAND_FAILED'
+  | 'QUALITY_RUNNER_FAILED';
+
+export interface BvErrorOptions {
+  cause?: unknown;
+  retriable?: boolean;
+  details?: Record<string, unknown>;
+}
+
+export class BvError extends Error {
+  readonly code: ErrorCode;
+  readonly retriable: boolean;
+  readonly details: Record<string, unknown>;
+
+  constructor(code: ErrorCode, message: string, options: BvErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = new.target.name;
+    this.code = code;
+    this.retriable = options.retriable ?? false;
+    this.details = options.details ?? {};
+  }
+
+  toJSON(): Record<string, unknown> {
+    return { name: this.name, code: this.code, message: this.message, retriable: this.retriable, ...this.details };
+  }
+}
+
+export class ConfigError extends BvError {}
+
+/** A failure of one component of the local stack; names the component and the log file to read. */
+export class StackError extends BvError {
+  readonly component: string;
+  readonly logFile: string | undefined;
+
+  constructor(
+    code: ErrorCode,
+    component: string,
+    message: string,
+    options: BvErrorOptions & { logFile?: string | undefined } = {},
+  ) {
+    const where = options.logFile ? ` (log: ${options.logFile})` : '';
+    super(code, `${component}: ${message}${where}`, {
+      ...options,
+      details: { ...options.details, component, logFile: options.logFile },
+    });
+    this.component = component;
+    this.logFile = options.logFile;
+  }
+}
+
+/** A child process that exited unsuccessfully; keeps the tail of its output for the message. */
+export class CommandError extends BvError {
+  constructor(command: string, exitCode: number | null, outputTail: string, options: BvErrorOptions = {}) {
+    const status = exitCode === null ? 'was killed' : `exited with ${exitCode}`;
+    const tail = outputTail.trim() ? `\n${outputTail.trim()}` : '';
+    super('COMMAND_FAILED', `${command} ${status}${tail}`, { ...options, details: { command, exitCode } });
+  }
+}
+
+export function errorMessage(error: unknown): string {
+  if (error instanceof Error) {
+    const cause = error.cause instanceof Error && !error.message.includes(error.cause.message) ? `: ${error.cause.message}` : '';
+    return `${error.message}${cause}`;
+  }
+  return String(error);
+}
