@@ -1,0 +1,67 @@
+import { Command, InvalidArgumentError } from 'commander';
+import { COMPONENTS, type ComponentStatus, stackDown, stackLogs, stackStatus, stackUp } from '@bitvelocity/infra';
+
+const print = (line: string) => process.stdout.write(`${line}\n`);
+const width = Math.max(...COMPONENTS.map((c) => c.name.length));
+const progress = ({ component, message }: { component: string; message: string }) =>
+  process.stderr.write(`  ${component.padEnd(width)}  ${message}\n`);
+
+function positiveInt(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError('must be a positive whole number');
+  return n;
+}
+
+function statusTable(rows: ComponentStatus[]): string {
+  const state = (r: ComponentStatus) => (r.healthy ? 'healthy' : r.running ? 'UNHEALTHY' : r.installed ? 'stopped' : 'not installed');
+  const header = ['COMPONENT', 'STATE', 'VERSION', 'ADDRESS', 'DETAIL'];
+  const table = [header, ...rows.map((r) => [r.name, state(r), r.version, r.address ?? '-', r.detail])];
+  const widths = header.map((_, i) => Math.max(...table.map((row) => (row[i] ?? '').length)));
+  return table.map((row) => row.map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i] ?? 0))).join('  ')).join('\n');
+}
+
+export function stackCommand(): Command {
+  const stack = new Command('stack').description('the local stack of real servers (no Docker), under BV_HOME');
+
+  stack
+    .command('up')
+    .description('install (first time) and start PostgreSQL, Kafka, Kafka Connect + Debezium, MinIO, DuckDB extensions, Great Expectations')
+    .action(async () => {
+      const result = await stackUp({ onEvent: progress });
+      const already = result.alreadyRunning.length ? `, already running: ${result.alreadyRunning.join(', ')}` : '';
+      print(
+        `stack up: started ${result.started.length ? result.started.join(', ') : 'nothing'}${already} (install ${result.installSeconds}s, start ${result.startSeconds}s)`,
+      );
+    });
+
+  stack
+    .command('down')
+    .description('stop the servers this stack started')
+    .action(async () => {
+      const stopped = await stackDown({ onEvent: progress });
+      print(`stack down: stopped ${stopped.length ? stopped.join(', ') : 'nothing'}`);
+    });
+
+  stack
+    .command('status')
+    .description('each component with version, address and health (a real round trip)')
+    .option('--json', 'machine-readable output')
+    .action(async (options: { json?: boolean }) => {
+      const rows = await stackStatus();
+      print(options.json ? JSON.stringify({ components: rows }, null, 2) : statusTable(rows));
+      if (rows.some((r) => !r.healthy)) process.exitCode = 3;
+    });
+
+  stack
+    .command('logs')
+    .description('the last lines of a component log')
+    .argument('<component>', COMPONENTS.map((c) => c.name).join(' | '))
+    .option('-n, --lines <n>', 'how many lines', positiveInt, 100)
+    .action((component: string, options: { lines: number }) => {
+      const { file, text } = stackLogs(component, options.lines);
+      process.stderr.write(`==> ${file} <==\n`);
+      print(text);
+    });
+
+  return stack;
+}

@@ -1,0 +1,1 @@
+export { stackCommand } from './commands/stack.js';

@@ -1,0 +1,19 @@
+import { Command, CommanderError } from 'commander';
+import { BvError, errorMessage } from '@bitvelocity/core';
+import { stackCommand } from './commands/stack.js';
+
+const program = new Command('bv')
+  .description('BitVelocity: stream-processing data platform')
+  .showHelpAfterError()
+  .exitOverride();
+
+program.addCommand(stackCommand());
+
+try {
+  await program.parseAsync(process.argv);
+} catch (error) {
+  if (error instanceof CommanderError) process.exit(error.exitCode);
+  const code = error instanceof BvError ? error.code : 'UNEXPECTED';
+  process.stderr.write(`bv: error [${code}]: ${errorMessage(error)}\n`);
+  process.exit(1);
+}
