@@ -1,5 +1,5 @@
-import { Command, CommanderError } from 'commander';
 import { BvError, errorMessage } from '@bitvelocity/core';
+import { Command, CommanderError } from 'commander';
 import { stackCommand } from './commands/stack.js';
 
 const program = new Command('bv')

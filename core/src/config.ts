@@ -10,6 +10,8 @@ export interface PlatformConfig {
   connect: { url: string };
   s3: { endpoint: string; region: string; accessKeyId: string; secretAccessKey: string; bucket: string };
   duckdb: { extensionDirectory: string };
+  /** DuckLake: the catalog lives in a Postgres database, the Parquet data files under an s3:// prefix. */
+  lake: { catalogDatabase: string; dataPath: string };
   gx: { python: string };
 }
 
@@ -40,7 +42,9 @@ export function loadPlatformConfig(env: Env = process.env): PlatformConfig {
     try {
       base = JSON.parse(readFileSync(file, 'utf8')) as Partial<PlatformConfig>;
     } catch (cause) {
-      throw new ConfigError('CONFIG_INVALID', `${file} is not valid JSON; delete it and run \`bv stack up\``, { cause });
+      throw new ConfigError('CONFIG_INVALID', `${file} is not valid JSON; delete it and run \`bv stack up\``, {
+        cause,
+      });
     }
   }
   const pick = (name: string, fromFile: string | number | undefined): string => {
@@ -87,6 +91,10 @@ export function loadPlatformConfig(env: Env = process.env): PlatformConfig {
       bucket: pick('BV_S3_BUCKET', base.s3?.bucket),
     },
     duckdb: { extensionDirectory: pick('BV_DUCKDB_EXTENSION_DIR', base.duckdb?.extensionDirectory) },
+    lake: {
+      catalogDatabase: pick('BV_LAKE_CATALOG_DB', base.lake?.catalogDatabase),
+      dataPath: pick('BV_LAKE_DATA_PATH', base.lake?.dataPath),
+    },
     gx: { python: pick('BV_GX_PYTHON', base.gx?.python) },
   };
 }

@@ -71,7 +71,8 @@ export class CommandError extends BvError {
 
 export function errorMessage(error: unknown): string {
   if (error instanceof Error) {
-    const cause = error.cause instanceof Error && !error.message.includes(error.cause.message) ? `: ${error.cause.message}` : '';
+    const cause =
+      error.cause instanceof Error && !error.message.includes(error.cause.message) ? `: ${error.cause.message}` : '';
     return `${error.message}${cause}`;
   }
   return String(error);

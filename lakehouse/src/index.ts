@@ -1,1 +1,2 @@
-export {};
+export { DuckDb, type DuckDbOptions, type SqlParams, sqlLiteral } from './duckdb.js';
+export { type LakeOptions, openLake } from './lake.js';

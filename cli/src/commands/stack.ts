@@ -1,5 +1,5 @@
-import { Command, InvalidArgumentError } from 'commander';
 import { COMPONENTS, type ComponentStatus, stackDown, stackLogs, stackStatus, stackUp } from '@bitvelocity/infra';
+import { Command, InvalidArgumentError } from 'commander';
 
 const print = (line: string) => process.stdout.write(`${line}\n`);
 const width = Math.max(...COMPONENTS.map((c) => c.name.length));
@@ -13,11 +13,14 @@ function positiveInt(value: string): number {
 }
 
 function statusTable(rows: ComponentStatus[]): string {
-  const state = (r: ComponentStatus) => (r.healthy ? 'healthy' : r.running ? 'UNHEALTHY' : r.installed ? 'stopped' : 'not installed');
+  const state = (r: ComponentStatus) =>
+    r.healthy ? 'healthy' : r.running ? 'UNHEALTHY' : r.installed ? 'stopped' : 'not installed';
   const header = ['COMPONENT', 'STATE', 'VERSION', 'ADDRESS', 'DETAIL'];
   const table = [header, ...rows.map((r) => [r.name, state(r), r.version, r.address ?? '-', r.detail])];
   const widths = header.map((_, i) => Math.max(...table.map((row) => (row[i] ?? '').length)));
-  return table.map((row) => row.map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i] ?? 0))).join('  ')).join('\n');
+  return table
+    .map((row) => row.map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i] ?? 0))).join('  '))
+    .join('\n');
 }
 
 export function stackCommand(): Command {
@@ -25,9 +28,12 @@ export function stackCommand(): Command {
 
   stack
     .command('up')
-    .description('install (first time) and start PostgreSQL, Kafka, Kafka Connect + Debezium, MinIO, DuckDB extensions, Great Expectations')
-    .action(async () => {
-      const result = await stackUp({ onEvent: progress });
+    .description(
+      'install (first time) and start PostgreSQL, Kafka, Kafka Connect + Debezium, MinIO, DuckDB extensions, Great Expectations',
+    )
+    .argument('[components...]', 'only these (and what they depend on); all when omitted')
+    .action(async (components: string[]) => {
+      const result = await stackUp({ onEvent: progress, ...(components.length ? { components } : {}) });
       const already = result.alreadyRunning.length ? `, already running: ${result.alreadyRunning.join(', ')}` : '';
       print(
         `stack up: started ${result.started.length ? result.started.join(', ') : 'nothing'}${already} (install ${result.installSeconds}s, start ${result.startSeconds}s)`,

@@ -87,12 +87,23 @@ export function unpackArtifact(
   return once(dir, () => unpackInto(s, dir, coordinates, outputDirectory, logFile));
 }
 
-async function unpackInto(s: StackSettings, dir: string, coordinates: string, outputDirectory: string, logFile: string): Promise<void> {
+async function unpackInto(
+  s: StackSettings,
+  dir: string,
+  coordinates: string,
+  outputDirectory: string,
+  logFile: string,
+): Promise<void> {
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(dir, { recursive: true });
   await runCommand(
     'mvn',
-    [...mavenArgs(s), `${DEPENDENCY_PLUGIN}:unpack`, `-Dartifact=${coordinates}`, `-DoutputDirectory=${outputDirectory}`],
+    [
+      ...mavenArgs(s),
+      `${DEPENDENCY_PLUGIN}:unpack`,
+      `-Dartifact=${coordinates}`,
+      `-DoutputDirectory=${outputDirectory}`,
+    ],
     { cwd: dir, logFile, timeoutMs: 20 * 60_000 },
   );
   writeFileSync(join(dir, COMPLETE), '');

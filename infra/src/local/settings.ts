@@ -129,6 +129,7 @@ export function platformConfigOf(settings: StackSettings): PlatformConfig {
       bucket: settings.lakeBucket,
     },
     duckdb: { extensionDirectory: join(paths.dist, 'duckdb', 'extensions') },
+    lake: { catalogDatabase: settings.lakeCatalogDatabase, dataPath: `s3://${settings.lakeBucket}/lake/` },
     gx: { python: join(paths.venvs, 'gx', 'bin', 'python') },
   };
 }

@@ -1,6 +1,6 @@
 import { createConnection } from 'node:net';
 import { join } from 'node:path';
-import { type Env, StackError, errorMessage } from '@bitvelocity/core';
+import { type Env, errorMessage, StackError } from '@bitvelocity/core';
 import type { Component, ComponentName, Health } from './component.js';
 import { connect } from './components/connect.js';
 import { duckdb } from './components/duckdb.js';
@@ -10,7 +10,13 @@ import { minio } from './components/minio.js';
 import { postgres } from './components/postgres.js';
 import { stackPaths } from './paths.js';
 import { tailFile } from './process.js';
-import { loadStackSettings, PORT_VARIABLES, platformConfigOf, type StackSettings, writePrivateJson } from './settings.js';
+import {
+  loadStackSettings,
+  PORT_VARIABLES,
+  platformConfigOf,
+  type StackSettings,
+  writePrivateJson,
+} from './settings.js';
 
 /** Start order: a component comes after everything in its dependsOn. */
 export const COMPONENTS: readonly Component[] = [postgres, kafka, minio, connect, duckdb, greatExpectations];
@@ -42,9 +48,25 @@ export interface UpResult {
 export function componentByName(name: string): Component {
   const component = COMPONENTS.find((c) => c.name === name);
   if (!component) {
-    throw new StackError('STACK_COMPONENT_UNKNOWN', name, `unknown component; one of ${COMPONENTS.map((c) => c.name).join(', ')}`);
+    throw new StackError(
+      'STACK_COMPONENT_UNKNOWN',
+      name,
+      `unknown component; one of ${COMPONENTS.map((c) => c.name).join(', ')}`,
+    );
   }
   return component;
+}
+
+/** The named components and everything they depend on, in start order. */
+function withDependencies(names: string[]): Component[] {
+  const wanted = new Set<ComponentName>();
+  const add = (component: Component) => {
+    if (wanted.has(component.name)) return;
+    wanted.add(component.name);
+    for (const dependency of component.dependsOn) add(componentByName(dependency));
+  };
+  for (const name of names) add(componentByName(name));
+  return COMPONENTS.filter((c) => wanted.has(c.name));
 }
 
 export function settingsFor(env: Env = process.env): StackSettings {
@@ -71,14 +93,15 @@ function portAnswers(host: string, port: number): Promise<boolean> {
  * started is stopped again and a StackError names the component, the cause and its log file.
  */
 export async function stackUp(
-  options: { env?: Env; onEvent?: StackListener } = {},
+  options: { env?: Env; onEvent?: StackListener; components?: string[] } = {},
 ): Promise<UpResult> {
   const settings = settingsFor(options.env);
+  const selected = withDependencies(options.components ?? COMPONENTS.map((c) => c.name));
   const emit = options.onEvent ?? (() => {});
   writePrivateJson(join(settings.paths.config, 'platform.json'), platformConfigOf(settings));
 
   const installStarted = performance.now();
-  const toInstall = COMPONENTS.filter((c) => !c.isInstalled(settings));
+  const toInstall = selected.filter((c) => !c.isInstalled(settings));
   const installs = await Promise.allSettled(
     toInstall.map(async (component) => {
       emit({ component: component.name, message: `installing ${component.version}` });
@@ -102,7 +125,7 @@ export async function stackUp(
   const started: Component[] = [];
   const alreadyRunning: ComponentName[] = [];
   try {
-    for (const component of COMPONENTS.filter((c) => c.kind === 'server')) {
+    for (const component of selected.filter((c) => c.kind === 'server')) {
       if (component.runningPid(settings) !== undefined) {
         const health = await component.health(settings);
         if (health.healthy) {
@@ -110,16 +133,26 @@ export async function stackUp(
           emit({ component: component.name, message: `already running: ${health.detail}` });
           continue;
         }
-        throw new StackError('STACK_UNHEALTHY', component.name, `is running but unhealthy: ${health.detail}; try \`bv stack down\``, {
-          logFile: component.logFile(settings),
-        });
+        throw new StackError(
+          'STACK_UNHEALTHY',
+          component.name,
+          `is running but unhealthy: ${health.detail}; try \`bv stack down\``,
+          {
+            logFile: component.logFile(settings),
+          },
+        );
       }
       const port = component.portKey && settings.ports[component.portKey];
       if (component.portKey && port && (await portAnswers(settings.host, port))) {
         const variable = PORT_VARIABLES[component.portKey];
-        throw new StackError('STACK_PORT_IN_USE', component.name, `port ${port} is already in use by another process; set ${variable} to a free port`, {
-          logFile: component.logFile(settings),
-        });
+        throw new StackError(
+          'STACK_PORT_IN_USE',
+          component.name,
+          `port ${port} is already in use by another process; set ${variable} to a free port`,
+          {
+            logFile: component.logFile(settings),
+          },
+        );
       }
       emit({ component: component.name, message: `starting on ${component.address(settings)}` });
       const componentStarted = performance.now();
@@ -128,14 +161,19 @@ export async function stackUp(
         await component.start(settings);
       } catch (cause) {
         const tail = tailFile(component.logFile(settings), 15);
-        throw new StackError('STACK_START_FAILED', component.name, `did not start: ${errorMessage(cause)}${tail ? `\n--- last lines of the log ---\n${tail}` : ''}`, {
-          cause,
-          logFile: component.logFile(settings),
-        });
+        throw new StackError(
+          'STACK_START_FAILED',
+          component.name,
+          `did not start: ${errorMessage(cause)}${tail ? `\n--- last lines of the log ---\n${tail}` : ''}`,
+          {
+            cause,
+            logFile: component.logFile(settings),
+          },
+        );
       }
       emit({ component: component.name, message: `healthy after ${seconds(componentStarted)}s` });
     }
-    for (const component of COMPONENTS.filter((c) => c.kind === 'toolchain')) {
+    for (const component of selected.filter((c) => c.kind === 'toolchain')) {
       const health = await component.health(settings);
       if (!health.healthy) {
         throw new StackError('STACK_UNHEALTHY', component.name, `is installed but does not work: ${health.detail}`, {

@@ -1,10 +1,10 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { versions } from '../../versions.js';
 import { type Component, probe } from '../component.js';
 import { isMavenDirComplete, unpackArtifact } from '../maven.js';
 import { isAlive, readPid, startDaemon, stopProcess, waitUntil } from '../process.js';
 import type { StackSettings } from '../settings.js';
-import { versions } from '../../versions.js';
 import { installKafkaDist, jvmArgs, kafkaClasspath, kafkaDistDir, writeLog4j } from './kafka.js';
 
 export const POSTGRES_CONNECTOR_CLASS = 'io.debezium.connector.postgresql.PostgresConnector';
@@ -77,7 +77,13 @@ export const connect: Component = {
     const log4j = writeLog4j(configDir(s));
     startDaemon(
       'java',
-      [...jvmArgs('768m', log4j), '-cp', kafkaClasspath(s), 'org.apache.kafka.connect.cli.ConnectDistributed', properties],
+      [
+        ...jvmArgs('768m', log4j),
+        '-cp',
+        kafkaClasspath(s),
+        'org.apache.kafka.connect.cli.ConnectDistributed',
+        properties,
+      ],
       { logFile: this.logFile(s), pidFile: pidFile(s) },
     );
     // Connect scans plugin.path and joins its group before the REST API answers: allow it time.

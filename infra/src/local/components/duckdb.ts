@@ -1,10 +1,10 @@
 import { existsSync, mkdirSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
+import { type DuckDbExtension, versions } from '../../versions.js';
 import { type Component, probe } from '../component.js';
 import { runCommand } from '../process.js';
 import { platformConfigOf, type StackSettings } from '../settings.js';
-import { type DuckDbExtension, versions } from '../../versions.js';
 
 const { duckdb: v } = versions;
 const PLATFORM = 'linux_amd64';
@@ -43,7 +43,18 @@ export const duckdb: Component = {
     // DuckDB cannot download extensions here; the official signed binaries ship on PyPI as wheels.
     await runCommand(
       'python3',
-      ['-m', 'pip', 'download', '--no-deps', '--only-binary=:all:', '--cache-dir', s.paths.pipCache, '--dest', wheelsDir(s), ...v.extensions.map(wheelName)],
+      [
+        '-m',
+        'pip',
+        'download',
+        '--no-deps',
+        '--only-binary=:all:',
+        '--cache-dir',
+        s.paths.pipCache,
+        '--dest',
+        wheelsDir(s),
+        ...v.extensions.map(wheelName),
+      ],
       { logFile: this.logFile(s), timeoutMs: 10 * 60_000 },
     );
     await runCommand('python3', ['-c', UNZIP_EXTENSIONS, wheelsDir(s), filesDir(s)], { logFile: this.logFile(s) });
@@ -59,7 +70,8 @@ export const duckdb: Component = {
       instance.closeSync();
     }
     const missing = v.extensions.filter((name) => !existsSync(installedFile(s, name)));
-    if (missing.length) throw new Error(`extension(s) ${missing.join(', ')} did not install into ${extensionDirectory(s)}`);
+    if (missing.length)
+      throw new Error(`extension(s) ${missing.join(', ')} did not install into ${extensionDirectory(s)}`);
   },
 
   runningPid: () => undefined,

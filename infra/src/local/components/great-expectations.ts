@@ -1,9 +1,9 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { versions } from '../../versions.js';
 import { type Component, probe } from '../component.js';
 import { runCommand } from '../process.js';
 import { platformConfigOf, type StackSettings } from '../settings.js';
-import { versions } from '../../versions.js';
 
 const venvDir = (s: StackSettings) => join(s.paths.venvs, 'gx');
 const python = (s: StackSettings) => platformConfigOf(s).gx.python;
@@ -25,7 +25,15 @@ export const greatExpectations: Component = {
     if (!existsSync(python(s))) await runCommand('python3', ['-m', 'venv', venvDir(s)], { logFile: log });
     await runCommand(
       python(s),
-      ['-m', 'pip', 'install', '--disable-pip-version-check', '--cache-dir', s.paths.pipCache, ...versions.greatExpectations.packages],
+      [
+        '-m',
+        'pip',
+        'install',
+        '--disable-pip-version-check',
+        '--cache-dir',
+        s.paths.pipCache,
+        ...versions.greatExpectations.packages,
+      ],
       { logFile: log, timeoutMs: 20 * 60_000 },
     );
     writeFileSync(marker(s), requirements);
@@ -39,7 +47,10 @@ export const greatExpectations: Component = {
     probe(async () => {
       const { stdout } = await runCommand(
         python(s),
-        ['-c', 'import great_expectations as gx, pandas, pyarrow; print(gx.__version__, pandas.__version__, pyarrow.__version__)'],
+        [
+          '-c',
+          'import great_expectations as gx, pandas, pyarrow; print(gx.__version__, pandas.__version__, pyarrow.__version__)',
+        ],
         { timeoutMs: 60_000 },
       );
       const [gx, pandas, pyarrow] = stdout.trim().split(' ');

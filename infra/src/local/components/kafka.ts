@@ -1,11 +1,11 @@
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Admin } from '@platformatic/kafka';
+import { versions } from '../../versions.js';
 import { type Component, probe } from '../component.js';
 import { copyDependencies, ensureJvmTools, isMavenDirComplete } from '../maven.js';
 import { isAlive, readPid, runCommand, startDaemon, stopProcess, waitUntil } from '../process.js';
 import type { StackSettings } from '../settings.js';
-import { versions } from '../../versions.js';
 
 const { kafka: v } = versions;
 
@@ -55,7 +55,13 @@ export function writeLog4j(dir: string): string {
 }
 
 export function jvmArgs(heap: string, log4jFile: string): string[] {
-  return [`-Xms${heap}`, `-Xmx${heap}`, '-XX:+UseG1GC', '-Djava.awt.headless=true', `-Dlog4j.configuration=file:${log4jFile}`];
+  return [
+    `-Xms${heap}`,
+    `-Xmx${heap}`,
+    '-XX:+UseG1GC',
+    '-Djava.awt.headless=true',
+    `-Dlog4j.configuration=file:${log4jFile}`,
+  ];
 }
 
 function writeServerProperties(s: StackSettings): string {
@@ -117,7 +123,18 @@ export const kafka: Component = {
     if (!existsSync(join(dataDir(s), 'meta.properties'))) {
       await runCommand(
         'java',
-        ['-cp', classpath, `-Dlog4j.configuration=file:${log4j}`, 'kafka.tools.StorageTool', 'format', '-t', s.secrets.kafkaClusterId, '-c', properties, '--ignore-formatted'],
+        [
+          '-cp',
+          classpath,
+          `-Dlog4j.configuration=file:${log4j}`,
+          'kafka.tools.StorageTool',
+          'format',
+          '-t',
+          s.secrets.kafkaClusterId,
+          '-c',
+          properties,
+          '--ignore-formatted',
+        ],
         { logFile: this.logFile(s), timeoutMs: 120_000 },
       );
     }
@@ -125,7 +142,11 @@ export const kafka: Component = {
       logFile: this.logFile(s),
       pidFile: pidFile(s),
     });
-    await waitUntil(() => kafkaRoundTrip(s), { timeoutMs: 90_000, intervalMs: 500, stillAlive: () => this.runningPid(s) !== undefined });
+    await waitUntil(() => kafkaRoundTrip(s), {
+      timeoutMs: 90_000,
+      intervalMs: 500,
+      stillAlive: () => this.runningPid(s) !== undefined,
+    });
   },
 
   stop: (s) => stopProcess(pidFile(s), 30_000),

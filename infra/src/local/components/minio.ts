@@ -1,11 +1,11 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { CreateBucketCommand, HeadBucketCommand, ListBucketsCommand, S3Client } from '@aws-sdk/client-s3';
-import { type Component, probe } from '../component.js';
+import { versions } from '../../versions.js';
 import { hasCommand } from '../apt.js';
+import { type Component, probe } from '../component.js';
 import { isAlive, readPid, runCommand, startDaemon, stopProcess, waitUntil } from '../process.js';
 import type { StackSettings } from '../settings.js';
-import { versions } from '../../versions.js';
 
 const { minio: v } = versions;
 
@@ -47,6 +47,7 @@ export const minio: Component = {
         GOPATH: s.paths.goPath,
         GOBIN: binDir(s),
         GOMODCACHE: join(s.paths.goPath, 'pkg', 'mod'),
+        GOCACHE: join(s.paths.goPath, 'build-cache'),
         CGO_ENABLED: '0',
         GOFLAGS: '-mod=mod',
       },
@@ -64,7 +65,15 @@ export const minio: Component = {
     mkdirSync(dataDir(s), { recursive: true });
     startDaemon(
       binary(s),
-      ['server', '--quiet', '--address', `${s.host}:${s.ports.minio}`, '--console-address', `${s.host}:${s.ports.minioConsole}`, dataDir(s)],
+      [
+        'server',
+        '--quiet',
+        '--address',
+        `${s.host}:${s.ports.minio}`,
+        '--console-address',
+        `${s.host}:${s.ports.minioConsole}`,
+        dataDir(s),
+      ],
       {
         env: {
           ...process.env,
@@ -76,7 +85,11 @@ export const minio: Component = {
         pidFile: pidFile(s),
       },
     );
-    await waitUntil(() => s3RoundTrip(s), { timeoutMs: 60_000, intervalMs: 300, stillAlive: () => this.runningPid(s) !== undefined });
+    await waitUntil(() => s3RoundTrip(s), {
+      timeoutMs: 60_000,
+      intervalMs: 300,
+      stillAlive: () => this.runningPid(s) !== undefined,
+    });
     await ensureBucket(s);
   },
 

@@ -1,12 +1,12 @@
-import { chownSync, existsSync, mkdirSync, writeFileSync, rmSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
+import { chownSync, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import pg from 'pg';
+import { versions } from '../../versions.js';
 import { aptInstall } from '../apt.js';
 import { type Component, probe } from '../component.js';
 import { isAlive, readPid, runCommand } from '../process.js';
 import type { StackSettings } from '../settings.js';
-import { versions } from '../../versions.js';
 
 const BIN = `/usr/lib/postgresql/${versions.postgres.major}/bin`;
 const isRoot = process.getuid?.() === 0;
@@ -51,7 +51,18 @@ export const postgres: Component = {
     try {
       await runCommand(
         join(BIN, 'initdb'),
-        ['-D', dataDir(s), '-U', s.postgresUser, `--pwfile=${pwFile}`, '--auth-local=scram-sha-256', '--auth-host=scram-sha-256', '-E', 'UTF8', '--locale=C.UTF-8'],
+        [
+          '-D',
+          dataDir(s),
+          '-U',
+          s.postgresUser,
+          `--pwfile=${pwFile}`,
+          '--auth-local=scram-sha-256',
+          '--auth-host=scram-sha-256',
+          '-E',
+          'UTF8',
+          '--locale=C.UTF-8',
+        ],
         { asUser: OS_USER, logFile: this.logFile(s) },
       );
     } finally {

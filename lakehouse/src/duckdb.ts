@@ -1,0 +1,80 @@
+import type { PlatformConfig } from '@bitvelocity/core';
+import { type DuckDBConnection, DuckDBInstance, type DuckDBValue } from '@duckdb/node-api';
+
+export type SqlParams = Record<string, DuckDBValue> | DuckDBValue[];
+
+/** SQL string literal quoting for the few statements DuckDB does not accept parameters in (ATTACH, SECRET). */
+export function sqlLiteral(value: string): string {
+  return `'${value.replaceAll("'", "''")}'`;
+}
+
+export interface DuckDbOptions {
+  /** A database file; in-memory when omitted. */
+  path?: string;
+  /** Extensions to load besides httpfs (which every lake connection needs). */
+  extensions?: ('ducklake' | 'postgres_scanner')[];
+  threads?: number;
+  memoryLimit?: string;
+}
+
+/**
+ * A DuckDB connection wired to the platform: the official extensions load from the project's extension directory
+ * (DuckDB cannot download them here), and an S3 secret points httpfs at the object store.
+ */
+export class DuckDb {
+  private constructor(
+    private readonly instance: DuckDBInstance,
+    readonly connection: DuckDBConnection,
+  ) {}
+
+  static async create(config: PlatformConfig, options: DuckDbOptions = {}): Promise<DuckDb> {
+    const settings: Record<string, string> = {
+      extension_directory: config.duckdb.extensionDirectory,
+      autoinstall_known_extensions: 'false',
+    };
+    if (options.threads) settings.threads = String(options.threads);
+    if (options.memoryLimit) settings.memory_limit = options.memoryLimit;
+    const instance = await DuckDBInstance.create(options.path ?? ':memory:', settings);
+    const connection = await instance.connect();
+    const db = new DuckDb(instance, connection);
+    try {
+      for (const extension of ['httpfs', ...(options.extensions ?? [])]) await connection.run(`LOAD ${extension}`);
+      await connection.run(s3SecretSql(config.s3));
+    } catch (error) {
+      db.close();
+      throw error;
+    }
+    return db;
+  }
+
+  async run(sql: string, params?: SqlParams): Promise<void> {
+    await this.connection.run(sql, params);
+  }
+
+  /** Runs a query and returns its rows as plain objects keyed by column name. */
+  async rows<T extends Record<string, unknown> = Record<string, DuckDBValue>>(
+    sql: string,
+    params?: SqlParams,
+  ): Promise<T[]> {
+    const reader = await this.connection.runAndReadAll(sql, params);
+    return reader.getRowObjectsJS() as T[];
+  }
+
+  close(): void {
+    this.connection.closeSync();
+    this.instance.closeSync();
+  }
+}
+
+function s3SecretSql(s3: PlatformConfig['s3']): string {
+  const url = new URL(s3.endpoint);
+  return `CREATE OR REPLACE SECRET bv_s3 (
+    TYPE s3,
+    KEY_ID ${sqlLiteral(s3.accessKeyId)},
+    SECRET ${sqlLiteral(s3.secretAccessKey)},
+    REGION ${sqlLiteral(s3.region)},
+    ENDPOINT ${sqlLiteral(url.host)},
+    URL_STYLE 'path',
+    USE_SSL ${url.protocol === 'https:'}
+  )`;
+}
