@@ -7,6 +7,7 @@ import { ConfigError } from './errors.js';
 export interface PlatformConfig {
   postgres: { host: string; port: number; user: string; password: string; database: string };
   kafka: { bootstrapServers: string[] };
+  redis: { url: string };
   connect: { url: string };
   s3: { endpoint: string; region: string; accessKeyId: string; secretAccessKey: string; bucket: string };
   duckdb: { extensionDirectory: string };
@@ -82,6 +83,7 @@ export function loadPlatformConfig(env: Env = process.env): PlatformConfig {
         .map((s) => s.trim())
         .filter(Boolean),
     },
+    redis: { url: pick('BV_REDIS_URL', base.redis?.url) },
     connect: { url: pick('BV_CONNECT_URL', base.connect?.url) },
     s3: {
       endpoint: pick('BV_S3_ENDPOINT', base.s3?.endpoint),

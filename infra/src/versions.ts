@@ -4,6 +4,7 @@
  */
 export const versions = {
   postgres: { major: 15, debianPackage: 'postgresql-15' },
+  redis: { major: 7, debianPackage: 'redis-server' },
   kafka: { version: '3.9.1', scala: '2.13', slf4jReload4j: '1.7.36', reload4j: '1.2.25' },
   debezium: { version: '3.2.0.Final' },
   maven: { dependencyPlugin: '3.8.1' },

@@ -1,6 +1,6 @@
 import type { StackPorts, StackSettings } from './settings.js';
 
-export type ComponentName = 'postgres' | 'kafka' | 'connect' | 'minio' | 'duckdb' | 'great-expectations';
+export type ComponentName = 'postgres' | 'redis' | 'kafka' | 'connect' | 'minio' | 'duckdb' | 'great-expectations';
 
 export interface Health {
   healthy: boolean;

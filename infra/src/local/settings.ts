@@ -12,6 +12,7 @@ export interface StackPorts {
   connect: number;
   minio: number;
   minioConsole: number;
+  redis: number;
 }
 
 const DEFAULT_PORTS: StackPorts = {
@@ -21,6 +22,7 @@ const DEFAULT_PORTS: StackPorts = {
   connect: 18083,
   minio: 19000,
   minioConsole: 19001,
+  redis: 16379,
 };
 
 export const PORT_VARIABLES: Record<keyof StackPorts, string> = {
@@ -30,6 +32,7 @@ export const PORT_VARIABLES: Record<keyof StackPorts, string> = {
   connect: 'BV_CONNECT_PORT',
   minio: 'BV_MINIO_PORT',
   minioConsole: 'BV_MINIO_CONSOLE_PORT',
+  redis: 'BV_REDIS_PORT',
 };
 
 /** Credentials generated once per BV_HOME (never committed); env variables override them. */
@@ -38,6 +41,7 @@ interface StackSecrets {
   minioAccessKey: string;
   minioSecretKey: string;
   kafkaClusterId: string;
+  redisPassword: string;
 }
 
 export interface StackSettings {
@@ -85,6 +89,7 @@ function loadSecrets(paths: StackPaths, env: Env): StackSecrets {
     minioSecretKey: stored.minioSecretKey ?? randomBytes(24).toString('base64url'),
     // Kafka's cluster id is a base64url-encoded 16-byte UUID, the same as `kafka-storage random-uuid` prints.
     kafkaClusterId: stored.kafkaClusterId ?? randomBytes(16).toString('base64url'),
+    redisPassword: stored.redisPassword ?? randomBytes(18).toString('base64url'),
   };
   if (JSON.stringify(stored) !== JSON.stringify(generated)) writePrivateJson(file, generated);
   return {
@@ -120,6 +125,7 @@ export function platformConfigOf(settings: StackSettings): PlatformConfig {
       database: settings.postgresDatabase,
     },
     kafka: { bootstrapServers: [`${host}:${ports.kafka}`] },
+    redis: { url: `redis://:${encodeURIComponent(secrets.redisPassword)}@${host}:${ports.redis}/0` },
     connect: { url: `http://${host}:${ports.connect}` },
     s3: {
       endpoint: `http://${host}:${ports.minio}`,

@@ -8,6 +8,7 @@ import { greatExpectations } from './components/great-expectations.js';
 import { kafka } from './components/kafka.js';
 import { minio } from './components/minio.js';
 import { postgres } from './components/postgres.js';
+import { redis } from './components/redis.js';
 import { stackPaths } from './paths.js';
 import { tailFile } from './process.js';
 import {
@@ -19,7 +20,7 @@ import {
 } from './settings.js';
 
 /** Start order: a component comes after everything in its dependsOn. */
-export const COMPONENTS: readonly Component[] = [postgres, kafka, minio, connect, duckdb, greatExpectations];
+export const COMPONENTS: readonly Component[] = [postgres, redis, kafka, minio, connect, duckdb, greatExpectations];
 
 export type StackEvent = { component: ComponentName; message: string };
 export type StackListener = (event: StackEvent) => void;
