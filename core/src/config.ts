@@ -5,7 +5,19 @@ import { ConfigError } from './errors.js';
 
 /** Where the platform's servers are and how to reach them. One loader for every package. */
 export interface PlatformConfig {
-  postgres: { host: string; port: number; user: string; password: string; database: string };
+  /**
+   * `user` owns the schema (migrations); services connect as `appUser`, a role without superuser or BYPASSRLS, so
+   * row-level security isolates tenants.
+   */
+  postgres: {
+    host: string;
+    port: number;
+    user: string;
+    password: string;
+    database: string;
+    appUser: string;
+    appPassword: string;
+  };
   kafka: { bootstrapServers: string[] };
   redis: { url: string };
   connect: { url: string };
@@ -76,6 +88,8 @@ export function loadPlatformConfig(env: Env = process.env): PlatformConfig {
       user: pick('BV_PG_USER', base.postgres?.user),
       password: pick('BV_PG_PASSWORD', base.postgres?.password),
       database: pick('BV_PG_DATABASE', base.postgres?.database),
+      appUser: pick('BV_PG_APP_USER', base.postgres?.appUser),
+      appPassword: pick('BV_PG_APP_PASSWORD', base.postgres?.appPassword),
     },
     kafka: {
       bootstrapServers: pick('BV_KAFKA_BOOTSTRAP', base.kafka?.bootstrapServers?.join(','))
@@ -102,8 +116,13 @@ export function loadPlatformConfig(env: Env = process.env): PlatformConfig {
 }
 
 /** A libpq-style connection string for the given database (defaults to the platform database). */
-export function postgresUrl(config: PlatformConfig['postgres'], database = config.database): string {
-  const user = encodeURIComponent(config.user);
-  const password = encodeURIComponent(config.password);
+export function postgresUrl(
+  config: PlatformConfig['postgres'],
+  options: { database?: string; as?: 'owner' | 'app' } = {},
+): string {
+  const app = options.as === 'app';
+  const user = encodeURIComponent(app ? config.appUser : config.user);
+  const password = encodeURIComponent(app ? config.appPassword : config.password);
+  const database = options.database ?? config.database;
   return `postgres://${user}:${password}@${config.host}:${config.port}/${encodeURIComponent(database)}`;
 }

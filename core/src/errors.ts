@@ -11,7 +11,10 @@ export type ErrorCode =
   | 'STACK_UNHEALTHY'
   | 'STACK_PORT_IN_USE'
   | 'COMMAND_FAILED'
-  | 'QUALITY_RUNNER_FAILED';
+  | 'QUALITY_RUNNER_FAILED'
+  | 'MIGRATION_CHANGED'
+  | 'MIGRATION_FAILED'
+  | 'EVENT_SCHEMA_VIOLATION';
 
 export interface BvErrorOptions {
   cause?: unknown;

@@ -1,1 +1,5 @@
-export {};
+export { ALL_SERVICES, createServiceDeps, createServicesApp, type ServicesOptions } from './app.js';
+export { ensureAppRole, migrate, readMigrations } from './db/migrate.js';
+export type { ServiceDeps, ServiceName } from './deps.js';
+export { type AuthConfig, hashPassword, type Role, type ServiceUser } from './http/auth.js';
+export { API_ERRORS, type ApiErrorCode } from './http/errors.js';

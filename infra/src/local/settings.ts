@@ -42,6 +42,7 @@ interface StackSecrets {
   minioSecretKey: string;
   kafkaClusterId: string;
   redisPassword: string;
+  appDbPassword: string;
 }
 
 export interface StackSettings {
@@ -90,6 +91,7 @@ function loadSecrets(paths: StackPaths, env: Env): StackSecrets {
     // Kafka's cluster id is a base64url-encoded 16-byte UUID, the same as `kafka-storage random-uuid` prints.
     kafkaClusterId: stored.kafkaClusterId ?? randomBytes(16).toString('base64url'),
     redisPassword: stored.redisPassword ?? randomBytes(18).toString('base64url'),
+    appDbPassword: stored.appDbPassword ?? randomBytes(18).toString('base64url'),
   };
   if (JSON.stringify(stored) !== JSON.stringify(generated)) writePrivateJson(file, generated);
   return {
@@ -123,6 +125,8 @@ export function platformConfigOf(settings: StackSettings): PlatformConfig {
       user: settings.postgresUser,
       password: secrets.postgresPassword,
       database: settings.postgresDatabase,
+      appUser: 'bv_app',
+      appPassword: secrets.appDbPassword,
     },
     kafka: { bootstrapServers: [`${host}:${ports.kafka}`] },
     redis: { url: `redis://:${encodeURIComponent(secrets.redisPassword)}@${host}:${ports.redis}/0` },

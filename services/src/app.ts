@@ -1,0 +1,105 @@
+import { EventSchemaRegistry } from '@bitvelocity/core';
+import fastifySwagger from '@fastify/swagger';
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import { Redis } from 'ioredis';
+import pg from 'pg';
+import { customerRoutes } from './customers/routes.js';
+import type { ServiceDeps, ServiceName } from './deps.js';
+import { type AuthConfig, authenticate, registerAuth } from './http/auth.js';
+import { ApiError, registerErrorHandling } from './http/errors.js';
+import { ServiceMetrics } from './http/metrics.js';
+import { traceContextFrom } from './http/trace.js';
+import { orderRoutes } from './orders/routes.js';
+import { OutboxWriter } from './outbox/outbox.js';
+import { ProductCache } from './products/cache.js';
+import { productRoutes } from './products/routes.js';
+
+export const ALL_SERVICES: readonly ServiceName[] = ['product', 'customer', 'order'];
+
+export interface ServicesOptions {
+  /** Postgres URL of the application role (no BYPASSRLS). */
+  databaseUrl: string;
+  redisUrl: string;
+  auth: AuthConfig;
+  services?: readonly ServiceName[];
+  logger?: FastifyServerOptions['logger'];
+  poolSize?: number;
+}
+
+/** Builds the ready dependencies (pool, Redis, schemas, metrics) the routes share. */
+export function createServiceDeps(options: ServicesOptions): ServiceDeps {
+  const pool = new pg.Pool({
+    connectionString: options.databaseUrl,
+    max: options.poolSize ?? 20,
+    statement_timeout: 10_000,
+  });
+  const redis = new Redis(options.redisUrl, { lazyConnect: false, maxRetriesPerRequest: 1, enableOfflineQueue: false });
+  redis.on('error', () => undefined); // surfaced per request as cache errors (metric) and by /ready
+  const schemas = EventSchemaRegistry.load();
+  const metrics = new ServiceMetrics();
+  return {
+    pool,
+    redis,
+    schemas,
+    metrics,
+    outbox: new OutboxWriter(schemas, metrics),
+    productCache: new ProductCache(redis, metrics),
+    auth: options.auth,
+  };
+}
+
+/**
+ * The product, customer and order HTTP services as one fastify app (or a subset, to deploy them apart). Route
+ * schemas validate every input and document it (GET /openapi.json); unknown fields are refused, never stripped.
+ */
+export async function createServicesApp(
+  deps: ServiceDeps,
+  options: Pick<ServicesOptions, 'services' | 'logger'> = {},
+): Promise<FastifyInstance> {
+  const app = Fastify({
+    logger: options.logger ?? false,
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: true } },
+    bodyLimit: 256 * 1024,
+  });
+  await app.register(fastifySwagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: { title: 'BitVelocity services', version: '1.0.0', description: 'Product, customer and order APIs' },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } } },
+      security: [{ bearer: [] }],
+    },
+  });
+  registerErrorHandling(app);
+  app.decorateRequest('trace', null as never);
+  app.addHook('onRequest', async (request, reply) => {
+    request.trace = traceContextFrom(request.headers.traceparent);
+    reply.header('traceparent', request.trace.traceparent);
+  });
+  deps.metrics.register(app);
+
+  app.get('/health', { schema: { tags: ['operations'], security: [] } }, async () => ({ status: 'ok' }));
+  app.get('/ready', { schema: { tags: ['operations'], security: [] } }, async () => {
+    try {
+      await deps.pool.query('SELECT 1');
+      await deps.redis.ping();
+    } catch (error) {
+      throw new ApiError('UNAVAILABLE', `not ready: ${(error as Error).message}`);
+    }
+    return { status: 'ready' };
+  });
+  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+
+  await registerAuth(app, deps.auth);
+  const services = new Set(options.services ?? ALL_SERVICES);
+  await app.register(async (secured) => {
+    secured.addHook('onRequest', authenticate);
+    if (services.has('product')) await productRoutes(secured, deps);
+    if (services.has('customer')) await customerRoutes(secured, deps);
+    if (services.has('order')) await orderRoutes(secured, deps);
+  });
+  app.addHook('onClose', async () => {
+    await deps.pool.end();
+    deps.redis.disconnect();
+  });
+  return app;
+}

@@ -1,0 +1,148 @@
+import type { Db } from '../db/tenant.js';
+import { ApiError } from '../http/errors.js';
+import type { OrderStatus } from './status.js';
+
+export interface OrderLine {
+  lineNo: number;
+  productId: string;
+  quantity: number;
+  unitPrice: string;
+}
+
+export interface Order {
+  orderId: string;
+  customerId: string;
+  status: OrderStatus;
+  currency: string;
+  totalAmount: string;
+  lines: OrderLine[];
+  paymentReference: string | null;
+  carrier: string | null;
+  trackingNumber: string | null;
+  cancelReason: string | null;
+  version: number;
+  createdAt: string;
+  updatedAt: string;
+}
+
+interface OrderRow {
+  order_id: string;
+  customer_id: string;
+  status: OrderStatus;
+  currency: string;
+  total_amount: string;
+  payment_reference: string | null;
+  carrier: string | null;
+  tracking_number: string | null;
+  cancel_reason: string | null;
+  version: number;
+  created_at: Date;
+  updated_at: Date;
+  lines: { line_no: number; product_id: string; quantity: number; unit_price: string }[];
+}
+
+const SELECT_ORDER = `
+  SELECT o.order_id, o.customer_id, o.status, o.currency, o.total_amount, o.payment_reference, o.carrier,
+         o.tracking_number, o.cancel_reason, o.version, o.created_at, o.updated_at,
+         (SELECT coalesce(json_agg(json_build_object('line_no', l.line_no, 'product_id', l.product_id,
+                  'quantity', l.quantity, 'unit_price', l.unit_price::text) ORDER BY l.line_no), '[]')
+          FROM order_lines l WHERE l.order_id = o.order_id AND l.order_created_at = o.created_at) AS lines
+  FROM orders o WHERE o.order_id = $1`;
+
+const toOrder = (r: OrderRow): Order => ({
+  orderId: r.order_id,
+  customerId: r.customer_id,
+  status: r.status,
+  currency: r.currency.trim(),
+  totalAmount: r.total_amount,
+  lines: r.lines.map((l) => ({
+    lineNo: l.line_no,
+    productId: l.product_id,
+    quantity: l.quantity,
+    unitPrice: l.unit_price,
+  })),
+  paymentReference: r.payment_reference,
+  carrier: r.carrier,
+  trackingNumber: r.tracking_number,
+  cancelReason: r.cancel_reason,
+  version: r.version,
+  createdAt: r.created_at.toISOString(),
+  updatedAt: r.updated_at.toISOString(),
+});
+
+export async function findOrder(db: Db, orderId: string): Promise<Order | undefined> {
+  const { rows } = await db.query<OrderRow>(SELECT_ORDER, [orderId]);
+  return rows[0] && toOrder(rows[0]);
+}
+
+/** Locks the order row for the transaction; commands on one order are serialised. */
+export async function lockOrder(db: Db, orderId: string): Promise<Order> {
+  const { rows } = await db.query<OrderRow>(`${SELECT_ORDER} FOR UPDATE OF o`, [orderId]);
+  if (!rows[0]) throw new ApiError('NOT_FOUND', `order ${orderId} does not exist`);
+  return toOrder(rows[0]);
+}
+
+export async function insertOrder(
+  db: Db,
+  order: {
+    orderId: string;
+    customerId: string;
+    currency: string;
+    totalAmount: string;
+    createdAt: Date;
+    lines: OrderLine[];
+  },
+): Promise<void> {
+  await db.query(
+    `INSERT INTO orders (tenant_id, order_id, customer_id, status, currency, total_amount, created_at, updated_at)
+     VALUES (current_setting('bv.tenant_id'), $1, $2, 'created', $3, $4, $5, $5)`,
+    [order.orderId, order.customerId, order.currency, order.totalAmount, order.createdAt],
+  );
+  await db.query(
+    `INSERT INTO order_lines (tenant_id, order_id, order_created_at, line_no, product_id, quantity, unit_price)
+     SELECT current_setting('bv.tenant_id'), $1, $2, * FROM unnest($3::int[], $4::uuid[], $5::int[], $6::numeric[])`,
+    [
+      order.orderId,
+      order.createdAt,
+      order.lines.map((l) => l.lineNo),
+      order.lines.map((l) => l.productId),
+      order.lines.map((l) => l.quantity),
+      order.lines.map((l) => l.unitPrice),
+    ],
+  );
+}
+
+export async function applyTransition(
+  db: Db,
+  order: Order,
+  status: OrderStatus,
+  fields: { paymentReference?: string; carrier?: string; trackingNumber?: string; cancelReason?: string },
+): Promise<void> {
+  await db.query(
+    `UPDATE orders SET status = $3, version = version + 1, updated_at = now(),
+            payment_reference = coalesce($4, payment_reference), carrier = coalesce($5, carrier),
+            tracking_number = coalesce($6, tracking_number), cancel_reason = coalesce($7, cancel_reason)
+     WHERE order_id = $1 AND created_at = $2`,
+    [
+      order.orderId,
+      order.createdAt,
+      status,
+      fields.paymentReference ?? null,
+      fields.carrier ?? null,
+      fields.trackingNumber ?? null,
+      fields.cancelReason ?? null,
+    ],
+  );
+}
+
+/** Current price and currency of each product an order names (locked against a concurrent price change). */
+export async function pricesOf(
+  db: Db,
+  productIds: string[],
+): Promise<Map<string, { price: string; currency: string }>> {
+  const { rows } = await db.query<{ product_id: string; price: string; currency: string }>(
+    'SELECT product_id, price, currency FROM products WHERE product_id = ANY($1::uuid[]) AND deleted_at IS NULL FOR SHARE',
+    [productIds],
+  );
+  return new Map(rows.map((r) => [r.product_id, { price: r.price, currency: r.currency.trim() }]));
+}

@@ -1,0 +1,309 @@
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { v7 as uuidv7 } from 'uuid';
+import { findCustomer } from '../customers/routes.js';
+import { inTenantTransaction } from '../db/tenant.js';
+import type { ServiceDeps } from '../deps.js';
+import { requireRole } from '../http/auth.js';
+import { ApiError, errorResponseSchema } from '../http/errors.js';
+import { idempotently } from '../http/idempotency.js';
+import { etag, requestContext, sendWrite, versionConflict } from '../http/request.js';
+import { currency, idParams, writeHeaders } from '../http/schemas.js';
+import { fromCents, toCents } from './money.js';
+import {
+  applyTransition,
+  findOrder,
+  insertOrder,
+  lockOrder,
+  type Order,
+  type OrderLine,
+  pricesOf,
+} from './repository.js';
+import { nextStatus, type OrderCommand } from './status.js';
+
+const PRODUCER = 'order-service';
+const AGGREGATE = 'ecommerce.order';
+
+const orderSchema = {
+  type: 'object',
+  properties: {
+    orderId: { type: 'string' },
+    customerId: { type: 'string' },
+    status: { type: 'string', enum: ['created', 'paid', 'shipped', 'cancelled'] },
+    currency: { type: 'string' },
+    totalAmount: { type: 'string' },
+    lines: {
+      type: 'array',
+      items: {
+        type: 'object',
+        properties: {
+          lineNo: { type: 'integer' },
+          productId: { type: 'string' },
+          quantity: { type: 'integer' },
+          unitPrice: { type: 'string' },
+        },
+      },
+    },
+    paymentReference: { type: ['string', 'null'] },
+    carrier: { type: ['string', 'null'] },
+    trackingNumber: { type: ['string', 'null'] },
+    cancelReason: { type: ['string', 'null'] },
+    version: { type: 'integer' },
+    createdAt: { type: 'string' },
+    updatedAt: { type: 'string' },
+  },
+} as const;
+const errors = {
+  400: errorResponseSchema,
+  401: errorResponseSchema,
+  403: errorResponseSchema,
+  404: errorResponseSchema,
+  409: errorResponseSchema,
+  412: errorResponseSchema,
+  422: errorResponseSchema,
+};
+const text = { type: 'string', minLength: 1, maxLength: 200 } as const;
+
+interface CreateOrderBody {
+  customerId: string;
+  currency: string;
+  lines: { productId: string; quantity: number }[];
+}
+
+/** The optional If-Match on a command: when sent, a stale version is refused with 412. */
+function optionalExpectedVersion(request: FastifyRequest): number | undefined {
+  const header = request.headers['if-match'];
+  const match = header ? /^(?:W\/)?"(\d+)"$/.exec(header.trim()) : null;
+  if (header && !match)
+    throw new ApiError('VALIDATION_FAILED', 'If-Match must be an ETag such as "3"', 'header/if-match');
+  return match ? Number(match[1]) : undefined;
+}
+
+export async function orderRoutes(app: FastifyInstance, deps: ServiceDeps): Promise<void> {
+  const { pool, outbox } = deps;
+
+  app.post<{ Body: CreateOrderBody }>(
+    '/v1/orders',
+    {
+      preHandler: requireRole('writer'),
+      schema: {
+        tags: ['orders'],
+        summary: 'Place an order; unit prices are the products’ current prices',
+        headers: writeHeaders,
+        body: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['customerId', 'currency', 'lines'],
+          properties: {
+            customerId: { type: 'string', format: 'uuid' },
+            currency,
+            lines: {
+              type: 'array',
+              minItems: 1,
+              maxItems: 100,
+              items: {
+                type: 'object',
+                additionalProperties: false,
+                required: ['productId', 'quantity'],
+                properties: {
+                  productId: { type: 'string', format: 'uuid' },
+                  quantity: { type: 'integer', minimum: 1, maximum: 10000 },
+                },
+              },
+            },
+          },
+        },
+        response: { 201: orderSchema, ...errors },
+      },
+    },
+    async (request, reply) => {
+      const context = requestContext(request, PRODUCER);
+      const body = request.body;
+      const response = await inTenantTransaction(pool, context.tenantId, (db) =>
+        idempotently(db, request, async () => {
+          if (!(await findCustomer(db, body.customerId))) {
+            throw new ApiError('REFERENCE_NOT_FOUND', `customer ${body.customerId} does not exist`, 'body/customerId');
+          }
+          const prices = await pricesOf(db, [...new Set(body.lines.map((l) => l.productId))]);
+          const lines: OrderLine[] = body.lines.map((line, i) => {
+            const product = prices.get(line.productId);
+            if (!product)
+              throw new ApiError(
+                'REFERENCE_NOT_FOUND',
+                `product ${line.productId} does not exist`,
+                `body/lines/${i}/productId`,
+              );
+            if (product.currency !== body.currency) {
+              throw new ApiError(
+                'CURRENCY_MISMATCH',
+                `product ${line.productId} is priced in ${product.currency}, the order is in ${body.currency}`,
+                `body/lines/${i}/productId`,
+              );
+            }
+            return { lineNo: i + 1, productId: line.productId, quantity: line.quantity, unitPrice: product.price };
+          });
+          const total = lines.reduce((sum, l) => sum + toCents(l.unitPrice) * BigInt(l.quantity), 0n);
+          const orderId = uuidv7();
+          const createdAt = new Date();
+          await insertOrder(db, {
+            orderId,
+            customerId: body.customerId,
+            currency: body.currency,
+            totalAmount: fromCents(total),
+            createdAt,
+            lines,
+          });
+          const order = (await findOrder(db, orderId)) as Order;
+          await outbox.append(db, context, {
+            aggregateType: AGGREGATE,
+            aggregateId: orderId,
+            eventType: 'ecommerce.order.created.v1',
+            occurredAt: createdAt,
+            payload: {
+              orderId,
+              customerId: order.customerId,
+              status: 'created',
+              currency: order.currency,
+              totalAmount: order.totalAmount,
+              lines: order.lines,
+              createdAt: order.createdAt,
+            },
+          });
+          return { status: 201, body: order };
+        }),
+      );
+      return sendWrite(reply, response, `/v1/orders/${(response.body as Order).orderId}`);
+    },
+  );
+
+  app.get<{ Params: { orderId: string } }>(
+    '/v1/orders/:orderId',
+    {
+      preHandler: requireRole('reader'),
+      schema: {
+        tags: ['orders'],
+        summary: 'Read an order with its lines',
+        params: idParams('orderId'),
+        response: { 200: orderSchema, ...errors },
+      },
+    },
+    async (request, reply) => {
+      const order = await inTenantTransaction(pool, request.user.tenant, (db) => findOrder(db, request.params.orderId));
+      if (!order) throw new ApiError('NOT_FOUND', `order ${request.params.orderId} does not exist`);
+      reply.header('etag', etag(order.version));
+      return order;
+    },
+  );
+
+  const command = <Body extends object>(
+    name: OrderCommand,
+    summary: string,
+    body: Record<string, unknown>,
+    required: string[],
+    event: (
+      order: Order,
+      body: Body,
+      at: Date,
+    ) => { eventType: string; payload: object; fields: Parameters<typeof applyTransition>[3] },
+  ) =>
+    app.post<{ Params: { orderId: string }; Body: Body }>(
+      `/v1/orders/:orderId/${name}`,
+      {
+        preHandler: requireRole('writer'),
+        schema: {
+          tags: ['orders'],
+          summary,
+          headers: writeHeaders,
+          params: idParams('orderId'),
+          body: { type: 'object', additionalProperties: false, required, properties: body },
+          response: { 200: orderSchema, ...errors },
+        },
+      },
+      async (request, reply) => {
+        const context = requestContext(request, PRODUCER);
+        const expected = optionalExpectedVersion(request);
+        const response = await inTenantTransaction(pool, context.tenantId, (db) =>
+          idempotently(db, request, async () => {
+            const order = await lockOrder(db, request.params.orderId);
+            if (expected !== undefined && order.version !== expected) throw versionConflict(order.version, expected);
+            const status = nextStatus(order.status, name);
+            if (!status) {
+              throw new ApiError('ILLEGAL_TRANSITION', `cannot ${name} an order that is ${order.status}`, undefined, {
+                status: order.status,
+                command: name,
+              });
+            }
+            const at = new Date();
+            const { eventType, payload, fields } = event(order, request.body as Body, at);
+            await applyTransition(db, order, status, fields);
+            await outbox.append(db, context, {
+              aggregateType: AGGREGATE,
+              aggregateId: order.orderId,
+              eventType,
+              occurredAt: at,
+              payload,
+            });
+            return { status: 200, body: await findOrder(db, order.orderId) };
+          }),
+        );
+        return sendWrite(reply, response);
+      },
+    );
+
+  command<{ paymentReference: string }>(
+    'pay',
+    'Record the payment of a created order',
+    { paymentReference: text },
+    ['paymentReference'],
+    (order, body, at) => ({
+      eventType: 'ecommerce.order.paid.v1',
+      fields: { paymentReference: body.paymentReference },
+      payload: {
+        orderId: order.orderId,
+        customerId: order.customerId,
+        status: 'paid',
+        amount: order.totalAmount,
+        currency: order.currency,
+        paymentReference: body.paymentReference,
+        paidAt: at.toISOString(),
+      },
+    }),
+  );
+
+  command<{ carrier: string; trackingNumber: string }>(
+    'ship',
+    'Ship a paid order',
+    { carrier: text, trackingNumber: text },
+    ['carrier', 'trackingNumber'],
+    (order, body, at) => ({
+      eventType: 'ecommerce.order.shipped.v1',
+      fields: { carrier: body.carrier, trackingNumber: body.trackingNumber },
+      payload: {
+        orderId: order.orderId,
+        customerId: order.customerId,
+        status: 'shipped',
+        carrier: body.carrier,
+        trackingNumber: body.trackingNumber,
+        shippedAt: at.toISOString(),
+      },
+    }),
+  );
+
+  command<{ reason: string }>(
+    'cancel',
+    'Cancel a created or paid order',
+    { reason: text },
+    ['reason'],
+    (order, body, at) => ({
+      eventType: 'ecommerce.order.cancelled.v1',
+      fields: { cancelReason: body.reason },
+      payload: {
+        orderId: order.orderId,
+        customerId: order.customerId,
+        status: 'cancelled',
+        previousStatus: order.status,
+        reason: body.reason,
+        cancelledAt: at.toISOString(),
+      },
+    }),
+  );
+}

@@ -1,0 +1,73 @@
+import { BvError, createEnvelope, type Envelope, type EventSchemaRegistry } from '@bitvelocity/core';
+import type { Db } from '../db/tenant.js';
+import type { ServiceMetrics } from '../http/metrics.js';
+import type { TraceContext } from '../http/trace.js';
+
+/** The aggregate types, which EventRouter routes to one topic each (aggregate_type is the topic name). */
+export type AggregateType = 'ecommerce.product' | 'ecommerce.customer' | 'ecommerce.order';
+
+export interface RequestContext {
+  tenantId: string;
+  trace: TraceContext;
+  producer: string;
+}
+
+export interface DomainEvent<Payload extends object> {
+  aggregateType: AggregateType;
+  aggregateId: string;
+  eventType: string;
+  payload: Payload;
+  occurredAt?: Date;
+}
+
+/**
+ * Writes an event to the outbox inside the caller's transaction, so the domain rows and the event commit or roll
+ * back together. Every envelope is validated against its event type's schema first: a payload that does not match
+ * its contract is a bug, and it fails the request instead of reaching consumers.
+ */
+export class OutboxWriter {
+  constructor(
+    private readonly schemas: EventSchemaRegistry,
+    private readonly metrics: ServiceMetrics,
+  ) {}
+
+  async append<Payload extends object>(
+    db: Db,
+    context: RequestContext,
+    event: DomainEvent<Payload>,
+  ): Promise<Envelope<Payload>> {
+    const envelope = createEnvelope({
+      eventType: event.eventType,
+      producer: context.producer,
+      tenantId: context.tenantId,
+      partitionKey: event.aggregateId,
+      traceId: context.trace.traceId,
+      payload: event.payload,
+      ...(event.occurredAt ? { occurredAt: event.occurredAt } : {}),
+    });
+    const outcome = this.schemas.validate(envelope);
+    if (!outcome.valid) {
+      throw new BvError('EVENT_SCHEMA_VIOLATION', `${event.eventType} does not match its schema`, {
+        details: { violations: outcome.violations },
+      });
+    }
+    await db.query(
+      `INSERT INTO outbox (id, aggregate_type, aggregate_id, event_type, payload, occurred_at, trace_id, traceparent, partition_key, tenant_id)
+       VALUES ($1, $2, $3, $4, $5, ($6::timestamptz AT TIME ZONE 'UTC'), $7, $8, $9, $10)`,
+      [
+        envelope.eventId,
+        event.aggregateType,
+        event.aggregateId,
+        envelope.eventType,
+        JSON.stringify(envelope),
+        envelope.occurredAt,
+        envelope.traceId,
+        context.trace.traceparent,
+        envelope.partitionKey,
+        envelope.tenantId,
+      ],
+    );
+    this.metrics.outboxEvents.inc({ event_type: envelope.eventType });
+    return envelope;
+  }
+}
