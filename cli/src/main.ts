@@ -1,5 +1,6 @@
 import { BvError, errorMessage } from '@bitvelocity/core';
 import { Command, CommanderError } from 'commander';
+import { demoCommand } from './commands/demo.js';
 import { stackCommand } from './commands/stack.js';
 
 const program = new Command('bv')
@@ -8,6 +9,7 @@ const program = new Command('bv')
   .exitOverride();
 
 program.addCommand(stackCommand());
+program.addCommand(demoCommand());
 
 try {
   await program.parseAsync(process.argv);
