@@ -17,6 +17,7 @@ describe('the local stack', () => {
     const { components } = JSON.parse(stdout) as { components: Awaited<ReturnType<typeof stackStatus>> };
     expect(components.map((c) => c.name)).toEqual([
       'postgres',
+      'redis',
       'kafka',
       'minio',
       'connect',
@@ -34,7 +35,7 @@ describe('the local stack', () => {
   it('names the known components when asked for the log of an unknown one', async () => {
     const error = await exec('node', ['cli/bin/bv.js', 'stack', 'logs', 'zookeeper']).catch((e: unknown) => e);
     expect(error).toMatchObject({ code: 1 });
-    expect((error as { stderr: string }).stderr).toMatch(/STACK_COMPONENT_UNKNOWN.*zookeeper.*postgres, kafka/);
+    expect((error as { stderr: string }).stderr).toMatch(/STACK_COMPONENT_UNKNOWN.*zookeeper.*postgres, redis, kafka/);
   });
 });
 
