@@ -1,4 +1,5 @@
 export { ALL_SERVICES, createServiceDeps, createServicesApp, type ServicesOptions } from './app.js';
+export { type MaintenanceOptions, type MaintenanceReport, runMaintenance } from './db/maintenance.js';
 export { ensureAppRole, migrate, readMigrations } from './db/migrate.js';
 export type { ServiceDeps, ServiceName } from './deps.js';
 export { type AuthConfig, hashPassword, type Role, type ServiceUser } from './http/auth.js';

@@ -113,6 +113,9 @@ export async function ensureAppRole(ownerUrl: string, appUser: string, appPasswo
     await client.query(`GRANT CONNECT ON DATABASE ${pg.escapeIdentifier(rows[0]?.db ?? '')} TO ${role}`);
     await client.query(`GRANT USAGE ON SCHEMA public TO ${role}`);
     await client.query(`GRANT SELECT, INSERT, UPDATE, DELETE ON ${APP_TABLES.join(', ')} TO ${role}`);
+    // Outbox retention assumes no service transaction stays open for long (see db/maintenance.ts).
+    await client.query(`ALTER ROLE ${role} SET idle_in_transaction_session_timeout = '30s'`);
+    await client.query(`ALTER ROLE ${role} SET statement_timeout = '10s'`);
   } finally {
     await client.end();
   }
