@@ -1,6 +1,7 @@
 import { BvError, errorMessage } from '@bitvelocity/core';
 import { Command, CommanderError } from 'commander';
 import { demoCommand } from './commands/demo.js';
+import { servicesCommand } from './commands/services.js';
 import { stackCommand } from './commands/stack.js';
 
 const program = new Command('bv')
@@ -10,6 +11,7 @@ const program = new Command('bv')
 
 program.addCommand(stackCommand());
 program.addCommand(demoCommand());
+program.addCommand(servicesCommand());
 
 try {
   await program.parseAsync(process.argv);

@@ -1,6 +1,6 @@
 import { EventSchemaRegistry } from '@bitvelocity/core';
 import fastifySwagger from '@fastify/swagger';
-import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { Redis } from 'ioredis';
 import pg from 'pg';
 import { customerRoutes } from './customers/routes.js';
@@ -22,7 +22,8 @@ export interface ServicesOptions {
   redisUrl: string;
   auth: AuthConfig;
   services?: readonly ServiceName[];
-  logger?: FastifyServerOptions['logger'];
+  /** A pino logger (core's createLogger); silent when omitted. */
+  logger?: FastifyBaseLogger;
   poolSize?: number;
 }
 
@@ -57,7 +58,7 @@ export async function createServicesApp(
   options: Pick<ServicesOptions, 'services' | 'logger'> = {},
 ): Promise<FastifyInstance> {
   const app = Fastify({
-    logger: options.logger ?? false,
+    ...(options.logger ? { loggerInstance: options.logger } : { logger: false }),
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: true } },
     bodyLimit: 256 * 1024,
   });

@@ -1,0 +1,37 @@
+import { type Logger, loadPlatformConfig, postgresUrl } from '@bitvelocity/core';
+import type { FastifyInstance } from 'fastify';
+import { createServiceDeps, createServicesApp } from './app.js';
+import { loadServicesAuth } from './config.js';
+import { ensureAppRole, migrate } from './db/migrate.js';
+import type { ServiceName } from './deps.js';
+
+export interface StartOptions {
+  host: string;
+  port: number;
+  services?: ServiceName[];
+  logger?: Logger;
+  /** Apply pending migrations (as the schema owner) before listening. */
+  migrate?: boolean;
+}
+
+/** Starts the services on host:port with the platform config; resolves once listening. */
+export async function startServer(options: StartOptions): Promise<FastifyInstance> {
+  const config = loadPlatformConfig();
+  const ownerUrl = postgresUrl(config.postgres);
+  if (options.migrate ?? true) {
+    await migrate(ownerUrl);
+    await ensureAppRole(ownerUrl, config.postgres.appUser, config.postgres.appPassword);
+  }
+  const auth = loadServicesAuth();
+  const deps = createServiceDeps({
+    databaseUrl: postgresUrl(config.postgres, { as: 'app' }),
+    redisUrl: config.redis.url,
+    auth: { ...auth, tokenTtlSeconds: 900 },
+  });
+  const app = await createServicesApp(deps, {
+    ...(options.services ? { services: options.services } : {}),
+    ...(options.logger ? { logger: options.logger } : {}),
+  });
+  await app.listen({ host: options.host, port: options.port });
+  return app;
+}
