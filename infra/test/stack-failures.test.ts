@@ -22,6 +22,7 @@ function isolatedEnv(home: string): NodeJS.ProcessEnv {
     BV_CONNECT_PORT: '28083',
     BV_MINIO_PORT: '29000',
     BV_MINIO_CONSOLE_PORT: '29001',
+    BV_REDIS_PORT: '26379',
   };
 }
 

@@ -115,10 +115,11 @@ function duplicateEmail(error: unknown, email: string | undefined): never {
 }
 
 export async function findCustomer(db: Db, customerId: string, lock = false): Promise<Customer | undefined> {
-  const { rows } = await db.query<CustomerRow>(
-    `SELECT ${COLUMNS} FROM customers WHERE customer_id = $1${lock ? ' FOR UPDATE' : ''}`,
-    [customerId],
-  );
+  const { rows } = await db.query<CustomerRow>({
+    name: lock ? 'customer-lock' : 'customer-find',
+    text: `SELECT ${COLUMNS} FROM customers WHERE customer_id = $1${lock ? ' FOR UPDATE' : ''}`,
+    values: [customerId],
+  });
   return rows[0] && toCustomer(rows[0]);
 }
 

@@ -24,7 +24,7 @@ export interface MaintenanceReport {
 /**
  * Housekeeping for the services' database, run by `bv services maintain` (e.g. every few minutes):
  * - Outbox retention. Debezium does not write back what it published; the replication slot's confirmed LSN is the
- *   proof. Each run records a mark (WAL position, time). Once the slot has confirmed a mark, every outbox row that
+ *   proof. Each run records a mark (WAL position, time) for the slot. Once the slot has confirmed a mark, every outbox row that
  *   committed before that mark was taken has been published: rows older than the mark minus a safety margin are
  *   deleted, and monthly partitions that lie wholly before it and are empty are dropped. Without the slot nothing is
  *   deleted: an outbox never loses an unpublished event.
@@ -52,8 +52,8 @@ export async function runMaintenance(ownerUrl: string, options: MaintenanceOptio
     report.slotFound = slot.rowCount === 1;
     if (confirmed) {
       const horizon = await client.query<{ taken_at: Date | null }>(
-        'SELECT max(taken_at) AS taken_at FROM outbox_retention_marks WHERE wal_lsn <= $1::pg_lsn',
-        [confirmed],
+        'SELECT max(taken_at) AS taken_at FROM outbox_retention_marks WHERE slot_name = $1 AND wal_lsn <= $2::pg_lsn',
+        [options.slotName, confirmed],
       );
       report.publishedHorizon = horizon.rows[0]?.taken_at ?? null;
     }
@@ -65,11 +65,15 @@ export async function runMaintenance(ownerUrl: string, options: MaintenanceOptio
       );
       report.outboxRowsDeleted = deleted.rowCount ?? 0;
       report.outboxPartitionsDropped = await dropEmptyPartitionsBefore(client, 'outbox', cutoff);
-      await client.query('DELETE FROM outbox_retention_marks WHERE taken_at < $1', [report.publishedHorizon]);
+      await client.query('DELETE FROM outbox_retention_marks WHERE slot_name = $1 AND taken_at < $2', [
+        options.slotName,
+        report.publishedHorizon,
+      ]);
     }
     if (report.slotFound) {
       await client.query(
-        'INSERT INTO outbox_retention_marks (taken_at, wal_lsn) VALUES (clock_timestamp(), pg_current_wal_lsn())',
+        'INSERT INTO outbox_retention_marks (slot_name, taken_at, wal_lsn) VALUES ($1, clock_timestamp(), pg_current_wal_lsn())',
+        [options.slotName],
       );
     }
     const months = options.monthsAhead ?? 3;

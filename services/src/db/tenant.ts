@@ -1,4 +1,4 @@
-import type pg from 'pg';
+import pg from 'pg';
 
 export type Db = pg.PoolClient;
 
@@ -13,8 +13,8 @@ export async function inTenantTransaction<T>(
 ): Promise<T> {
   const client = await pool.connect();
   try {
-    await client.query('BEGIN');
-    await client.query("SELECT set_config('bv.tenant_id', $1, true)", [tenantId]);
+    // One round trip: the transaction and its tenant (an escaped literal; the simple protocol takes no parameters).
+    await client.query(`BEGIN; SELECT set_config('bv.tenant_id', ${pg.escapeLiteral(tenantId)}, true)`);
     const result = await work(client);
     await client.query('COMMIT');
     return result;

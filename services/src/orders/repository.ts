@@ -1,3 +1,4 @@
+import { v7 as uuidv7 } from 'uuid';
 import type { Db } from '../db/tenant.js';
 import { ApiError } from '../http/errors.js';
 import type { OrderStatus } from './status.js';
@@ -47,7 +48,7 @@ const SELECT_ORDER = `
          (SELECT coalesce(json_agg(json_build_object('line_no', l.line_no, 'product_id', l.product_id,
                   'quantity', l.quantity, 'unit_price', l.unit_price::text) ORDER BY l.line_no), '[]')
           FROM order_lines l WHERE l.order_id = o.order_id AND l.order_created_at = o.created_at) AS lines
-  FROM orders o WHERE o.order_id = $1`;
+  FROM orders o WHERE o.order_id = $1 AND o.created_at = $2`;
 
 const toOrder = (r: OrderRow): Order => ({
   orderId: r.order_id,
@@ -70,14 +71,34 @@ const toOrder = (r: OrderRow): Order => ({
   updatedAt: r.updated_at.toISOString(),
 });
 
+/**
+ * Order ids are UUIDv7 minted from the order's creation time (see newOrderId), so the id alone yields the partition
+ * key: every lookup by id prunes to one monthly partition instead of planning across all of them.
+ */
+export function newOrderId(createdAt: Date): string {
+  return uuidv7({ msecs: createdAt.getTime() });
+}
+
+export function createdAtOf(orderId: string): Date {
+  return new Date(Number.parseInt(orderId.replaceAll('-', '').slice(0, 12), 16));
+}
+
 export async function findOrder(db: Db, orderId: string): Promise<Order | undefined> {
-  const { rows } = await db.query<OrderRow>(SELECT_ORDER, [orderId]);
+  const { rows } = await db.query<OrderRow>({
+    name: 'order-find',
+    text: SELECT_ORDER,
+    values: [orderId, createdAtOf(orderId)],
+  });
   return rows[0] && toOrder(rows[0]);
 }
 
 /** Locks the order row for the transaction; commands on one order are serialised. */
 export async function lockOrder(db: Db, orderId: string): Promise<Order> {
-  const { rows } = await db.query<OrderRow>(`${SELECT_ORDER} FOR UPDATE OF o`, [orderId]);
+  const { rows } = await db.query<OrderRow>({
+    name: 'order-lock',
+    text: `${SELECT_ORDER} FOR UPDATE OF o`,
+    values: [orderId, createdAtOf(orderId)],
+  });
   if (!rows[0]) throw new ApiError('NOT_FOUND', `order ${orderId} does not exist`);
   return toOrder(rows[0]);
 }
@@ -93,23 +114,27 @@ export async function insertOrder(
     lines: OrderLine[];
   },
 ): Promise<void> {
-  await db.query(
-    `INSERT INTO orders (tenant_id, order_id, customer_id, status, currency, total_amount, created_at, updated_at)
-     VALUES (current_setting('bv.tenant_id'), $1, $2, 'created', $3, $4, $5, $5)`,
-    [order.orderId, order.customerId, order.currency, order.totalAmount, order.createdAt],
-  );
-  await db.query(
-    `INSERT INTO order_lines (tenant_id, order_id, order_created_at, line_no, product_id, quantity, unit_price)
-     SELECT current_setting('bv.tenant_id'), $1, $2, * FROM unnest($3::int[], $4::uuid[], $5::int[], $6::numeric[])`,
-    [
+  // The order and its lines in one statement (one round trip).
+  await db.query({
+    name: 'order-insert',
+    text: `WITH new_order AS (
+             INSERT INTO orders (tenant_id, order_id, customer_id, status, currency, total_amount, created_at, updated_at)
+             VALUES (current_setting('bv.tenant_id'), $1, $7, 'created', $8, $9, $2, $2) RETURNING order_id)
+           INSERT INTO order_lines (tenant_id, order_id, order_created_at, line_no, product_id, quantity, unit_price)
+           SELECT current_setting('bv.tenant_id'), (SELECT order_id FROM new_order), $2, *
+           FROM unnest($3::int[], $4::uuid[], $5::int[], $6::numeric[])`,
+    values: [
       order.orderId,
       order.createdAt,
       order.lines.map((l) => l.lineNo),
       order.lines.map((l) => l.productId),
       order.lines.map((l) => l.quantity),
       order.lines.map((l) => l.unitPrice),
+      order.customerId,
+      order.currency,
+      order.totalAmount,
     ],
-  );
+  });
 }
 
 export async function applyTransition(
@@ -140,9 +165,10 @@ export async function pricesOf(
   db: Db,
   productIds: string[],
 ): Promise<Map<string, { price: string; currency: string }>> {
-  const { rows } = await db.query<{ product_id: string; price: string; currency: string }>(
-    'SELECT product_id, price, currency FROM products WHERE product_id = ANY($1::uuid[]) AND deleted_at IS NULL FOR SHARE',
-    [productIds],
-  );
+  const { rows } = await db.query<{ product_id: string; price: string; currency: string }>({
+    name: 'order-prices',
+    text: 'SELECT product_id, price, currency FROM products WHERE product_id = ANY($1::uuid[]) AND deleted_at IS NULL FOR SHARE',
+    values: [productIds],
+  });
   return new Map(rows.map((r) => [r.product_id, { price: r.price, currency: r.currency.trim() }]));
 }

@@ -1,5 +1,4 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { v7 as uuidv7 } from 'uuid';
 import { findCustomer } from '../customers/routes.js';
 import { inTenantTransaction } from '../db/tenant.js';
 import type { ServiceDeps } from '../deps.js';
@@ -14,6 +13,7 @@ import {
   findOrder,
   insertOrder,
   lockOrder,
+  newOrderId,
   type Order,
   type OrderLine,
   pricesOf,
@@ -142,17 +142,24 @@ export async function orderRoutes(app: FastifyInstance, deps: ServiceDeps): Prom
             return { lineNo: i + 1, productId: line.productId, quantity: line.quantity, unitPrice: product.price };
           });
           const total = lines.reduce((sum, l) => sum + toCents(l.unitPrice) * BigInt(l.quantity), 0n);
-          const orderId = uuidv7();
           const createdAt = new Date();
-          await insertOrder(db, {
+          const orderId = newOrderId(createdAt);
+          const order: Order = {
             orderId,
             customerId: body.customerId,
+            status: 'created',
             currency: body.currency,
             totalAmount: fromCents(total),
-            createdAt,
             lines,
-          });
-          const order = (await findOrder(db, orderId)) as Order;
+            paymentReference: null,
+            carrier: null,
+            trackingNumber: null,
+            cancelReason: null,
+            version: 1,
+            createdAt: createdAt.toISOString(),
+            updatedAt: createdAt.toISOString(),
+          };
+          await insertOrder(db, { ...order, createdAt });
           await outbox.append(db, context, {
             aggregateType: AGGREGATE,
             aggregateId: orderId,

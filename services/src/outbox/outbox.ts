@@ -51,10 +51,11 @@ export class OutboxWriter {
         details: { violations: outcome.violations },
       });
     }
-    await db.query(
-      `INSERT INTO outbox (id, aggregate_type, aggregate_id, event_type, payload, occurred_at, trace_id, traceparent, partition_key, tenant_id)
-       VALUES ($1, $2, $3, $4, $5, ($6::timestamptz AT TIME ZONE 'UTC'), $7, $8, $9, $10)`,
-      [
+    await db.query({
+      name: 'outbox-insert',
+      text: `INSERT INTO outbox (id, aggregate_type, aggregate_id, event_type, payload, occurred_at, trace_id, traceparent, partition_key, tenant_id)
+             VALUES ($1, $2, $3, $4, $5, ($6::timestamptz AT TIME ZONE 'UTC'), $7, $8, $9, $10)`,
+      values: [
         envelope.eventId,
         event.aggregateType,
         event.aggregateId,
@@ -66,7 +67,7 @@ export class OutboxWriter {
         envelope.partitionKey,
         envelope.tenantId,
       ],
-    );
+    });
     this.metrics.outboxEvents.inc({ event_type: envelope.eventType });
     return envelope;
   }
