@@ -7,6 +7,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { cpus, totalmem } from 'node:os';
+import { loadPlatformConfig } from '@bitvelocity/core';
 import {
   Admin,
   Consumer,
@@ -17,7 +18,6 @@ import {
   stringSerializers,
 } from '@platformatic/kafka';
 import { Kafka, logLevel } from 'kafkajs';
-import { loadPlatformConfig } from '@bitvelocity/core';
 
 const messagesArg = process.argv.indexOf('--messages');
 const N = messagesArg > 0 ? Number(process.argv[messagesArg + 1]) : 50_000;
@@ -140,7 +140,11 @@ async function kafkajs(): Promise<Row> {
   await producer.connect();
   let started = performance.now();
   for (let i = 0; i < N; i += BATCH) {
-    await producer.send({ topic: input, acks: -1, messages: payloads.slice(i, i + BATCH).map((p) => ({ ...p, headers })) });
+    await producer.send({
+      topic: input,
+      acks: -1,
+      messages: payloads.slice(i, i + BATCH).map((p) => ({ ...p, headers })),
+    });
   }
   const produce = perSecond(started);
   await producer.disconnect();
@@ -172,7 +176,11 @@ async function kafkajs(): Promise<Row> {
 
   const groupId = `bench-kjs-ctp-${randomUUID()}`;
   const consumer = kafka.consumer({ groupId });
-  const txProducer = kafka.producer({ transactionalId: `bench-kjs-${randomUUID()}`, idempotent: true, maxInFlightRequests: 1 });
+  const txProducer = kafka.producer({
+    transactionalId: `bench-kjs-${randomUUID()}`,
+    idempotent: true,
+    maxInFlightRequests: 1,
+  });
   await Promise.all([consumer.connect(), txProducer.connect()]);
   await consumer.subscribe({ topic: input, fromBeginning: true });
   started = performance.now();
@@ -189,11 +197,20 @@ async function kafkajs(): Promise<Row> {
           try {
             await transaction.send({
               topic: output,
-              messages: chunk.map((m) => ({ key: m.key, value: m.value?.toString().toUpperCase() ?? null, headers: m.headers })),
+              messages: chunk.map((m) => ({
+                key: m.key,
+                value: m.value?.toString().toUpperCase() ?? null,
+                headers: m.headers,
+              })),
             });
             await transaction.sendOffsets({
               consumerGroupId: groupId,
-              topics: [{ topic: batch.topic, partitions: [{ partition: batch.partition, offset: String(Number(last.offset) + 1) }] }],
+              topics: [
+                {
+                  topic: batch.topic,
+                  partitions: [{ partition: batch.partition, offset: String(Number(last.offset) + 1) }],
+                },
+              ],
             });
             await transaction.commit();
           } catch (error) {

@@ -5,6 +5,7 @@
  * - closedLoop: N workers send back to back: the maximum rate the server sustains at that concurrency.
  */
 import { Agent, request as httpRequest } from 'node:http';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import * as hdr from 'hdr-histogram-js';
 
@@ -26,6 +27,8 @@ export interface LoadResult {
   max: number;
   non2xx: number;
   errors: number;
+  /** The generator's own event-loop delay (p99 / max, ms): a stall here inflates the latencies it reports. */
+  generatorLag: string;
 }
 
 function send(agent: Agent, base: URL, request: LoadRequest): Promise<number> {
@@ -50,7 +53,17 @@ function send(agent: Agent, base: URL, request: LoadRequest): Promise<number> {
   });
 }
 
-function summary(label: string, histogram: hdr.Histogram, started: number, non2xx: number, errors: number): LoadResult {
+type LoopDelay = ReturnType<typeof monitorEventLoopDelay>;
+
+function summary(
+  label: string,
+  histogram: hdr.Histogram,
+  started: number,
+  non2xx: number,
+  errors: number,
+  lag: LoopDelay,
+): LoadResult {
+  lag.disable();
   const seconds = (performance.now() - started) / 1000;
   const ms = (p: number) => Math.round(histogram.getValueAtPercentile(p) / 10) / 100;
   return {
@@ -64,7 +77,14 @@ function summary(label: string, histogram: hdr.Histogram, started: number, non2x
     max: Math.round(histogram.maxValue / 10) / 100,
     non2xx,
     errors,
+    generatorLag: `${(lag.percentile(99) / 1e6).toFixed(1)} / ${(lag.max / 1e6).toFixed(1)}`,
   };
+}
+
+function watchLag(): LoopDelay {
+  const lag = monitorEventLoopDelay({ resolution: 5 });
+  lag.enable();
+  return lag;
 }
 
 const newHistogram = () =>
@@ -84,6 +104,7 @@ export async function openLoop(
   let errors = 0;
   const total = Math.round(rate * seconds);
   const interval = 1000 / rate;
+  const lag = watchLag();
   const started = performance.now();
   const inFlight: Promise<void>[] = [];
   for (let i = 0; i < total; i++) {
@@ -104,7 +125,7 @@ export async function openLoop(
   }
   await Promise.all(inFlight);
   agent.destroy();
-  return summary(label, histogram, started, non2xx, errors);
+  return summary(label, histogram, started, non2xx, errors, lag);
 }
 
 export async function closedLoop(
@@ -119,6 +140,7 @@ export async function closedLoop(
   const histogram = newHistogram();
   let non2xx = 0;
   let errors = 0;
+  const lag = watchLag();
   const started = performance.now();
   const deadline = started + seconds * 1000;
   await Promise.all(
@@ -136,5 +158,5 @@ export async function closedLoop(
     }),
   );
   agent.destroy();
-  return summary(label, histogram, started, non2xx, errors);
+  return summary(label, histogram, started, non2xx, errors, lag);
 }

@@ -65,8 +65,11 @@ try {
     await sleep(200);
   }
   const token = (await post('/auth/token', { username: 'bench', password })).accessToken ?? '';
-  const customer = { email: 'bench@example.com', name: 'Bench', segment: 'consumer' };
-  const customerId = (await post('/v1/customers', customer, token)).customerId;
+  const customerIds: string[] = [];
+  for (let i = 0; i < 50; i++) {
+    const customer = { email: `bench${i}@example.com`, name: `Bench ${i}`, segment: 'consumer' };
+    customerIds.push((await post('/v1/customers', customer, token)).customerId ?? '');
+  }
   const productIds: string[] = [];
   for (let i = 0; i < 20; i++) {
     const product = { sku: `B-${i}`, name: `P${i}`, category: 'bench', price: `${i + 1}.99`, currency: 'EUR' };
@@ -83,7 +86,7 @@ try {
         { productId: productIds[n % 20], quantity: 1 + (n % 3) },
         { productId: productIds[(n + 7) % 20], quantity: 1 },
       ];
-      return JSON.stringify({ customerId, currency: 'EUR', lines });
+      return JSON.stringify({ customerId: customerIds[n % 50], currency: 'EUR', lines });
     },
   };
 

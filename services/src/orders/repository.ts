@@ -160,15 +160,29 @@ export async function applyTransition(
   );
 }
 
-/** Current price and currency of each product an order names (locked against a concurrent price change). */
-export async function pricesOf(
+/**
+ * Whether the customer exists, and the current price and currency of each product an order names, in one round trip.
+ * No row locks: under READ COMMITTED an order priced just before a concurrent price change is a valid serial order,
+ * and shared locks on hot product rows would make every concurrent order contend on them (multixacts).
+ */
+export async function orderReferences(
   db: Db,
+  customerId: string,
   productIds: string[],
-): Promise<Map<string, { price: string; currency: string }>> {
-  const { rows } = await db.query<{ product_id: string; price: string; currency: string }>({
-    name: 'order-prices',
-    text: 'SELECT product_id, price, currency FROM products WHERE product_id = ANY($1::uuid[]) AND deleted_at IS NULL FOR SHARE',
-    values: [productIds],
+): Promise<{ customerExists: boolean; prices: Map<string, { price: string; currency: string }> }> {
+  const { rows } = await db.query<{
+    product_id: string | null;
+    price: string;
+    currency: string;
+    customer_exists: boolean;
+  }>({
+    name: 'order-references',
+    text: `SELECT p.product_id, p.price, p.currency, c.customer_exists
+           FROM (SELECT EXISTS (SELECT 1 FROM customers WHERE customer_id = $1) AS customer_exists) c
+           LEFT JOIN products p ON p.product_id = ANY($2::uuid[]) AND p.deleted_at IS NULL`,
+    values: [customerId, productIds],
   });
-  return new Map(rows.map((r) => [r.product_id, { price: r.price, currency: r.currency.trim() }]));
+  const prices = new Map<string, { price: string; currency: string }>();
+  for (const r of rows) if (r.product_id) prices.set(r.product_id, { price: r.price, currency: r.currency.trim() });
+  return { customerExists: rows[0]?.customer_exists ?? false, prices };
 }

@@ -1,5 +1,4 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { findCustomer } from '../customers/routes.js';
 import { inTenantTransaction } from '../db/tenant.js';
 import type { ServiceDeps } from '../deps.js';
 import { requireRole } from '../http/auth.js';
@@ -16,7 +15,7 @@ import {
   newOrderId,
   type Order,
   type OrderLine,
-  pricesOf,
+  orderReferences,
 } from './repository.js';
 import { nextStatus, type OrderCommand } from './status.js';
 
@@ -120,10 +119,11 @@ export async function orderRoutes(app: FastifyInstance, deps: ServiceDeps): Prom
       const body = request.body;
       const response = await inTenantTransaction(pool, context.tenantId, (db) =>
         idempotently(db, request, async () => {
-          if (!(await findCustomer(db, body.customerId))) {
+          const productIds = [...new Set(body.lines.map((l) => l.productId))];
+          const { customerExists, prices } = await orderReferences(db, body.customerId, productIds);
+          if (!customerExists) {
             throw new ApiError('REFERENCE_NOT_FOUND', `customer ${body.customerId} does not exist`, 'body/customerId');
           }
-          const prices = await pricesOf(db, [...new Set(body.lines.map((l) => l.productId))]);
           const lines: OrderLine[] = body.lines.map((line, i) => {
             const product = prices.get(line.productId);
             if (!product)
