@@ -3,7 +3,8 @@
  *   npx tsx bench/services-orders.ts [--rate 500] [--seconds 30] [--concurrency 16]
  * Prints req/s and p50/p95/p99 latency (ms) at a fixed rate (open loop, latency from the scheduled send time), then
  * the maximum rate at a fixed concurrency. The load generator shares the 2 cores with the service, Postgres and
- * Redis: the figures include that contention.
+ * Redis: the figures include that contention. BENCH_SERVICE_NODE_FLAGS passes Node flags to the service process
+ * only (e.g. --trace-gc; the service's output then goes to this terminal).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
@@ -49,9 +50,10 @@ async function post(path: string, body: object, token?: string): Promise<Record<
 
 let server: ChildProcess | undefined;
 try {
-  server = spawn('node', ['cli/bin/bv.js', 'services', 'start', '--port', String(port)], {
+  const nodeFlags = process.env.BENCH_SERVICE_NODE_FLAGS?.split(' ').filter(Boolean) ?? [];
+  server = spawn('node', [...nodeFlags, 'cli/bin/bv.js', 'services', 'start', '--port', String(port)], {
     env,
-    stdio: ['ignore', 'ignore', 'inherit'],
+    stdio: ['ignore', nodeFlags.length ? 'inherit' : 'ignore', 'inherit'],
   });
   for (
     let i = 0;
