@@ -22,9 +22,32 @@ export function isMavenDirComplete(dir: string): boolean {
   return existsSync(join(dir, COMPLETE));
 }
 
+/** Kafka and Connect share one classpath dir and install concurrently: the second caller joins the first's work. */
+const inFlight = new Map<string, Promise<void>>();
+
+/**
+ * Runs one dependency-plugin goal in a fresh `dir`, once: a marker file written after success makes it idempotent,
+ * and a half-done directory is cleared and redone.
+ */
+function mavenInto(s: StackSettings, dir: string, goalArgs: string[], logFile: string, pom?: string): Promise<void> {
+  if (isMavenDirComplete(dir)) return Promise.resolve();
+  let pending = inFlight.get(dir);
+  if (!pending) {
+    pending = (async () => {
+      rmSync(dir, { recursive: true, force: true });
+      mkdirSync(dir, { recursive: true });
+      if (pom) writeFileSync(join(dir, 'pom.xml'), pom);
+      await runCommand('mvn', [...mavenArgs(s), ...goalArgs], { cwd: dir, logFile, timeoutMs: 20 * 60_000 });
+      writeFileSync(join(dir, COMPLETE), '');
+    })().finally(() => inFlight.delete(dir));
+    inFlight.set(dir, pending);
+  }
+  return pending;
+}
+
 /**
  * Resolves artifacts and their runtime dependencies from Maven Central into `dir/libs` (the JVM only runs Kafka and
- * Connect: no project code is Java). A marker file makes it idempotent; a half-done copy is redone.
+ * Connect: no project code is Java).
  */
 export function copyDependencies(
   s: StackSettings,
@@ -32,48 +55,22 @@ export function copyDependencies(
   artifacts: MavenArtifact[],
   logFile: string,
 ): Promise<void> {
-  return once(dir, () => resolveInto(s, dir, artifacts, logFile));
-}
-
-/** Kafka and Connect share one classpath dir and install concurrently: the second caller joins the first's work. */
-const inFlight = new Map<string, Promise<void>>();
-
-function once(dir: string, work: () => Promise<void>): Promise<void> {
-  if (isMavenDirComplete(dir)) return Promise.resolve();
-  let pending = inFlight.get(dir);
-  if (!pending) {
-    pending = work().finally(() => inFlight.delete(dir));
-    inFlight.set(dir, pending);
-  }
-  return pending;
-}
-
-async function resolveInto(s: StackSettings, dir: string, artifacts: MavenArtifact[], logFile: string): Promise<void> {
-  rmSync(dir, { recursive: true, force: true });
-  mkdirSync(dir, { recursive: true });
   const dependencies = artifacts
     .map(
       (a) =>
         `    <dependency><groupId>${a.groupId}</groupId><artifactId>${a.artifactId}</artifactId><version>${a.version}</version></dependency>`,
     )
     .join('\n');
-  writeFileSync(
-    join(dir, 'pom.xml'),
-    `<project xmlns="http://maven.apache.org/POM/4.0.0">
+  const pom = `<project xmlns="http://maven.apache.org/POM/4.0.0">
   <modelVersion>4.0.0</modelVersion>
   <groupId>io.bitvelocity.stack</groupId><artifactId>dist</artifactId><version>1</version><packaging>pom</packaging>
   <dependencies>
 ${dependencies}
   </dependencies>
 </project>
-`,
-  );
-  await runCommand(
-    'mvn',
-    [...mavenArgs(s), `${DEPENDENCY_PLUGIN}:copy-dependencies`, '-DoutputDirectory=libs', '-DincludeScope=runtime'],
-    { cwd: dir, logFile, timeoutMs: 20 * 60_000 },
-  );
-  writeFileSync(join(dir, COMPLETE), '');
+`;
+  const goal = [`${DEPENDENCY_PLUGIN}:copy-dependencies`, '-DoutputDirectory=libs', '-DincludeScope=runtime'];
+  return mavenInto(s, dir, goal, logFile, pom);
 }
 
 /** Unpacks one archive artifact (e.g. a Debezium connector plugin tar.gz) into `dir/<outputDirectory>`. */
@@ -84,29 +81,8 @@ export function unpackArtifact(
   outputDirectory: string,
   logFile: string,
 ): Promise<void> {
-  return once(dir, () => unpackInto(s, dir, coordinates, outputDirectory, logFile));
-}
-
-async function unpackInto(
-  s: StackSettings,
-  dir: string,
-  coordinates: string,
-  outputDirectory: string,
-  logFile: string,
-): Promise<void> {
-  rmSync(dir, { recursive: true, force: true });
-  mkdirSync(dir, { recursive: true });
-  await runCommand(
-    'mvn',
-    [
-      ...mavenArgs(s),
-      `${DEPENDENCY_PLUGIN}:unpack`,
-      `-Dartifact=${coordinates}`,
-      `-DoutputDirectory=${outputDirectory}`,
-    ],
-    { cwd: dir, logFile, timeoutMs: 20 * 60_000 },
-  );
-  writeFileSync(join(dir, COMPLETE), '');
+  const goal = [`${DEPENDENCY_PLUGIN}:unpack`, `-Dartifact=${coordinates}`, `-DoutputDirectory=${outputDirectory}`];
+  return mavenInto(s, dir, goal, logFile);
 }
 
 /** Java runs Kafka and Connect; Maven fetches them. Installed from Debian when missing. */

@@ -99,6 +99,12 @@ export function readPid(pidFile: string): number | undefined {
   return Number.isInteger(pid) && pid > 0 ? pid : undefined;
 }
 
+/** The pid recorded in the file, if that process is still alive. */
+export function livePid(pidFile: string): number | undefined {
+  const pid = readPid(pidFile);
+  return pid !== undefined && isAlive(pid) ? pid : undefined;
+}
+
 export function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);

@@ -4,7 +4,7 @@ import type { Db } from '../db/tenant.js';
 import { inTenantTransaction } from '../db/tenant.js';
 import type { ServiceDeps } from '../deps.js';
 import { requireRole } from '../http/auth.js';
-import { ApiError, errorResponseSchema } from '../http/errors.js';
+import { ApiError, errorResponses } from '../http/errors.js';
 import { idempotently } from '../http/idempotency.js';
 import {
   etag,
@@ -102,12 +102,7 @@ const customerSchema = {
     updatedAt: { type: 'string' },
   },
 } as const;
-const errors = {
-  400: errorResponseSchema,
-  401: errorResponseSchema,
-  403: errorResponseSchema,
-  404: errorResponseSchema,
-};
+const errors = errorResponses(400, 401, 403, 404);
 
 function duplicateEmail(error: unknown, email: string | undefined): never {
   if (isUniqueViolation(error)) throw new ApiError('DUPLICATE', `a customer with email ${email} exists`, 'body/email');
@@ -140,7 +135,7 @@ export async function customerRoutes(app: FastifyInstance, deps: ServiceDeps): P
           required: ['email', 'name', 'segment'],
           properties: fields,
         },
-        response: { 201: customerSchema, 409: errorResponseSchema, ...errors },
+        response: { 201: customerSchema, ...errorResponses(409), ...errors },
       },
     },
     async (request, reply) => {
@@ -202,9 +197,7 @@ export async function customerRoutes(app: FastifyInstance, deps: ServiceDeps): P
         body: { type: 'object', additionalProperties: false, minProperties: 1, properties: fields },
         response: {
           200: customerSchema,
-          409: errorResponseSchema,
-          412: errorResponseSchema,
-          428: errorResponseSchema,
+          ...errorResponses(409, 412, 428),
           ...errors,
         },
       },

@@ -107,3 +107,8 @@ export const errorResponseSchema = {
     },
   },
 } as const;
+
+/** The `response` schema entries for the error statuses a route can answer with. */
+export function errorResponses(...statuses: number[]): Record<number, typeof errorResponseSchema> {
+  return Object.fromEntries(statuses.map((status) => [status, errorResponseSchema]));
+}

@@ -2,7 +2,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { inTenantTransaction } from '../db/tenant.js';
 import type { ServiceDeps } from '../deps.js';
 import { requireRole } from '../http/auth.js';
-import { ApiError, errorResponseSchema } from '../http/errors.js';
+import { ApiError, errorResponses } from '../http/errors.js';
 import { idempotently } from '../http/idempotency.js';
 import { etag, requestContext, sendWrite, versionConflict } from '../http/request.js';
 import { currency, idParams, writeHeaders } from '../http/schemas.js';
@@ -51,15 +51,7 @@ const orderSchema = {
     updatedAt: { type: 'string' },
   },
 } as const;
-const errors = {
-  400: errorResponseSchema,
-  401: errorResponseSchema,
-  403: errorResponseSchema,
-  404: errorResponseSchema,
-  409: errorResponseSchema,
-  412: errorResponseSchema,
-  422: errorResponseSchema,
-};
+const errors = errorResponses(400, 401, 403, 404, 409, 412, 422);
 const text = { type: 'string', minLength: 1, maxLength: 200 } as const;
 
 interface CreateOrderBody {

@@ -3,7 +3,7 @@ import { v7 as uuidv7 } from 'uuid';
 import { inTenantTransaction } from '../db/tenant.js';
 import type { ServiceDeps } from '../deps.js';
 import { requireRole } from '../http/auth.js';
-import { ApiError, errorResponseSchema } from '../http/errors.js';
+import { ApiError, errorResponses } from '../http/errors.js';
 import { idempotently } from '../http/idempotency.js';
 import { etag, expectedVersion, requestContext, sendWrite } from '../http/request.js';
 import { currency, idParams, listQuery, money, writeHeaders } from '../http/schemas.js';
@@ -35,12 +35,7 @@ const productSchema = {
     updatedAt: { type: 'string' },
   },
 } as const;
-const errors = {
-  400: errorResponseSchema,
-  401: errorResponseSchema,
-  403: errorResponseSchema,
-  404: errorResponseSchema,
-};
+const errors = errorResponses(400, 401, 403, 404);
 const text = { type: 'string', minLength: 1, maxLength: 200 } as const;
 
 const eventPayload = (p: Product) => ({
@@ -70,7 +65,7 @@ export async function productRoutes(app: FastifyInstance, deps: ServiceDeps): Pr
           required: ['sku', 'name', 'category', 'price', 'currency'],
           properties: { sku: text, name: text, category: text, price: money, currency },
         },
-        response: { 201: productSchema, 409: errorResponseSchema, ...errors },
+        response: { 201: productSchema, ...errorResponses(409), ...errors },
       },
     },
     async (request, reply) => {
@@ -166,9 +161,7 @@ export async function productRoutes(app: FastifyInstance, deps: ServiceDeps): Pr
         },
         response: {
           200: productSchema,
-          409: errorResponseSchema,
-          412: errorResponseSchema,
-          428: errorResponseSchema,
+          ...errorResponses(409, 412, 428),
           ...errors,
         },
       },
@@ -207,7 +200,7 @@ export async function productRoutes(app: FastifyInstance, deps: ServiceDeps): Pr
         headers: writeHeaders,
         params: idParams('productId'),
         body: { type: 'object', additionalProperties: false, required: ['price'], properties: { price: money } },
-        response: { 200: productSchema, 412: errorResponseSchema, 428: errorResponseSchema, ...errors },
+        response: { 200: productSchema, ...errorResponses(412, 428), ...errors },
       },
     },
     async (request, reply) => {
@@ -246,7 +239,7 @@ export async function productRoutes(app: FastifyInstance, deps: ServiceDeps): Pr
         summary: 'Remove a product from the catalog',
         headers: writeHeaders,
         params: idParams('productId'),
-        response: { 412: errorResponseSchema, 428: errorResponseSchema, ...errors },
+        response: { ...errorResponses(412, 428), ...errors },
       },
     },
     async (request, reply) => {

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { versions } from '../../versions.js';
 import { type Component, probe } from '../component.js';
 import { isMavenDirComplete, unpackArtifact } from '../maven.js';
-import { isAlive, readPid, startDaemon, stopProcess, waitUntil } from '../process.js';
+import { livePid, startDaemon, stopProcess, waitUntil } from '../process.js';
 import type { StackSettings } from '../settings.js';
 import { installKafkaDist, jvmArgs, kafkaClasspath, kafkaDistDir, writeLog4j } from './kafka.js';
 
@@ -67,10 +67,7 @@ export const connect: Component = {
     );
   },
 
-  runningPid(s) {
-    const pid = readPid(pidFile(s));
-    return pid !== undefined && isAlive(pid) ? pid : undefined;
-  },
+  runningPid: (s) => livePid(pidFile(s)),
 
   async start(s) {
     const properties = writeWorkerProperties(s);

@@ -4,7 +4,7 @@ import { Admin } from '@platformatic/kafka';
 import { versions } from '../../versions.js';
 import { type Component, probe } from '../component.js';
 import { copyDependencies, ensureJvmTools, isMavenDirComplete } from '../maven.js';
-import { isAlive, readPid, runCommand, startDaemon, stopProcess, waitUntil } from '../process.js';
+import { livePid, runCommand, startDaemon, stopProcess, waitUntil } from '../process.js';
 import type { StackSettings } from '../settings.js';
 
 const { kafka: v } = versions;
@@ -111,10 +111,7 @@ export const kafka: Component = {
     await installKafkaDist(s, this.logFile(s));
   },
 
-  runningPid(s) {
-    const pid = readPid(pidFile(s));
-    return pid !== undefined && isAlive(pid) ? pid : undefined;
-  },
+  runningPid: (s) => livePid(pidFile(s)),
 
   async start(s) {
     const properties = writeServerProperties(s);

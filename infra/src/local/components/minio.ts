@@ -4,7 +4,7 @@ import { CreateBucketCommand, HeadBucketCommand, ListBucketsCommand, S3Client } 
 import { versions } from '../../versions.js';
 import { hasCommand } from '../apt.js';
 import { type Component, probe } from '../component.js';
-import { isAlive, readPid, runCommand, startDaemon, stopProcess, waitUntil } from '../process.js';
+import { livePid, runCommand, startDaemon, stopProcess, waitUntil } from '../process.js';
 import type { StackSettings } from '../settings.js';
 
 const { minio: v } = versions;
@@ -56,10 +56,7 @@ export const minio: Component = {
     });
   },
 
-  runningPid(s) {
-    const pid = readPid(pidFile(s));
-    return pid !== undefined && isAlive(pid) ? pid : undefined;
-  },
+  runningPid: (s) => livePid(pidFile(s)),
 
   async start(s) {
     mkdirSync(dataDir(s), { recursive: true });

@@ -5,7 +5,7 @@ import pg from 'pg';
 import { versions } from '../../versions.js';
 import { aptInstall } from '../apt.js';
 import { type Component, probe } from '../component.js';
-import { isAlive, readPid, runCommand } from '../process.js';
+import { livePid, runCommand } from '../process.js';
 import type { StackSettings } from '../settings.js';
 
 const BIN = `/usr/lib/postgresql/${versions.postgres.major}/bin`;
@@ -87,10 +87,7 @@ export const postgres: Component = {
     ownedByServer(join(dataDir(s), 'postgresql.auto.conf'));
   },
 
-  runningPid(s) {
-    const pid = readPid(join(dataDir(s), 'postmaster.pid'));
-    return pid !== undefined && isAlive(pid) ? pid : undefined;
-  },
+  runningPid: (s) => livePid(join(dataDir(s), 'postmaster.pid')),
 
   async start(s) {
     mkdirSync(socketDir(s), { recursive: true });

@@ -4,7 +4,7 @@ import { Redis } from 'ioredis';
 import { versions } from '../../versions.js';
 import { aptInstall } from '../apt.js';
 import { type Component, probe } from '../component.js';
-import { isAlive, readPid, startDaemon, stopProcess, waitUntil } from '../process.js';
+import { livePid, startDaemon, stopProcess, waitUntil } from '../process.js';
 import type { StackSettings } from '../settings.js';
 
 const BINARY = '/usr/bin/redis-server';
@@ -51,10 +51,7 @@ export const redis: Component = {
     await aptInstall([pkg], this.logFile(s), `run: sudo apt-get install -y ${pkg}`);
   },
 
-  runningPid(s) {
-    const pid = readPid(pidFile(s));
-    return pid !== undefined && isAlive(pid) ? pid : undefined;
-  },
+  runningPid: (s) => livePid(pidFile(s)),
 
   async start(s) {
     mkdirSync(dataDir(s), { recursive: true });
