@@ -1,5 +1,6 @@
 import { BvError, errorMessage } from '@bitvelocity/core';
 import { Command, CommanderError } from 'commander';
+import { connectorsCommand } from './commands/connectors.js';
 import { demoCommand } from './commands/demo.js';
 import { servicesCommand } from './commands/services.js';
 import { stackCommand } from './commands/stack.js';
@@ -12,6 +13,7 @@ const program = new Command('bv')
 program.addCommand(stackCommand());
 program.addCommand(demoCommand());
 program.addCommand(servicesCommand());
+program.addCommand(connectorsCommand());
 
 try {
   await program.parseAsync(process.argv);

@@ -14,7 +14,9 @@ export type ErrorCode =
   | 'QUALITY_RUNNER_FAILED'
   | 'MIGRATION_CHANGED'
   | 'MIGRATION_FAILED'
-  | 'EVENT_SCHEMA_VIOLATION';
+  | 'EVENT_SCHEMA_VIOLATION'
+  | 'CONNECT_REQUEST_FAILED'
+  | 'CONNECTOR_FAILED';
 
 export interface BvErrorOptions {
   cause?: unknown;

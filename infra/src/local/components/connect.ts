@@ -36,6 +36,9 @@ function writeWorkerProperties(s: StackSettings): string {
       'status.storage.replication.factor=1',
       'offset.flush.interval.ms=1000',
       'topic.creation.enable=true',
+      // Connector configs refer to secrets in files (${file:<path>:<key>}) instead of carrying them.
+      'config.providers=file',
+      'config.providers.file.class=org.apache.kafka.common.config.provider.FileConfigProvider',
       `plugin.path=${pluginPath(s)}`,
       `listeners=http://${s.host}:${s.ports.connect}`,
       `rest.advertised.host.name=${s.host}`,
