@@ -202,9 +202,15 @@ describe('the outbox connector', () => {
     expect(new Set(records.map((r) => r.partition)).size).toBe(1);
   });
 
-  it('reports the replication slot with a bounded lag while it runs', async () => {
-    const status = await outboxConnectorStatus(config, connector);
+  it('lets the replication slot catch up while Connect runs, so retained WAL does not grow', async () => {
+    // Heartbeats (5 s) advance the slot's confirmed position even when only other tables change.
+    let status = await outboxConnectorStatus(config, connector);
+    const deadline = Date.now() + 30_000;
+    while ((status.slot?.lagBytes ?? Number.MAX_SAFE_INTEGER) > 1024 * 1024 && Date.now() < deadline) {
+      await sleep(1000);
+      status = await outboxConnectorStatus(config, connector);
+    }
     expect(status.slot?.active).toBe(true);
-    expect(status.slot?.lagBytes ?? Number.MAX_SAFE_INTEGER).toBeLessThan(64 * 1024 * 1024);
+    expect(status.slot?.lagBytes).toBeLessThan(1024 * 1024);
   });
 });
