@@ -17,6 +17,8 @@ export interface PlatformConfig {
     database: string;
     appUser: string;
     appPassword: string;
+    /** A Unix socket directory of the same server, when it is on this host: much cheaper per round trip than TCP. */
+    socketDir?: string;
   };
   kafka: { bootstrapServers: string[] };
   redis: { url: string };
@@ -81,6 +83,8 @@ export function loadPlatformConfig(env: Env = process.env): PlatformConfig {
     }
     return value;
   };
+  const optional = <K extends string>(key: K, value: string | undefined) =>
+    (value ? { [key]: value } : {}) as Partial<Record<K, string>>;
   return {
     postgres: {
       host: pick('BV_PG_HOST', base.postgres?.host),
@@ -90,6 +94,7 @@ export function loadPlatformConfig(env: Env = process.env): PlatformConfig {
       database: pick('BV_PG_DATABASE', base.postgres?.database),
       appUser: pick('BV_PG_APP_USER', base.postgres?.appUser),
       appPassword: pick('BV_PG_APP_PASSWORD', base.postgres?.appPassword),
+      ...optional('socketDir', env.BV_PG_SOCKET_DIR ?? base.postgres?.socketDir),
     },
     kafka: {
       bootstrapServers: pick('BV_KAFKA_BOOTSTRAP', base.kafka?.bootstrapServers?.join(','))
@@ -118,11 +123,15 @@ export function loadPlatformConfig(env: Env = process.env): PlatformConfig {
 /** A libpq-style connection string for the given database (defaults to the platform database). */
 export function postgresUrl(
   config: PlatformConfig['postgres'],
-  options: { database?: string; as?: 'owner' | 'app' } = {},
+  options: { database?: string; as?: 'owner' | 'app'; preferSocket?: boolean } = {},
 ): string {
   const app = options.as === 'app';
   const user = encodeURIComponent(app ? config.appUser : config.user);
   const password = encodeURIComponent(app ? config.appPassword : config.password);
   const database = options.database ?? config.database;
+  if (options.preferSocket && config.socketDir) {
+    const socket = encodeURIComponent(config.socketDir);
+    return `postgres://${user}:${password}@/${encodeURIComponent(database)}?host=${socket}&port=${config.port}`;
+  }
   return `postgres://${user}:${password}@${config.host}:${config.port}/${encodeURIComponent(database)}`;
 }

@@ -24,7 +24,7 @@ export async function startServer(options: StartOptions): Promise<FastifyInstanc
   }
   const auth = loadServicesAuth();
   const deps = createServiceDeps({
-    databaseUrl: postgresUrl(config.postgres, { as: 'app' }),
+    databaseUrl: postgresUrl(config.postgres, { as: 'app', preferSocket: true }),
     redisUrl: config.redis.url,
     auth: { ...auth, tokenTtlSeconds: 900 },
   });

@@ -6,7 +6,7 @@ import { createServiceDeps, createServicesApp, ensureAppRole, hashPassword, migr
 
 export const config = loadPlatformConfig();
 export const ownerUrl = postgresUrl(config.postgres);
-const appUrl = postgresUrl(config.postgres, { as: 'app' });
+const appUrl = postgresUrl(config.postgres, { as: 'app', preferSocket: true });
 
 export interface Harness {
   app: FastifyInstance;

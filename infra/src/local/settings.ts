@@ -127,6 +127,7 @@ export function platformConfigOf(settings: StackSettings): PlatformConfig {
       database: settings.postgresDatabase,
       appUser: 'bv_app',
       appPassword: secrets.appDbPassword,
+      socketDir: join(paths.run, 'postgres'),
     },
     kafka: { bootstrapServers: [`${host}:${ports.kafka}`] },
     redis: { url: `redis://:${encodeURIComponent(secrets.redisPassword)}@${host}:${ports.redis}/0` },
