@@ -13,14 +13,11 @@ import { loadPlatformConfig, postgresUrl } from '@bitvelocity/core';
 import { Consumer, stringDeserializers } from '@platformatic/kafka';
 import * as hdr from 'hdr-histogram-js';
 import pg from 'pg';
+import { numberArg } from './load.js';
 
-const arg = (name: string, fallback: number) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? Number(process.argv[i + 1]) : fallback;
-};
-const rate = arg('rate', 1000);
-const seconds = arg('seconds', 20);
-const burst = arg('burst', 50_000);
+const rate = numberArg('rate', 1000);
+const seconds = numberArg('seconds', 20);
+const burst = numberArg('burst', 50_000);
 const config = loadPlatformConfig();
 const TOPIC = 'ecommerce.order';
 

@@ -13,15 +13,11 @@ import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { hashPassword, writeServicesAuth } from '@bitvelocity/services';
-import { closedLoop, type LoadRequest, openLoop } from './load.js';
+import { closedLoop, type LoadRequest, numberArg, openLoop } from './load.js';
 
-const arg = (name: string, fallback: number) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? Number(process.argv[i + 1]) : fallback;
-};
-const rate = arg('rate', 500);
-const seconds = arg('seconds', 30);
-const concurrency = arg('concurrency', 16);
+const rate = numberArg('rate', 500);
+const seconds = numberArg('seconds', 30);
+const concurrency = numberArg('concurrency', 16);
 const port = 18096;
 const base = `http://127.0.0.1:${port}`;
 
