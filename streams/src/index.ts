@@ -1,1 +1,10 @@
-export {};
+export * from './api/duration.js';
+export * from './api/job.js';
+export type * from './api/record.js';
+export * from './api/sinks.js';
+export * from './api/sources.js';
+export * from './operators/windows/aggregates.js';
+export * from './operators/windows/assigners.js';
+export type { WindowResult } from './operators/windows/result.js';
+export type { Anomaly, ZScoreOptions } from './operators/zscore.js';
+export { type ChangelogEntry, Task, type TaskCounters } from './runtime/task.js';

@@ -1,0 +1,199 @@
+import type { Envelope } from '@bitvelocity/core';
+import { dedupeOperator } from '../operators/dedupe.js';
+import type { OperatorFactory } from '../operators/operator.js';
+import {
+  eventTimeOperator,
+  filterOperator,
+  flatMapOperator,
+  keyByOperator,
+  type MapFunction,
+  mapOperator,
+} from '../operators/stateless.js';
+import type { Aggregate } from '../operators/windows/aggregates.js';
+import type { WindowAssigner } from '../operators/windows/assigners.js';
+import { LATE, type WindowResult } from '../operators/windows/result.js';
+import { sessionWindowOperator } from '../operators/windows/session-operator.js';
+import { fixedWindowOperator } from '../operators/windows/window-operator.js';
+import { type Anomaly, type ZScoreOptions, zScoreOperator } from '../operators/zscore.js';
+import { type Duration, toMillis } from './duration.js';
+import type { Origin } from './record.js';
+import type { KafkaSinkSpec } from './sinks.js';
+import type { SourceSpec } from './sources.js';
+
+export type GraphNode =
+  | { id: string; kind: 'source'; source: SourceSpec<unknown> }
+  | { id: string; kind: 'operator'; parent: string; port: string; factory: OperatorFactory }
+  | { id: string; kind: 'sink'; parent: string; port: string; sink: KafkaSinkSpec<unknown> };
+
+export type DeliveryGuarantee = 'exactly-once' | 'at-least-once';
+
+export interface JobOptions {
+  guarantee: DeliveryGuarantee;
+  /** Most records a task processes between two checkpoints (one Kafka transaction per task each time). */
+  maxBatchRecords: number;
+  /** Longest a worker waits for input before checkpointing what it has. */
+  maxBatchWait: number;
+}
+
+export interface JobDefinition {
+  name: string;
+  description: string;
+  options: JobOptions;
+  /** Topologically ordered: a node always comes after its parent. */
+  nodes: readonly GraphNode[];
+}
+
+/** Builds a job's graph. Node ids are positional, so a job's state stays valid while its definition is unchanged. */
+export class JobBuilder {
+  readonly nodes: GraphNode[] = [];
+
+  source<T>(spec: SourceSpec<T>): Stream<T> {
+    if (spec.topics.length === 0) throw new TypeError('a source needs at least one topic');
+    const id = `${this.nodes.length}-source`;
+    this.nodes.push({ id, kind: 'source', source: spec as SourceSpec<unknown> });
+    return new Stream<T>(this, id, 'main');
+  }
+
+  /** @internal */
+  addOperator(parent: string, port: string, kind: string, factory: OperatorFactory): string {
+    const id = `${this.nodes.length}-${kind}`;
+    this.nodes.push({ id, kind: 'operator', parent, port, factory });
+    return id;
+  }
+
+  /** @internal */
+  addSink(parent: string, port: string, sink: KafkaSinkSpec<unknown>): void {
+    this.nodes.push({ id: `${this.nodes.length}-sink`, kind: 'sink', parent, port, sink });
+  }
+}
+
+export class Stream<T> {
+  constructor(
+    protected readonly job: JobBuilder,
+    protected readonly nodeId: string,
+    protected readonly port: string,
+  ) {}
+
+  protected chain<U>(kind: string, factory: OperatorFactory): Stream<U> {
+    return new Stream<U>(this.job, this.job.addOperator(this.nodeId, this.port, kind, factory), 'main');
+  }
+
+  map<U>(fn: MapFunction<T, U>): Stream<U> {
+    return this.chain('map', mapOperator(fn));
+  }
+
+  filter(predicate: (value: T, origin: Origin) => boolean): Stream<T> {
+    return this.chain('filter', filterOperator(predicate));
+  }
+
+  /** Narrows the type with a type guard, e.g. envelopes of one eventType. */
+  filterType<U extends T>(guard: (value: T) => value is U): Stream<U> {
+    return this.chain('filter', filterOperator(guard));
+  }
+
+  flatMap<U>(fn: (value: T, origin: Origin) => Iterable<U>): Stream<U> {
+    return this.chain('flatMap', flatMapOperator(fn));
+  }
+
+  /** Takes event time from the value instead of the source's. */
+  withEventTime(timestampOf: (value: T) => number): Stream<T> {
+    return this.chain('eventTime', eventTimeOperator(timestampOf));
+  }
+
+  /** Drops events whose id (the envelope's eventId by default) was seen within the TTL. */
+  dedupe(options: { ttl: Duration; id?: (value: T) => string }): Stream<T> {
+    return this.chain('dedupe', dedupeOperator(options));
+  }
+
+  /**
+   * Keys the stream for keyed state (windows, z-score). Keyed state lives in the task of the input partition, so the
+   * key must be co-partitioned with the input: write a stream keyed by a new key to a topic with `to()` and read it
+   * in a downstream job (what Kafka Streams' repartition topics do).
+   */
+  keyBy(keyOf: (value: T) => string): KeyedStream<T> {
+    return new KeyedStream<T>(
+      this.job,
+      this.job.addOperator(this.nodeId, this.port, 'keyBy', keyByOperator(keyOf)),
+      'main',
+    );
+  }
+
+  to(sink: KafkaSinkSpec<T>): this {
+    this.job.addSink(this.nodeId, this.port, sink as KafkaSinkSpec<unknown>);
+    return this;
+  }
+}
+
+export interface WindowSpecOptions {
+  allowedLateness?: Duration;
+}
+
+export class KeyedStream<T> extends Stream<T> {
+  window<A, R>(
+    assigner: WindowAssigner,
+    aggregate: Aggregate<T, A, R>,
+    options: WindowSpecOptions = {},
+  ): WindowedStream<T, R> {
+    const allowedLateness = toMillis(options.allowedLateness ?? 0, 'allowedLateness');
+    const factory =
+      assigner.kind === 'session'
+        ? sessionWindowOperator(assigner.gap, aggregate, { allowedLateness })
+        : fixedWindowOperator(assigner, aggregate, { allowedLateness });
+    const id = this.job.addOperator(this.nodeId, this.port, `${assigner.kind}Window`, factory);
+    return new WindowedStream<T, R>(this.job, id, 'main');
+  }
+
+  /** Rolling z-score per key; emits an anomaly for each event at or beyond the threshold. */
+  zScore(options: ZScoreOptions<T>): Stream<Anomaly> {
+    return this.chain('zScore', zScoreOperator(options));
+  }
+}
+
+export class WindowedStream<T, R> extends Stream<WindowResult<R>> {
+  /** Events that arrived after their windows' allowed lateness. */
+  lateEvents(): Stream<T> {
+    return new Stream<T>(this.job, this.nodeId, LATE);
+  }
+}
+
+export interface JobSpec {
+  /** Lowercase letters, digits and dashes; names the consumer group, transactional ids and the changelog. */
+  name: string;
+  description?: string;
+  guarantee?: DeliveryGuarantee;
+  maxBatchRecords?: number;
+  maxBatchWait?: Duration;
+  build: (job: JobBuilder) => void;
+}
+
+export const JOB_NAME = /^[a-z][a-z0-9-]{1,62}$/;
+
+export function defineJob(spec: JobSpec): JobDefinition {
+  if (!JOB_NAME.test(spec.name)) throw new TypeError(`job name "${spec.name}" must match ${JOB_NAME}`);
+  const builder = new JobBuilder();
+  spec.build(builder);
+  if (!builder.nodes.some((n) => n.kind === 'source')) throw new TypeError(`job ${spec.name} has no source`);
+  if (!builder.nodes.some((n) => n.kind === 'sink')) throw new TypeError(`job ${spec.name} has no sink`);
+  return {
+    name: spec.name,
+    description: spec.description ?? '',
+    options: {
+      guarantee: spec.guarantee ?? 'exactly-once',
+      maxBatchRecords: spec.maxBatchRecords ?? 5000,
+      maxBatchWait: toMillis(spec.maxBatchWait ?? '100ms', 'maxBatchWait'),
+    },
+    nodes: builder.nodes,
+  };
+}
+
+/** The topics a job reads. */
+export function sourceTopics(job: JobDefinition): string[] {
+  return job.nodes.flatMap((n) => (n.kind === 'source' ? n.source.topics : []));
+}
+
+/** The topics a job writes (not counting dead-letter topics). */
+export function sinkTopics(job: JobDefinition): string[] {
+  return [...new Set(job.nodes.flatMap((n) => (n.kind === 'sink' ? [n.sink.topic] : [])))];
+}
+
+export type { Envelope };

@@ -1,0 +1,104 @@
+import { type Envelope, EventSchemaRegistry } from '@bitvelocity/core';
+import { type Duration, toMillis } from './duration.js';
+import type { RawRecord } from './record.js';
+
+/** Why a record could not be decoded; it goes to the dead-letter topic with this code and reason. */
+export class DecodeError extends Error {
+  constructor(
+    readonly code: 'UNDECODABLE' | 'SCHEMA_VIOLATION' | 'NO_EVENT_TIME',
+    message: string,
+  ) {
+    super(message);
+    this.name = 'DecodeError';
+  }
+}
+
+export interface Decoded<T> {
+  value: T;
+  /** Event time, epoch ms. */
+  timestamp: number;
+  eventId?: string | undefined;
+}
+
+export type Decoder<T> = (record: RawRecord) => Decoded<T>;
+
+export interface WatermarkOptions {
+  /** How far out of order events may arrive and still be on time. */
+  maxOutOfOrderness: Duration;
+  /**
+   * After this long without input (wall clock) and with nothing left to read, the partition's watermark follows the
+   * clock, so a quiet partition does not hold its windows open forever. `0` turns it off (fully deterministic).
+   */
+  idleTimeout?: Duration;
+}
+
+export interface SourceSpec<T> {
+  topics: string[];
+  decode: Decoder<T>;
+  maxOutOfOrderness: number;
+  idleTimeout: number;
+}
+
+export interface EnvelopeSourceOptions extends WatermarkOptions {
+  topics: string[];
+}
+
+let registry: EventSchemaRegistry | undefined;
+
+/**
+ * Kafka topics carrying the canonical envelope: each record is parsed and validated against the envelope schema and
+ * its eventType's versioned schema; event time is `occurredAt`. A record that fails goes to the dead-letter topic.
+ */
+export function envelopes(options: EnvelopeSourceOptions): SourceSpec<Envelope> {
+  registry ??= EventSchemaRegistry.load();
+  const schemas = registry;
+  return {
+    topics: options.topics,
+    maxOutOfOrderness: toMillis(options.maxOutOfOrderness, 'maxOutOfOrderness'),
+    idleTimeout: toMillis(options.idleTimeout ?? '30s', 'idleTimeout'),
+    decode(record) {
+      const envelope = parseJson(record);
+      const outcome = schemas.validate(envelope);
+      if (!outcome.valid) {
+        const first = outcome.violations[0];
+        throw new DecodeError(
+          'SCHEMA_VIOLATION',
+          `${outcome.violations.length} schema violation(s); first: ${first ? `${first.path || '/'} ${first.message}` : 'unknown'}`,
+        );
+      }
+      const typed = envelope as Envelope;
+      return { value: typed, timestamp: Date.parse(typed.occurredAt), eventId: typed.eventId };
+    },
+  };
+}
+
+export interface JsonSourceOptions<T> extends WatermarkOptions {
+  topics: string[];
+  /** Event time of a value; by default the Kafka record timestamp. */
+  eventTime?: (value: T) => number;
+  eventId?: (value: T) => string;
+}
+
+/** Kafka topics of JSON values (e.g. another job's output). */
+export function jsonRecords<T>(options: JsonSourceOptions<T>): SourceSpec<T> {
+  return {
+    topics: options.topics,
+    maxOutOfOrderness: toMillis(options.maxOutOfOrderness, 'maxOutOfOrderness'),
+    idleTimeout: toMillis(options.idleTimeout ?? '30s', 'idleTimeout'),
+    decode(record) {
+      const value = parseJson(record) as T;
+      const timestamp = options.eventTime ? options.eventTime(value) : record.timestamp;
+      if (!Number.isFinite(timestamp)) throw new DecodeError('NO_EVENT_TIME', 'the record has no valid event time');
+      return { value, timestamp, eventId: options.eventId?.(value) };
+    },
+  };
+}
+
+function parseJson(record: RawRecord): unknown {
+  if (!record.value || record.value.length === 0) throw new DecodeError('UNDECODABLE', 'empty value (tombstone)');
+  try {
+    return JSON.parse(record.value.toString('utf8'));
+  } catch (error) {
+    throw new DecodeError('UNDECODABLE', `value is not JSON: ${(error as Error).message}`);
+  }
+}

@@ -1,0 +1,54 @@
+import { type Duration, toMillis } from '../api/duration.js';
+import type { OperatorFactory } from './operator.js';
+
+export interface DedupeOptions<T> {
+  /** The identity of an event; by default the envelope's eventId. */
+  id?: (value: T) => string;
+  /** How long (event time, measured against the watermark) an id is remembered. */
+  ttl: Duration;
+}
+
+interface Seen {
+  /** Event time after which the id is forgotten. */
+  expiresAt: number;
+}
+
+/**
+ * Drops events whose id was seen within the TTL. Expiry follows the watermark, not the wall clock, so a replay gives
+ * the same result as the live run. Duplicates from CDC re-delivery carry the same Kafka key, so they meet in the same
+ * partition and no repartition is needed.
+ */
+export function dedupeOperator<T>(options: DedupeOptions<T>): OperatorFactory {
+  const ttl = toMillis(options.ttl, 'dedupe ttl');
+  const idOf = options.id;
+  return (context) => {
+    const seen = context.state<Seen>('seen');
+    let sweptAt = Number.NEGATIVE_INFINITY;
+    let currentWatermark = Number.NEGATIVE_INFINITY;
+    return {
+      process(record, out) {
+        const id = idOf ? idOf(record.value as T) : record.origin.eventId;
+        if (id === undefined) {
+          out.emit(record);
+          return;
+        }
+        // An expired entry that the sweep has not reached yet counts as absent, so when sweeps happen never matters.
+        const entry = seen.get(id);
+        if (entry !== undefined && entry.expiresAt > currentWatermark) {
+          context.counters.dedupeHits++;
+          return;
+        }
+        seen.set(id, { expiresAt: record.timestamp + ttl });
+        out.emit(record);
+      },
+      onWatermark(watermark) {
+        currentWatermark = watermark;
+        // Sweep at most ten times per TTL: expiry is a memory bound, not a semantic edge, so slack is fine as long as
+        // it is deterministic (it is: the sweep points depend on the watermark only).
+        if (watermark - sweptAt < ttl / 10) return;
+        sweptAt = watermark;
+        for (const [id, entry] of seen) if (entry.expiresAt <= watermark) seen.delete(id);
+      },
+    };
+  };
+}

@@ -1,0 +1,129 @@
+import type { Origin, StreamRecord } from '../../api/record.js';
+import type { Collector, OperatorFactory } from '../operator.js';
+import { TimerIndex } from '../timers.js';
+import type { Aggregate } from './aggregates.js';
+import { LATE, type WindowResult } from './result.js';
+import type { WindowOptions } from './window-operator.js';
+
+interface Session {
+  start: number;
+  /** Exclusive: last event time + gap. */
+  end: number;
+  accumulator: unknown;
+  /** Firings so far minus one: -1 until the session first fires. */
+  revision: number;
+  /** Changed since it last fired; fires when the watermark passes its end. */
+  pending: boolean;
+  lastOffset: string;
+}
+
+/**
+ * Session windows per key: an event opens [t, t + gap); sessions that overlap merge (their accumulators with
+ * `aggregate.merge`). A session fires when the watermark passes its end; a late event within the allowed lateness
+ * that lands in (or bridges) fired sessions fires the merged session again with the next revision.
+ */
+export function sessionWindowOperator<T, A, R>(
+  gap: number,
+  aggregate: Aggregate<T, A, R>,
+  options: WindowOptions,
+): OperatorFactory {
+  const lateness = options.allowedLateness;
+  return (context) => {
+    const sessionsByKey = context.state<Session[]>('sessions');
+    const timers = new TimerIndex();
+    let watermark = Number.NEGATIVE_INFINITY;
+    let origin: Pick<Origin, 'topic' | 'partition'> = { topic: '', partition: -1 };
+
+    const fire = (key: string, session: Session, out: Collector) => {
+      const value: WindowResult<R> = {
+        key,
+        windowStart: new Date(session.start).toISOString(),
+        windowEnd: new Date(session.end).toISOString(),
+        result: aggregate.result(session.accumulator as A),
+        revision: session.revision,
+      };
+      out.emit({ value, key, timestamp: session.end - 1, origin: { ...origin, offset: BigInt(session.lastOffset) } });
+    };
+
+    return {
+      process(record: StreamRecord<unknown>, out) {
+        origin = record.origin;
+        const key = record.key ?? '';
+        const sessions = sessionsByKey.get(key) ?? [];
+        let merged: Session = {
+          start: record.timestamp,
+          end: record.timestamp + gap,
+          accumulator: aggregate.add(aggregate.init(), record.value as T),
+          revision: -1,
+          pending: true,
+          lastOffset: record.origin.offset.toString(),
+        };
+        const untouched: Session[] = [];
+        for (const session of sessions) {
+          if (session.start < merged.end && merged.start < session.end) {
+            merged = {
+              start: Math.min(session.start, merged.start),
+              end: Math.max(session.end, merged.end),
+              accumulator: aggregate.merge(session.accumulator as A, merged.accumulator as A),
+              revision: Math.max(session.revision, merged.revision),
+              pending: true,
+              lastOffset: merged.lastOffset,
+            };
+          } else untouched.push(session);
+        }
+        const maxTimestamp = merged.end - 1;
+        if (maxTimestamp + lateness <= watermark) {
+          context.counters.tooLate++;
+          out.side(LATE, record);
+          return;
+        }
+        if (maxTimestamp <= watermark) {
+          // Late, and the (merged) session is already due: fire it now, as an update if it fired before.
+          merged.revision++;
+          merged.pending = false;
+          context.counters.late++;
+          fire(key, merged, out);
+          timers.add(maxTimestamp + lateness, key);
+        } else timers.add(maxTimestamp, key);
+        untouched.push(merged);
+        untouched.sort((a, b) => a.start - b.start);
+        sessionsByKey.set(key, untouched);
+      },
+
+      onWatermark(next, out) {
+        watermark = next;
+        for (const [, key] of timers.due(next)) {
+          const sessions = sessionsByKey.get(key);
+          if (!sessions) continue;
+          let changed = false;
+          const kept: Session[] = [];
+          for (const session of sessions) {
+            const maxTimestamp = session.end - 1;
+            if (session.pending && maxTimestamp <= next) {
+              session.revision++;
+              session.pending = false;
+              fire(key, session, out);
+              changed = true;
+              if (lateness > 0 && maxTimestamp + lateness > next) timers.add(maxTimestamp + lateness, key);
+            }
+            if (!session.pending && maxTimestamp + lateness <= next) changed = true;
+            else kept.push(session);
+          }
+          if (!changed) continue;
+          if (kept.length === 0) sessionsByKey.delete(key);
+          else sessionsByKey.set(key, kept);
+        }
+      },
+
+      restored() {
+        timers.clear();
+        for (const [key, sessions] of sessionsByKey) {
+          for (const session of sessions) {
+            const maxTimestamp = session.end - 1;
+            timers.add(session.pending ? maxTimestamp : maxTimestamp + lateness, key);
+          }
+        }
+      },
+    };
+  };
+}

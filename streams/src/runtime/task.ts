@@ -1,0 +1,260 @@
+import { deadLetterTopicOf } from '@bitvelocity/core';
+import type { GraphNode, JobDefinition } from '../api/job.js';
+import type { OutputRecord, RawRecord, StreamRecord } from '../api/record.js';
+import { DecodeError, type SourceSpec } from '../api/sources.js';
+import { type Collector, type Operator, type OperatorCounters, scopedContext } from '../operators/operator.js';
+import { type KeyValueStore, StateStores } from '../state/store.js';
+
+/** One changelog entry: `store\u0000key` -> JSON, or null for a deletion (a tombstone in the compacted topic). */
+export interface ChangelogEntry {
+  key: string;
+  value: string | null;
+}
+
+export interface TaskCounters extends OperatorCounters {
+  processed: number;
+  deadLettered: number;
+}
+
+interface TaskProgress {
+  /** Highest event time seen. */
+  maxTimestamp: number;
+  watermark: number;
+}
+
+const PROGRESS_STORE = '__task';
+const SEP = '\u0000';
+
+interface Node {
+  operator?: Operator;
+  sink?: GraphNode & { kind: 'sink' };
+  collector: Collector;
+}
+
+/**
+ * Runs a job's graph for one input partition: decodes records, pushes them through the operators, tracks the
+ * partition's watermark, and collects what must be committed together: sink records, dead letters and state changes.
+ * Everything in it is deterministic given the input sequence (and, with idle handling, the clock).
+ */
+export class Task {
+  readonly counters: TaskCounters = {
+    processed: 0,
+    deadLettered: 0,
+    late: 0,
+    tooLate: 0,
+    dedupeHits: 0,
+    anomalies: 0,
+  };
+  private readonly stores = new StateStores();
+  private readonly progressStore: KeyValueStore<TaskProgress>;
+  private readonly nodes: Node[] = [];
+  private readonly entry: Node['collector'];
+  private readonly source: SourceSpec<unknown>;
+  private outputs: OutputRecord[] = [];
+  private progress: TaskProgress = {
+    maxTimestamp: Number.NEGATIVE_INFINITY,
+    watermark: Number.NEGATIVE_INFINITY,
+  };
+  private lastInputAt: number;
+  /** The offset after the last record processed (what the consumer group should resume from). */
+  nextOffset: bigint | undefined;
+
+  constructor(
+    readonly job: JobDefinition,
+    readonly topic: string,
+    readonly partition: number,
+    private readonly now: () => number = Date.now,
+  ) {
+    const sourceNode = job.nodes.find((n) => n.kind === 'source' && n.source.topics.includes(topic));
+    if (sourceNode?.kind !== 'source') throw new Error(`job ${job.name} does not read ${topic}`);
+    this.source = sourceNode.source;
+    this.progressStore = this.stores.declare<TaskProgress>(PROGRESS_STORE);
+    this.lastInputAt = now();
+
+    // Instantiate the subgraph reachable from this source, parents before children.
+    const reachable = new Set([sourceNode.id]);
+    const children = new Map<string, Map<string, Node[]>>();
+    const childrenOf = (id: string, port: string) => {
+      let ports = children.get(id);
+      if (!ports) {
+        ports = new Map();
+        children.set(id, ports);
+      }
+      let list = ports.get(port);
+      if (!list) {
+        list = [];
+        ports.set(port, list);
+      }
+      return list;
+    };
+    const collectorFor = (id: string): Collector => ({
+      emit: (record) => {
+        for (const child of childrenOf(id, 'main')) this.deliver(child, record);
+      },
+      side: (tag, record) => {
+        for (const child of childrenOf(id, tag)) this.deliver(child, record);
+      },
+    });
+    this.entry = collectorFor(sourceNode.id);
+    for (const node of job.nodes) {
+      if (node.kind === 'source' || !reachable.has(node.parent)) continue;
+      reachable.add(node.id);
+      const instance: Node =
+        node.kind === 'sink'
+          ? { sink: node, collector: collectorFor(node.id) }
+          : {
+              operator: node.factory(scopedContext(this.stores, node.id, this.counters)),
+              collector: collectorFor(node.id),
+            };
+      childrenOf(node.parent, node.port).push(instance);
+      this.nodes.push(instance);
+    }
+  }
+
+  get watermark(): number {
+    return this.progress.watermark;
+  }
+
+  get stateSize(): number {
+    return this.stores.size;
+  }
+
+  /** Decodes one record and runs it through the graph; bad input becomes a dead letter, never an exception. */
+  process(record: RawRecord): void {
+    this.nextOffset = record.offset + 1n;
+    this.lastInputAt = this.now();
+    let decoded: ReturnType<SourceSpec<unknown>['decode']>;
+    try {
+      decoded = this.source.decode(record);
+    } catch (error) {
+      const code = error instanceof DecodeError ? error.code : 'UNDECODABLE';
+      this.deadLetter(record, code, (error as Error).message);
+      return;
+    }
+    this.counters.processed++;
+    const streamRecord: StreamRecord<unknown> = {
+      value: decoded.value,
+      timestamp: decoded.timestamp,
+      key: record.key?.toString('utf8'),
+      origin: {
+        topic: record.topic,
+        partition: record.partition,
+        offset: record.offset,
+        eventId: decoded.eventId,
+        traceparent: record.headers.get('traceparent')?.toString('utf8'),
+      },
+    };
+    try {
+      this.entry.emit(streamRecord);
+    } catch (error) {
+      this.deadLetter(record, 'PROCESSING_FAILED', (error as Error).message);
+      return;
+    }
+    if (decoded.timestamp > this.progress.maxTimestamp) {
+      this.progress.maxTimestamp = decoded.timestamp;
+      this.progressStore.set('progress', this.progress);
+      // Flink's bounded out-of-orderness: everything up to maxTimestamp - bound - 1 is assumed to have arrived.
+      this.advanceWatermark(decoded.timestamp - this.source.maxOutOfOrderness - 1);
+    }
+  }
+
+  /**
+   * Called when the partition had nothing to read: after the idle timeout the watermark follows the clock, so the
+   * partition's open windows still fire.
+   */
+  idle(): void {
+    if (this.source.idleTimeout <= 0) return;
+    const now = this.now();
+    if (now - this.lastInputAt < this.source.idleTimeout) return;
+    this.advanceWatermark(now - this.source.maxOutOfOrderness - 1);
+  }
+
+  private advanceWatermark(watermark: number): void {
+    if (watermark <= this.progress.watermark) return;
+    this.progress.watermark = watermark;
+    this.progressStore.set('progress', this.progress);
+    for (const node of this.nodes) node.operator?.onWatermark?.(watermark, node.collector);
+  }
+
+  private deliver(node: Node, record: StreamRecord<unknown>): void {
+    if (node.operator) {
+      node.operator.process(record, node.collector);
+      return;
+    }
+    const sink = node.sink?.sink;
+    if (!sink) return;
+    const headers: Record<string, string> = { 'bv-job': this.job.name };
+    if (record.origin.traceparent) headers.traceparent = record.origin.traceparent;
+    this.outputs.push({
+      topic: sink.topic,
+      key: sink.key(record),
+      value: sink.value(record.value),
+      timestamp: record.timestamp,
+      headers,
+    });
+  }
+
+  private deadLetter(record: RawRecord, code: string, reason: string): void {
+    this.counters.deadLettered++;
+    const headers: Record<string, string> = {};
+    for (const [name, value] of record.headers) headers[name] = value.toString('utf8');
+    Object.assign(headers, {
+      'bv-dlq-code': code,
+      'bv-dlq-reason': reason,
+      'bv-dlq-job': this.job.name,
+      'bv-dlq-topic': record.topic,
+      'bv-dlq-partition': String(record.partition),
+      'bv-dlq-offset': record.offset.toString(),
+    });
+    this.outputs.push({
+      topic: deadLetterTopicOf(record.topic),
+      key: record.key?.toString('utf8'),
+      value: record.value ?? Buffer.alloc(0),
+      timestamp: record.timestamp,
+      headers,
+    });
+  }
+
+  /** Sink records and dead letters produced since the last call. */
+  takeOutputs(): OutputRecord[] {
+    const outputs = this.outputs;
+    this.outputs = [];
+    return outputs;
+  }
+
+  /** State changes since the last checkpoint, for the changelog. */
+  takeChangelog(): ChangelogEntry[] {
+    const entries: ChangelogEntry[] = [];
+    for (const store of this.stores.all()) {
+      for (const [key, value] of store.takeChanges()) {
+        entries.push({ key: `${store.name}${SEP}${key}`, value: value === undefined ? null : JSON.stringify(value) });
+      }
+    }
+    return entries;
+  }
+
+  /** Rebuilds state from changelog entries (oldest first), then lets operators rebuild their timers. */
+  restore(entries: Iterable<ChangelogEntry>): void {
+    for (const entry of entries) {
+      const at = entry.key.indexOf(SEP);
+      const store = this.stores.get(entry.key.slice(0, at));
+      if (!store) continue; // state of an operator the job no longer has
+      store.restore(entry.key.slice(at + 1), entry.value === null ? undefined : JSON.parse(entry.value));
+    }
+    const progress = this.progressStore.get('progress');
+    // JSON has no -Infinity: a stored null means "not yet".
+    if (progress)
+      this.progress = {
+        maxTimestamp: progress.maxTimestamp ?? Number.NEGATIVE_INFINITY,
+        watermark: progress.watermark ?? Number.NEGATIVE_INFINITY,
+      };
+    for (const node of this.nodes) node.operator?.restored?.();
+    const watermark = this.progress.watermark;
+    if (watermark > Number.NEGATIVE_INFINITY) {
+      for (const node of this.nodes) node.operator?.onWatermark?.(watermark, node.collector);
+    }
+    // Anything that replay re-emitted is already in the committed output.
+    this.outputs = [];
+    for (const store of this.stores.all()) store.takeChanges();
+  }
+}
