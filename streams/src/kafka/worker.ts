@@ -1,0 +1,359 @@
+import { type Logger, createLogger } from '@bitvelocity/core';
+import { Consumer, type Message, Producer, type Transaction } from '@platformatic/kafka';
+import { type JobDefinition, sourceTopics } from '../api/job.js';
+import type { OutputRecord } from '../api/record.js';
+import { type ChangelogEntry, Task, type TaskCounters } from '../runtime/task.js';
+import { PartitionFetcher, partitionId } from './fetcher.js';
+import { changelogTopicOf, jobGroupId, transactionalIdOf } from './topics.js';
+
+export interface TaskStatus {
+  topic: string;
+  partition: number;
+  /** Next offset to read. */
+  position: string;
+  /** Records between the position and the end of what read_committed can see. */
+  lag: number;
+  watermark: string | null;
+  stateEntries: number;
+  lastCheckpointAt: string | null;
+  counters: TaskCounters;
+}
+
+export interface WorkerStatus {
+  job: string;
+  workerId: string;
+  pid: number;
+  startedAt: string;
+  guarantee: string;
+  /** Input records per second since the previous report. */
+  inputRate: number;
+  tasks: TaskStatus[];
+}
+
+export interface WorkerOptions {
+  job: JobDefinition;
+  bootstrapServers: string[];
+  workerId: string;
+  signal?: AbortSignal;
+  logger?: Logger;
+  /** Called after checkpoints, at most once a second. */
+  onStatus?: (status: WorkerStatus) => void;
+  /** Called after every checkpoint of a task, with its duration (ms). */
+  onCheckpoint?: (task: Task, millis: number) => void;
+  sessionTimeout?: number;
+}
+
+type Bytes = Buffer;
+
+interface TaskRunner {
+  task: Task;
+  topic: string;
+  partition: number;
+  position: bigint;
+  committed: bigint;
+  lastStable: bigint;
+  producer: Producer<Bytes, Bytes, Bytes, Bytes>;
+  /** Begun (which fenced any previous owner) and not yet used. */
+  transaction: Transaction<Bytes, Bytes, Bytes, Bytes> | undefined;
+  lastCheckpointAt: number | undefined;
+  readThisBatch: boolean;
+}
+
+/**
+ * A worker of a job: a member of the job's consumer group that runs one Task per assigned input partition.
+ *
+ * Exactly-once is Kafka Streams' design with one transactional producer per task: each checkpoint sends the task's
+ * outputs, its state changes (to the changelog partition of the same number) and its input offset in one
+ * transaction. A new owner of a partition begins a transaction with the task's transactional id first, which fences
+ * the old owner and aborts its open transaction; only then does it read the committed offset and replay the
+ * changelog, so it starts from exactly the last committed checkpoint.
+ */
+export async function runWorker(options: WorkerOptions): Promise<void> {
+  const { job } = options;
+  const log = options.logger ?? createLogger(`streams.${job.name}`);
+  const exactlyOnce = job.options.guarantee === 'exactly-once';
+  const groupId = jobGroupId(job.name);
+  const base = { clientId: options.workerId, bootstrapBrokers: options.bootstrapServers, timeout: 30_000 };
+  const consumer = new Consumer<Bytes, Bytes, Bytes, Bytes>({
+    ...base,
+    groupId,
+    sessionTimeout: options.sessionTimeout ?? 10_000,
+    heartbeatInterval: 1_000,
+    rebalanceTimeout: 30_000,
+  });
+  const fetcher = new PartitionFetcher(consumer);
+  const runners = new Map<string, TaskRunner>();
+  const startedAt = new Date().toISOString();
+  let rebalanced = false;
+  consumer.on('consumer:group:join', () => {
+    rebalanced = true;
+  });
+
+  const openTask = async (topic: string, partition: number): Promise<TaskRunner> => {
+    const producer = new Producer<Bytes, Bytes, Bytes, Bytes>({
+      ...base,
+      idempotent: true,
+      acks: -1,
+      retryDelay: 20,
+      ...(exactlyOnce
+        ? {
+            transactionalId: transactionalIdOf(job.name, topic, partition),
+            // The client would otherwise send producer id 0 / epoch 0, which the broker refuses for a transactional
+            // id that another process used before (PRODUCER_FENCED): -1 asks for the current one and bumps its epoch.
+            producerId: -1n,
+            producerEpoch: -1,
+          }
+        : {}),
+    });
+    try {
+      const transaction = exactlyOnce ? await producer.beginTransaction() : undefined;
+      const committed = await consumer.listCommittedOffsets({ topics: [{ topic, partitions: [partition] }] });
+      let position = committed.get(topic)?.[partition] ?? -1n;
+      if (position < 0n) position = await fetcher.earliest(topic, partition);
+      const task = new Task(job, topic, partition);
+      const restoreStarted = performance.now();
+      const entries = await readChangelog(fetcher, changelogTopicOf(job.name, topic), partition);
+      task.restore(entries);
+      task.nextOffset = position;
+      log.info(
+        { topic, partition, position: position.toString(), changelog: entries.length, restoreMs: Math.round(performance.now() - restoreStarted) },
+        'task assigned and restored',
+      );
+      return {
+        task,
+        topic,
+        partition,
+        position,
+        committed: position,
+        lastStable: position,
+        producer,
+        transaction,
+        lastCheckpointAt: undefined,
+        readThisBatch: false,
+      };
+    } catch (error) {
+      await producer.close().catch(() => {});
+      throw error;
+    }
+  };
+
+  const closeTask = async (id: string, reason: string) => {
+    const runner = runners.get(id);
+    if (!runner) return;
+    runners.delete(id);
+    fetcher.forget(runner.topic, runner.partition);
+    log.info({ topic: runner.topic, partition: runner.partition, reason }, 'task closed');
+    await runner.producer.close(true).catch(() => {});
+  };
+
+  const reconcile = async () => {
+    rebalanced = false;
+    const assigned = new Set<string>();
+    const wanted: [string, number][] = [];
+    for (const assignment of consumer.assignments ?? []) {
+      for (const partition of assignment.partitions) {
+        assigned.add(partitionId(assignment.topic, partition));
+        wanted.push([assignment.topic, partition]);
+      }
+    }
+    for (const id of [...runners.keys()]) if (!assigned.has(id)) await closeTask(id, 'revoked');
+    for (const [topic, partition] of wanted) {
+      const id = partitionId(topic, partition);
+      if (runners.has(id)) continue;
+      try {
+        runners.set(id, await openTask(topic, partition));
+      } catch (error) {
+        log.warn({ topic, partition, err: error }, 'could not open task; retrying on the next cycle');
+      }
+    }
+  };
+
+  const checkpoint = async (runner: TaskRunner) => {
+    const outputs = runner.task.takeOutputs();
+    const changes = runner.task.takeChangelog();
+    if (outputs.length === 0 && changes.length === 0 && runner.position === runner.committed) return;
+    const started = performance.now();
+    const messages = [
+      ...outputs.map(toMessage),
+      ...changes.map((entry) => changelogMessage(changelogTopicOf(job.name, runner.topic), runner.partition, entry)),
+    ];
+    if (exactlyOnce) {
+      const transaction = runner.transaction ?? (await runner.producer.beginTransaction());
+      runner.transaction = undefined;
+      if (messages.length > 0) await transaction.send({ messages });
+      await transaction.addConsumer(consumer as never);
+      await transaction.addOffset(offsetMessage(consumer, groupId, runner));
+      await transaction.commit();
+    } else {
+      if (messages.length > 0) await runner.producer.send({ messages });
+      await consumer.commit({
+        offsets: [{ topic: runner.topic, partition: runner.partition, offset: runner.position, leaderEpoch: -1 }],
+      });
+    }
+    runner.committed = runner.position;
+    runner.lastCheckpointAt = Date.now();
+    options.onCheckpoint?.(runner.task, performance.now() - started);
+  };
+
+  let lastReportAt = performance.now();
+  let recordsSinceReport = 0;
+  const report = (force = false) => {
+    if (!options.onStatus) return;
+    const now = performance.now();
+    if (!force && now - lastReportAt < 1000) return;
+    const seconds = (now - lastReportAt) / 1000;
+    lastReportAt = now;
+    const inputRate = seconds > 0 ? recordsSinceReport / seconds : 0;
+    recordsSinceReport = 0;
+    options.onStatus({
+      job: job.name,
+      workerId: options.workerId,
+      pid: process.pid,
+      startedAt,
+      guarantee: job.options.guarantee,
+      inputRate: Math.round(inputRate),
+      tasks: [...runners.values()].map((r) => ({
+        topic: r.topic,
+        partition: r.partition,
+        position: r.position.toString(),
+        lag: Number(r.lastStable > r.position ? r.lastStable - r.position : 0n),
+        watermark: Number.isFinite(r.task.watermark) ? new Date(r.task.watermark).toISOString() : null,
+        stateEntries: r.task.stateSize,
+        lastCheckpointAt: r.lastCheckpointAt === undefined ? null : new Date(r.lastCheckpointAt).toISOString(),
+        counters: { ...r.task.counters },
+      })),
+    });
+  };
+
+  consumer.topics.trackAll(...sourceTopics(job));
+  await consumer.joinGroup({});
+  log.info({ worker: options.workerId, guarantee: job.options.guarantee }, 'worker joined its group');
+  try {
+    while (!options.signal?.aborted) {
+      await reconcile();
+      if (runners.size === 0) {
+        await sleep(200, options.signal);
+        report();
+        continue;
+      }
+      for (const runner of runners.values()) runner.readThisBatch = false;
+      const batchStarted = performance.now();
+      let batchRecords = 0;
+      do {
+        const remaining = Math.max(10, job.options.maxBatchWait - (performance.now() - batchStarted));
+        const fetched = await fetcher.fetch(
+          [...runners.values()].map((r) => ({ topic: r.topic, partition: r.partition, offset: r.position })),
+          { maxWaitTime: Math.round(remaining) },
+        );
+        let read = 0;
+        for (const [id, part] of fetched) {
+          const runner = runners.get(id);
+          if (!runner) continue;
+          for (const record of part.records) {
+            if (record.offset < runner.position) continue;
+            runner.task.process(record);
+            runner.position = record.offset + 1n;
+            read++;
+          }
+          if (part.nextOffset > runner.position) runner.position = part.nextOffset;
+          runner.lastStable = part.lastStableOffset;
+          if (part.records.length > 0) runner.readThisBatch = true;
+        }
+        batchRecords += read;
+        if (read === 0) break;
+      } while (
+        batchRecords < job.options.maxBatchRecords &&
+        performance.now() - batchStarted < job.options.maxBatchWait &&
+        !rebalanced &&
+        !options.signal?.aborted
+      );
+      recordsSinceReport += batchRecords;
+      for (const runner of runners.values()) {
+        if (!runner.readThisBatch && runner.position >= runner.lastStable) runner.task.idle();
+      }
+      await Promise.all(
+        [...runners.entries()].map(async ([id, runner]) => {
+          try {
+            await checkpoint(runner);
+          } catch (error) {
+            // Fenced (a new owner took the partition) or a failed commit: drop the task; if it is still ours, the next
+            // cycle reopens it from the last committed checkpoint.
+            log.warn({ topic: runner.topic, partition: runner.partition, err: error }, 'checkpoint failed');
+            await closeTask(id, 'checkpoint failed');
+          }
+        }),
+      );
+      report();
+    }
+  } finally {
+    report(true);
+    for (const id of [...runners.keys()]) await closeTask(id, 'worker stopping');
+    await consumer.close(true).catch(() => {});
+    log.info({ worker: options.workerId }, 'worker stopped');
+  }
+}
+
+async function readChangelog(fetcher: PartitionFetcher, topic: string, partition: number): Promise<ChangelogEntry[]> {
+  const entries: ChangelogEntry[] = [];
+  let position = await fetcher.earliest(topic, partition);
+  const end = await fetcher.end(topic, partition);
+  while (position < end) {
+    const fetched = (await fetcher.fetch([{ topic, partition, offset: position }], { maxWaitTime: 100 })).get(
+      partitionId(topic, partition),
+    );
+    if (!fetched) break;
+    for (const record of fetched.records) {
+      if (record.offset >= end) break;
+      if (!record.key) continue;
+      entries.push({ key: record.key.toString('utf8'), value: record.value ? record.value.toString('utf8') : null });
+    }
+    if (fetched.nextOffset <= position) break;
+    position = fetched.nextOffset;
+  }
+  fetcher.forget(topic, partition);
+  return entries;
+}
+
+function toMessage(output: OutputRecord) {
+  const headers = new Map<Bytes, Bytes>();
+  for (const [name, value] of Object.entries(output.headers)) headers.set(Buffer.from(name), Buffer.from(value));
+  return {
+    topic: output.topic,
+    key: output.key === undefined ? undefined : Buffer.from(output.key),
+    value: typeof output.value === 'string' ? Buffer.from(output.value) : output.value,
+    headers,
+    timestamp: BigInt(Math.trunc(output.timestamp)),
+  };
+}
+
+function changelogMessage(topic: string, partition: number, entry: ChangelogEntry) {
+  return {
+    topic,
+    partition,
+    key: Buffer.from(entry.key),
+    value: entry.value === null ? undefined : Buffer.from(entry.value),
+  };
+}
+
+/**
+ * The offset to commit in the transaction. Generation -1 and no member id: the task's transactional id, not the
+ * group generation, is what fences a zombie (so a rebalance that keeps the partition here does not fail the commit).
+ */
+function offsetMessage(consumer: Consumer<Bytes, Bytes, Bytes, Bytes>, groupId: string, runner: TaskRunner) {
+  return {
+    topic: runner.topic,
+    partition: runner.partition,
+    offset: runner.position - 1n,
+    metadata: { consumer: { groupId, generationId: -1, memberId: '', coordinatorId: consumer.coordinatorId } },
+  } as unknown as Message<Bytes, Bytes, Bytes, Bytes>;
+}
+
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    signal?.addEventListener('abort', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
+}
