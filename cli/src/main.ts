@@ -2,6 +2,7 @@ import { BvError, errorMessage } from '@bitvelocity/core';
 import { Command, CommanderError } from 'commander';
 import { connectorsCommand } from './commands/connectors.js';
 import { demoCommand } from './commands/demo.js';
+import { jobsCommand } from './commands/jobs.js';
 import { servicesCommand } from './commands/services.js';
 import { stackCommand } from './commands/stack.js';
 
@@ -14,6 +15,7 @@ program.addCommand(stackCommand());
 program.addCommand(demoCommand());
 program.addCommand(servicesCommand());
 program.addCommand(connectorsCommand());
+program.addCommand(jobsCommand());
 
 try {
   await program.parseAsync(process.argv);

@@ -16,7 +16,12 @@ export type ErrorCode =
   | 'MIGRATION_FAILED'
   | 'EVENT_SCHEMA_VIOLATION'
   | 'CONNECT_REQUEST_FAILED'
-  | 'CONNECTOR_FAILED';
+  | 'CONNECTOR_FAILED'
+  | 'JOB_MODULE_NOT_FOUND'
+  | 'JOB_MODULE_INVALID'
+  | 'JOB_NOT_FOUND'
+  | 'JOB_RUNNING'
+  | 'JOB_BAD_OPTION';
 
 export interface BvErrorOptions {
   cause?: unknown;

@@ -24,7 +24,15 @@ describe('a Kafka-to-Kafka job on the local broker', () => {
       maxBatchRecords: 100,
       build: (j) =>
         j
-          .source(jsonRecords<Reading>({ topics: [input], maxOutOfOrderness: '2s', idleTimeout: 0, eventTime: (r) => r.t, eventId: (r) => r.id }))
+          .source(
+            jsonRecords<Reading>({
+              topics: [input],
+              maxOutOfOrderness: '2s',
+              idleTimeout: 0,
+              eventTime: (r) => r.t,
+              eventId: (r) => r.id,
+            }),
+          )
           .dedupe({ ttl: '1m' })
           .keyBy((r) => r.sensor)
           .window(tumbling({ size: '10s' }), count(), { allowedLateness: '5s' })
@@ -50,7 +58,12 @@ describe('a Kafka-to-Kafka job on the local broker', () => {
     for (const partition of [0, 1, 2]) {
       const task = new Task(job, input, partition);
       for (const record of inputRecords.filter((r) => r.partition === partition)) task.process(record);
-      expected.push(...task.takeOutputs().filter((o) => o.topic === output).map((o) => o.value.toString()));
+      expected.push(
+        ...task
+          .takeOutputs()
+          .filter((o) => o.topic === output)
+          .map((o) => o.value.toString()),
+      );
     }
     expect(expected.length).toBeGreaterThan(10);
     const actual = await waitFor('all window results', async () => {

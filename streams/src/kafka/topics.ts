@@ -9,7 +9,8 @@ export const jobGroupId = (job: string) => `bv.job.${job}`;
 export const changelogTopicOf = (job: string, sourceTopic: string) => `bv.job.${job}.${sourceTopic}.changelog`;
 
 /** One transactional id per task, so a new owner of a partition fences the old one (and aborts its transaction). */
-export const transactionalIdOf = (job: string, topic: string, partition: number) => `bv.job.${job}.${topic}.${partition}`;
+export const transactionalIdOf = (job: string, topic: string, partition: number) =>
+  `bv.job.${job}.${topic}.${partition}`;
 
 export interface JobTopicsOptions {
   sinkPartitions?: number;

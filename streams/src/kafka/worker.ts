@@ -1,7 +1,7 @@
-import { type Logger, createLogger } from '@bitvelocity/core';
-import { Consumer, type Message, Producer, type Transaction } from '@platformatic/kafka';
+import { createLogger, type Logger } from '@bitvelocity/core';
+import { Consumer, type Message, Producer } from '@platformatic/kafka';
 import { type JobDefinition, sourceTopics } from '../api/job.js';
-import type { OutputRecord } from '../api/record.js';
+import type { OutputRecord, RawRecord } from '../api/record.js';
 import { type ChangelogEntry, Task, type TaskCounters } from '../runtime/task.js';
 import { PartitionFetcher, partitionId } from './fetcher.js';
 import { changelogTopicOf, jobGroupId, transactionalIdOf } from './topics.js';
@@ -41,9 +41,15 @@ export interface WorkerOptions {
   /** Called after every checkpoint of a task, with its duration (ms). */
   onCheckpoint?: (task: Task, millis: number) => void;
   sessionTimeout?: number;
+  /**
+   * Static group membership: a restarted worker with the same instance id gets its partitions back at once instead
+   * of waiting for the session timeout and a rebalance.
+   */
+  groupInstanceId?: string;
 }
 
 type Bytes = Buffer;
+type Transaction = Awaited<ReturnType<Producer<Bytes, Bytes, Bytes, Bytes>['beginTransaction']>>;
 
 interface TaskRunner {
   task: Task;
@@ -54,9 +60,15 @@ interface TaskRunner {
   lastStable: bigint;
   producer: Producer<Bytes, Bytes, Bytes, Bytes>;
   /** Begun (which fenced any previous owner) and not yet used. */
-  transaction: Transaction<Bytes, Bytes, Bytes, Bytes> | undefined;
+  transaction: Transaction | undefined;
   lastCheckpointAt: number | undefined;
   readThisBatch: boolean;
+  /** Fetched, not yet processed (a checkpoint never takes more than maxBatchRecords of a task). */
+  buffer: RawRecord[];
+  bufferIndex: number;
+  /** Where the next fetch starts: past the buffer. */
+  fetchPosition: bigint;
+  batchRecords: number;
 }
 
 /**
@@ -80,6 +92,7 @@ export async function runWorker(options: WorkerOptions): Promise<void> {
     sessionTimeout: options.sessionTimeout ?? 10_000,
     heartbeatInterval: 1_000,
     rebalanceTimeout: 30_000,
+    ...(options.groupInstanceId ? { groupInstanceId: options.groupInstanceId } : {}),
   });
   const fetcher = new PartitionFetcher(consumer);
   const runners = new Map<string, TaskRunner>();
@@ -116,7 +129,13 @@ export async function runWorker(options: WorkerOptions): Promise<void> {
       task.restore(entries);
       task.nextOffset = position;
       log.info(
-        { topic, partition, position: position.toString(), changelog: entries.length, restoreMs: Math.round(performance.now() - restoreStarted) },
+        {
+          topic,
+          partition,
+          position: position.toString(),
+          changelog: entries.length,
+          restoreMs: Math.round(performance.now() - restoreStarted),
+        },
         'task assigned and restored',
       );
       return {
@@ -130,6 +149,10 @@ export async function runWorker(options: WorkerOptions): Promise<void> {
         transaction,
         lastCheckpointAt: undefined,
         readThisBatch: false,
+        buffer: [],
+        bufferIndex: 0,
+        fetchPosition: position,
+        batchRecords: 0,
       };
     } catch (error) {
       await producer.close().catch(() => {});
@@ -143,7 +166,7 @@ export async function runWorker(options: WorkerOptions): Promise<void> {
     runners.delete(id);
     fetcher.forget(runner.topic, runner.partition);
     log.info({ topic: runner.topic, partition: runner.partition, reason }, 'task closed');
-    await runner.producer.close(true).catch(() => {});
+    await runner.producer.close().catch(() => {});
   };
 
   const reconcile = async () => {
@@ -236,37 +259,54 @@ export async function runWorker(options: WorkerOptions): Promise<void> {
         report();
         continue;
       }
-      for (const runner of runners.values()) runner.readThisBatch = false;
+      for (const runner of runners.values()) {
+        runner.readThisBatch = false;
+        runner.batchRecords = 0;
+      }
       const batchStarted = performance.now();
       let batchRecords = 0;
-      do {
-        const remaining = Math.max(10, job.options.maxBatchWait - (performance.now() - batchStarted));
-        const fetched = await fetcher.fetch(
-          [...runners.values()].map((r) => ({ topic: r.topic, partition: r.partition, offset: r.position })),
-          { maxWaitTime: Math.round(remaining) },
-        );
+      const hasBudget = (r: TaskRunner) => r.batchRecords < job.options.maxBatchRecords;
+      const buffered = (r: TaskRunner) => r.bufferIndex < r.buffer.length;
+      for (;;) {
+        const toFetch = [...runners.values()].filter((r) => hasBudget(r) && !buffered(r));
+        let fetchedRecords = 0;
+        if (toFetch.length > 0) {
+          const waitForData = ![...runners.values()].some((r) => hasBudget(r) && buffered(r));
+          const remaining = Math.max(10, job.options.maxBatchWait - (performance.now() - batchStarted));
+          const fetched = await fetcher.fetch(
+            toFetch.map((r) => ({ topic: r.topic, partition: r.partition, offset: r.fetchPosition })),
+            { maxWaitTime: waitForData ? Math.round(remaining) : 0 },
+          );
+          for (const [id, part] of fetched) {
+            const runner = runners.get(id);
+            if (!runner) continue;
+            runner.buffer = part.records;
+            runner.bufferIndex = 0;
+            if (part.nextOffset > runner.fetchPosition) runner.fetchPosition = part.nextOffset;
+            runner.lastStable = part.lastStableOffset;
+            if (part.records.length > 0) runner.readThisBatch = true;
+            fetchedRecords += part.records.length;
+          }
+        }
         let read = 0;
-        for (const [id, part] of fetched) {
-          const runner = runners.get(id);
-          if (!runner) continue;
-          for (const record of part.records) {
+        for (const runner of runners.values()) {
+          while (buffered(runner) && hasBudget(runner)) {
+            const record = runner.buffer[runner.bufferIndex++] as RawRecord;
             if (record.offset < runner.position) continue;
             runner.task.process(record);
             runner.position = record.offset + 1n;
+            runner.batchRecords++;
             read++;
           }
-          if (part.nextOffset > runner.position) runner.position = part.nextOffset;
-          runner.lastStable = part.lastStableOffset;
-          if (part.records.length > 0) runner.readThisBatch = true;
+          // Past control records (transaction markers) once everything fetched is processed.
+          if (!buffered(runner) && runner.fetchPosition > runner.position) runner.position = runner.fetchPosition;
         }
         batchRecords += read;
-        if (read === 0) break;
-      } while (
-        batchRecords < job.options.maxBatchRecords &&
-        performance.now() - batchStarted < job.options.maxBatchWait &&
-        !rebalanced &&
-        !options.signal?.aborted
-      );
+        if (read === 0 && fetchedRecords === 0) break;
+        if (![...runners.values()].some(hasBudget)) break;
+        if (performance.now() - batchStarted >= job.options.maxBatchWait || rebalanced || options.signal?.aborted)
+          break;
+      }
       recordsSinceReport += batchRecords;
       for (const runner of runners.values()) {
         if (!runner.readThisBatch && runner.position >= runner.lastStable) runner.task.idle();
@@ -288,7 +328,7 @@ export async function runWorker(options: WorkerOptions): Promise<void> {
   } finally {
     report(true);
     for (const id of [...runners.keys()]) await closeTask(id, 'worker stopping');
-    await consumer.close(true).catch(() => {});
+    await consumer.close().catch(() => {});
     log.info({ worker: options.workerId }, 'worker stopped');
   }
 }

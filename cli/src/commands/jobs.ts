@@ -1,0 +1,194 @@
+import { spawn } from 'node:child_process';
+import { mkdirSync, openSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { BvError, bvHome, loadPlatformConfig } from '@bitvelocity/core';
+import { Command, Option } from 'commander';
+
+const print = (line: string) => process.stdout.write(`${line}\n`);
+const BIN = fileURLToPath(new URL('../../bin/bv.js', import.meta.url));
+
+function jobLogFile(job: string): string {
+  const dir = join(bvHome(), 'logs', 'jobs');
+  mkdirSync(dir, { recursive: true });
+  return join(dir, `${job}.log`);
+}
+
+/** Runs `bv <args>` as a child writing to the job's log; detached ones outlive this command. */
+function spawnBv(job: string, args: string[], detached: boolean) {
+  const log = openSync(jobLogFile(job), 'a');
+  const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', log, log], detached, env: process.env });
+  if (detached) child.unref();
+  return child;
+}
+
+const launchSupervisor = (job: string): number => {
+  const pid = spawnBv(job, ['jobs', 'supervise', job], true).pid;
+  if (!pid) throw new BvError('COMMAND_FAILED', `could not start the supervisor of ${job}`);
+  return pid;
+};
+
+const positiveInt = (value: string) => {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new BvError('JOB_BAD_OPTION', `"${value}" is not a positive integer`);
+  return n;
+};
+
+const ago = (iso: string | null) =>
+  iso ? `${Math.max(0, Math.round((Date.now() - Date.parse(iso)) / 1000))}s ago` : '-';
+
+/** `bv jobs ...`: deploy and operate stream jobs. */
+export function jobsCommand(): Command {
+  const jobs = new Command('jobs').description('deploy and operate stream jobs');
+
+  jobs
+    .command('deploy')
+    .description('register a job module (default export defineJob(...)), create its topics, and run it')
+    .argument('<module>', 'path of the job module')
+    .option('--parallelism <n>', 'worker processes (up to the source partitions)', positiveInt, 1)
+    .action(async (module: string, options: { parallelism: number }) => {
+      const { deployJob } = await import('@bitvelocity/streams');
+      const result = await deployJob(loadPlatformConfig(), module, {
+        parallelism: options.parallelism,
+        launch: launchSupervisor,
+      });
+      print(
+        `job ${result.name}: deployed with parallelism ${result.parallelism}; supervisor ${result.supervisorStarted ? 'started' : 'running'} (pid ${result.supervisorPid})`,
+      );
+      print(`logs: ${jobLogFile(result.name)}`);
+    });
+
+  jobs
+    .command('list')
+    .description('deployed jobs, their state, lag and input rate')
+    .option('--json', 'machine-readable output')
+    .action(async (options: { json?: boolean }) => {
+      const { listJobs } = await import('@bitvelocity/streams');
+      const statuses = await listJobs(loadPlatformConfig());
+      if (options.json) {
+        print(
+          JSON.stringify(
+            statuses.map(({ partitions: _p, ...summary }) => summary),
+            null,
+            2,
+          ),
+        );
+        return;
+      }
+      print(['JOB', 'STATE', 'WORKERS', 'GUARANTEE', 'LAG', 'IN/s'].join('\t'));
+      for (const s of statuses) {
+        const alive = s.workers.filter((w) => w.alive).length;
+        print([s.name, s.state, `${alive}/${s.parallelism}`, s.guarantee, s.totals.lag, s.inputRate].join('\t'));
+      }
+    });
+
+  jobs
+    .command('status')
+    .description('per partition: lag, watermark, late events, dedupe hits, anomalies, state size, last checkpoint')
+    .argument('<job>')
+    .option('--json', 'machine-readable output')
+    .action(async (name: string, options: { json?: boolean }) => {
+      const { jobStatus } = await import('@bitvelocity/streams');
+      const status = await jobStatus(loadPlatformConfig(), name);
+      if (options.json) {
+        print(JSON.stringify(status, null, 2));
+        return;
+      }
+      print(
+        `job ${status.name}: ${status.state} (${status.guarantee}), parallelism ${status.parallelism}, input ${status.inputRate}/s`,
+      );
+      print(`module ${status.module}`);
+      for (const w of status.workers)
+        print(
+          `  worker ${w.index}: pid ${w.pid ?? '-'} ${w.alive ? 'alive' : 'down'}, reported ${ago(w.reportedAt)}, restarts ${w.restarts}, metrics ${w.metricsPort ? `http://127.0.0.1:${w.metricsPort}/metrics` : '-'}`,
+        );
+      const t = status.totals;
+      print(
+        `  totals: processed ${t.processed}, lag ${t.lag}, late ${t.late}, too late ${t.tooLate}, dedupe hits ${t.dedupeHits}, anomalies ${t.anomalies}, dead letters ${t.deadLettered}, state ${t.stateEntries}`,
+      );
+      print(['  TOPIC[P]', 'COMMITTED', 'LAG', 'WATERMARK', 'STATE', 'CHECKPOINT', 'OWNER'].join('\t'));
+      for (const p of status.partitions)
+        print(
+          [
+            `  ${p.topic}[${p.partition}]`,
+            p.committed ?? '-',
+            p.lag,
+            p.watermark ?? '-',
+            p.stateEntries ?? '-',
+            ago(p.lastCheckpointAt),
+            p.owner ?? '-',
+          ].join('\t'),
+        );
+    });
+
+  jobs
+    .command('stop')
+    .description('stop the workers (each commits and leaves the group)')
+    .argument('<job>')
+    .action(async (name: string) => {
+      const { stopJob } = await import('@bitvelocity/streams');
+      await stopJob(loadPlatformConfig(), name);
+      print(`job ${name}: stopped`);
+    });
+
+  jobs
+    .command('restart')
+    .description('replace every worker (or start a stopped job)')
+    .argument('<job>')
+    .action(async (name: string) => {
+      const { restartJob } = await import('@bitvelocity/streams');
+      await restartJob(loadPlatformConfig(), name, launchSupervisor);
+      print(`job ${name}: restart requested`);
+    });
+
+  jobs
+    .command('reset')
+    .description('move a stopped job to an input position and clear its state')
+    .argument('<job>')
+    .addOption(new Option('--to-offset <offset>', 'this offset on every source partition'))
+    .addOption(new Option('--to-time <iso>', 'the first offset at or after this time'))
+    .addOption(new Option('--to-earliest', 'the start of every source partition'))
+    .action(async (name: string, options: { toOffset?: string; toTime?: string; toEarliest?: boolean }) => {
+      const { resetJob } = await import('@bitvelocity/streams');
+      if (options.toOffset !== undefined && !/^\d+$/.test(options.toOffset))
+        throw new BvError('JOB_BAD_OPTION', '--to-offset must be a non-negative integer');
+      const offsets = await resetJob(loadPlatformConfig(), name, {
+        ...(options.toOffset !== undefined ? { toOffset: BigInt(options.toOffset) } : {}),
+        ...(options.toTime !== undefined ? { toTime: new Date(options.toTime) } : {}),
+        ...(options.toEarliest ? { toEarliest: true } : {}),
+      });
+      for (const o of offsets) print(`${o.topic}[${o.partition}] -> ${o.offset}`);
+      print(`job ${name}: reset; state cleared; start it with bv jobs restart ${name}`);
+    });
+
+  jobs
+    .command('logs')
+    .description("the job's supervisor and worker log")
+    .argument('<job>')
+    .option('-n, --lines <n>', 'last lines', positiveInt, 50)
+    .action((name: string, options: { lines: number }) => {
+      const lines = readFileSync(jobLogFile(name), 'utf8').trimEnd().split('\n');
+      print(lines.slice(-options.lines).join('\n'));
+    });
+
+  jobs
+    .command('supervise', { hidden: true })
+    .argument('<job>')
+    .action(async (name: string) => {
+      const { runSupervisor } = await import('@bitvelocity/streams');
+      await runSupervisor(name, {
+        spawnWorker: (index) => spawnBv(name, ['jobs', 'worker', name, '--index', String(index)], false),
+      });
+    });
+
+  jobs
+    .command('worker', { hidden: true })
+    .argument('<job>')
+    .option('--index <n>', 'worker index', (v) => Number(v), 0)
+    .action(async (name: string, options: { index: number }) => {
+      const { runWorkerProcess } = await import('@bitvelocity/streams');
+      await runWorkerProcess(name, options.index);
+    });
+
+  return jobs;
+}

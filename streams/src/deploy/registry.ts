@@ -1,0 +1,183 @@
+import { type PlatformConfig, postgresUrl } from '@bitvelocity/core';
+import pg from 'pg';
+import type { WorkerStatus } from '../kafka/worker.js';
+
+export type DesiredState = 'running' | 'stopped';
+
+export interface JobRecord {
+  name: string;
+  module: string;
+  description: string;
+  guarantee: string;
+  parallelism: number;
+  desiredState: DesiredState;
+  sourceTopics: string[];
+  sinkTopics: string[];
+  supervisorPid: number | null;
+  restartRequestedAt: Date | null;
+  deployedAt: Date;
+  updatedAt: Date;
+}
+
+export interface WorkerRecord {
+  job: string;
+  workerIndex: number;
+  pid: number | null;
+  metricsPort: number | null;
+  startedAt: Date | null;
+  reportedAt: Date | null;
+  restarts: number;
+  status: WorkerStatus | null;
+}
+
+// Idempotent DDL: the registry is the stream runtime's own small schema in the platform database.
+const SCHEMA = `
+CREATE SCHEMA IF NOT EXISTS bv_streams;
+CREATE TABLE IF NOT EXISTS bv_streams.jobs (
+  name text PRIMARY KEY,
+  module text NOT NULL,
+  description text NOT NULL DEFAULT '',
+  guarantee text NOT NULL,
+  parallelism integer NOT NULL CHECK (parallelism > 0),
+  desired_state text NOT NULL CHECK (desired_state IN ('running', 'stopped')),
+  source_topics text[] NOT NULL,
+  sink_topics text[] NOT NULL,
+  supervisor_pid integer,
+  restart_requested_at timestamptz,
+  deployed_at timestamptz NOT NULL DEFAULT now(),
+  updated_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE TABLE IF NOT EXISTS bv_streams.workers (
+  job text NOT NULL REFERENCES bv_streams.jobs (name) ON DELETE CASCADE,
+  worker_index integer NOT NULL,
+  pid integer,
+  metrics_port integer,
+  started_at timestamptz,
+  reported_at timestamptz,
+  restarts integer NOT NULL DEFAULT 0,
+  status jsonb,
+  PRIMARY KEY (job, worker_index)
+);`;
+
+const jobOf = (row: Record<string, unknown>): JobRecord => ({
+  name: row.name as string,
+  module: row.module as string,
+  description: row.description as string,
+  guarantee: row.guarantee as string,
+  parallelism: row.parallelism as number,
+  desiredState: row.desired_state as DesiredState,
+  sourceTopics: row.source_topics as string[],
+  sinkTopics: row.sink_topics as string[],
+  supervisorPid: row.supervisor_pid as number | null,
+  restartRequestedAt: row.restart_requested_at as Date | null,
+  deployedAt: row.deployed_at as Date,
+  updatedAt: row.updated_at as Date,
+});
+
+/** Where deployed jobs, their desired state and their workers' last reports live (Postgres). */
+export class JobRegistry {
+  private constructor(private readonly pool: pg.Pool) {}
+
+  static async create(config: PlatformConfig): Promise<JobRegistry> {
+    const pool = new pg.Pool({ connectionString: postgresUrl(config.postgres, { preferSocket: true }), max: 2 });
+    const client = await pool.connect();
+    try {
+      // Serialise concurrent first runs (CREATE ... IF NOT EXISTS can still race on the catalog).
+      await client.query('SELECT pg_advisory_lock(hashtext($1))', ['bv_streams.schema']);
+      await client.query(SCHEMA);
+      await client.query('SELECT pg_advisory_unlock(hashtext($1))', ['bv_streams.schema']);
+    } finally {
+      client.release();
+    }
+    return new JobRegistry(pool);
+  }
+
+  async close(): Promise<void> {
+    await this.pool.end();
+  }
+
+  async upsert(
+    job: Omit<JobRecord, 'supervisorPid' | 'restartRequestedAt' | 'deployedAt' | 'updatedAt'>,
+  ): Promise<void> {
+    await this.pool.query(
+      `INSERT INTO bv_streams.jobs (name, module, description, guarantee, parallelism, desired_state, source_topics, sink_topics)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+       ON CONFLICT (name) DO UPDATE SET module = $2, description = $3, guarantee = $4, parallelism = $5,
+         desired_state = $6, source_topics = $7, sink_topics = $8, updated_at = now()`,
+      [
+        job.name,
+        job.module,
+        job.description,
+        job.guarantee,
+        job.parallelism,
+        job.desiredState,
+        job.sourceTopics,
+        job.sinkTopics,
+      ],
+    );
+  }
+
+  async get(name: string): Promise<JobRecord | undefined> {
+    const { rows } = await this.pool.query('SELECT * FROM bv_streams.jobs WHERE name = $1', [name]);
+    return rows[0] ? jobOf(rows[0]) : undefined;
+  }
+
+  async list(): Promise<JobRecord[]> {
+    const { rows } = await this.pool.query('SELECT * FROM bv_streams.jobs ORDER BY name');
+    return rows.map(jobOf);
+  }
+
+  async setDesiredState(name: string, state: DesiredState): Promise<void> {
+    await this.pool.query('UPDATE bv_streams.jobs SET desired_state = $2, updated_at = now() WHERE name = $1', [
+      name,
+      state,
+    ]);
+  }
+
+  async requestRestart(name: string): Promise<void> {
+    await this.pool.query(
+      `UPDATE bv_streams.jobs SET restart_requested_at = now(), desired_state = 'running', updated_at = now() WHERE name = $1`,
+      [name],
+    );
+  }
+
+  async setSupervisor(name: string, pid: number | null): Promise<void> {
+    await this.pool.query('UPDATE bv_streams.jobs SET supervisor_pid = $2 WHERE name = $1', [name, pid]);
+  }
+
+  async workerStarted(job: string, index: number, pid: number, restarted: boolean): Promise<void> {
+    await this.pool.query(
+      `INSERT INTO bv_streams.workers (job, worker_index, pid, started_at, restarts, status) VALUES ($1, $2, $3, now(), 0, NULL)
+       ON CONFLICT (job, worker_index) DO UPDATE SET pid = $3, started_at = now(), status = NULL, metrics_port = NULL,
+         restarts = bv_streams.workers.restarts + CASE WHEN $4 THEN 1 ELSE 0 END`,
+      [job, index, pid, restarted],
+    );
+  }
+
+  async report(job: string, index: number, metricsPort: number | null, status: WorkerStatus): Promise<void> {
+    await this.pool.query(
+      `UPDATE bv_streams.workers SET reported_at = now(), metrics_port = $3, status = $4 WHERE job = $1 AND worker_index = $2`,
+      [job, index, metricsPort, JSON.stringify(status)],
+    );
+  }
+
+  async workers(job: string): Promise<WorkerRecord[]> {
+    const { rows } = await this.pool.query('SELECT * FROM bv_streams.workers WHERE job = $1 ORDER BY worker_index', [
+      job,
+    ]);
+    return rows.map((row) => ({
+      job: row.job,
+      workerIndex: row.worker_index,
+      pid: row.pid,
+      metricsPort: row.metrics_port,
+      startedAt: row.started_at,
+      reportedAt: row.reported_at,
+      restarts: row.restarts,
+      status: row.status,
+    }));
+  }
+
+  async removeWorkersFrom(job: string, fromIndex: number): Promise<void> {
+    await this.pool.query('DELETE FROM bv_streams.workers WHERE job = $1 AND worker_index >= $2', [job, fromIndex]);
+  }
+}

@@ -1,0 +1,45 @@
+import { BvError, createLogger, loadPlatformConfig } from '@bitvelocity/core';
+import { runWorker } from '../kafka/worker.js';
+import { loadJobModule } from './load.js';
+import { WorkerMetrics } from './metrics.js';
+import { JobRegistry } from './registry.js';
+
+/**
+ * The body of one worker process of a deployed job: loads the job's module from the registry, serves /metrics, reports
+ * its status to the registry, and stops cleanly (after committing) on SIGTERM/SIGINT.
+ */
+export async function runWorkerProcess(jobName: string, workerIndex: number): Promise<void> {
+  const config = loadPlatformConfig();
+  const registry = await JobRegistry.create(config);
+  const record = await registry.get(jobName);
+  if (!record) throw new BvError('JOB_NOT_FOUND', `job ${jobName} is not deployed`);
+  const { job } = await loadJobModule(record.module);
+  const log = createLogger(`streams.${job.name}.${workerIndex}`);
+  const metrics = new WorkerMetrics(job.name);
+  const { port, server } = await metrics.serve(Number(process.env.BV_JOB_METRICS_PORT ?? 0));
+  const stop = new AbortController();
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) process.once(signal, () => stop.abort());
+  let reporting = Promise.resolve();
+  try {
+    await runWorker({
+      job,
+      bootstrapServers: config.kafka.bootstrapServers,
+      workerId: `${job.name}-${workerIndex}-${process.pid}`,
+      groupInstanceId: `${job.name}-${workerIndex}`,
+      signal: stop.signal,
+      logger: log,
+      onCheckpoint: (_task, millis) => metrics.observeCheckpoint(millis),
+      onStatus: (status) => {
+        metrics.update(status);
+        // Reports are best effort and never overlap: a slow database must not slow the job.
+        reporting = reporting
+          .then(() => registry.report(job.name, workerIndex, port, status))
+          .catch((error: unknown) => log.warn({ err: error }, 'status report failed'));
+      },
+    });
+  } finally {
+    await reporting;
+    server.close();
+    await registry.close();
+  }
+}
