@@ -9,3 +9,20 @@ export type AggregateTopic = (typeof AGGREGATE_TOPICS)[number];
 export function deadLetterTopicOf(topic: string): string {
   return `${topic}.dlq`;
 }
+
+/** Topics the platform's stream jobs write (DESIGN: streams). */
+export const ANALYTICS_TOPICS = {
+  /** One record per order line of a created order, keyed by productId. */
+  orderLines: 'analytics.order_lines',
+  /** One record per created order with its amount in cents, keyed by currency. */
+  orderAmounts: 'analytics.order_amounts',
+  /** Order and profile events per customer, keyed by customerId. */
+  customerActivity: 'analytics.customer_activity',
+  ordersPerProductMinute: 'analytics.orders_per_product_1m',
+  revenue5m: 'analytics.revenue_5m',
+  customerSessions: 'analytics.customer_sessions',
+  anomalies: 'analytics.anomalies',
+} as const;
+
+/** The deduplicated copy of an envelope topic. */
+export const dedupedTopicOf = (topic: string) => `${topic}.deduped`;

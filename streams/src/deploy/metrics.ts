@@ -16,7 +16,7 @@ export class WorkerMetrics {
       name: string,
       help: string,
       kind: 'counter' | 'gauge',
-      valueOf: (task: WorkerStatus['tasks'][number]) => number | undefined,
+      read: (task: WorkerStatus['tasks'][number]) => number | undefined,
     ) => {
       const self = this;
       const Metric = kind === 'counter' ? Counter : Gauge;
@@ -28,7 +28,7 @@ export class WorkerMetrics {
         collect() {
           this.reset();
           for (const task of self.latest?.tasks ?? []) {
-            const value = valueOf(task);
+            const value = read(task);
             if (value === undefined) continue;
             const labels = { job: self.job, topic: task.topic, partition: String(task.partition) };
             if (this instanceof Counter) this.inc(labels, value);

@@ -1,0 +1,41 @@
+import { ANALYTICS_TOPICS } from '@bitvelocity/core';
+import { aggregates, count, defineJob, jsonRecords, kafkaSink, sum, tumbling } from '../index.js';
+import { eventTime, type OrderLine } from './model.js';
+
+/** Orders per product per minute (tumbling), and z-score anomalies on each product's per-minute order rate. */
+export default defineJob({
+  name: 'product-metrics',
+  description: 'Orders and units per product per minute; anomalies in a product’s order rate',
+  build: (job) => {
+    const perMinute = job
+      .source(
+        jsonRecords<OrderLine>({
+          topics: [ANALYTICS_TOPICS.orderLines],
+          maxOutOfOrderness: '10s',
+          eventTime,
+          eventId: (l) => l.eventId,
+        }),
+      )
+      .keyBy((line) => line.productId)
+      .window(
+        tumbling({ size: '1m' }),
+        aggregates({ orders: count<OrderLine>(), units: sum<OrderLine>((l) => l.quantity) }),
+        {
+          allowedLateness: '5m',
+        },
+      );
+    perMinute.to(kafkaSink(ANALYTICS_TOPICS.ordersPerProductMinute));
+    perMinute
+      // Only the on-time firing of a minute is a sample of the rate; late updates would count a minute twice.
+      .filter((w) => w.revision === 0)
+      .keyBy((w) => w.key)
+      .zScore({
+        metric: 'product_orders_per_minute',
+        value: (w) => w.result.orders,
+        window: { points: 60 },
+        minSamples: 10,
+        threshold: 3,
+      })
+      .to(kafkaSink(ANALYTICS_TOPICS.anomalies, { key: (a) => `${a.metric}:${a.key}` }));
+  },
+});

@@ -1,0 +1,37 @@
+import { ANALYTICS_TOPICS } from '@bitvelocity/core';
+import { aggregates, count, defineJob, hopping, jsonRecords, kafkaSink, sum } from '../index.js';
+import { eventTime, type OrderAmount } from './model.js';
+
+/** Revenue per currency over 5 minutes, every minute (hopping), and z-score anomalies on order amounts. */
+export default defineJob({
+  name: 'revenue',
+  description: 'Revenue per currency, 5-minute windows every minute; anomalous order amounts',
+  build: (job) => {
+    const amounts = job
+      .source(
+        jsonRecords<OrderAmount>({
+          topics: [ANALYTICS_TOPICS.orderAmounts],
+          maxOutOfOrderness: '10s',
+          eventTime,
+          eventId: (o) => o.eventId,
+        }),
+      )
+      .keyBy((o) => o.currency);
+    amounts
+      .window(
+        hopping({ size: '5m', slide: '1m' }),
+        aggregates({ orders: count<OrderAmount>(), revenueCents: sum<OrderAmount>((o) => o.amountCents) }),
+        { allowedLateness: '5m' },
+      )
+      .to(kafkaSink(ANALYTICS_TOPICS.revenue5m));
+    amounts
+      .zScore({
+        metric: 'order_amount_cents',
+        value: (o) => o.amountCents,
+        window: { points: 500 },
+        minSamples: 30,
+        threshold: 4,
+      })
+      .to(kafkaSink(ANALYTICS_TOPICS.anomalies, { key: (a) => `${a.metric}:${a.key}` }));
+  },
+});
