@@ -146,7 +146,11 @@ export function platformConfigOf(settings: StackSettings): PlatformConfig {
 }
 
 export function writePrivateJson(file: string, value: unknown): void {
-  mkdirSync(join(file, '..'), { recursive: true, mode: 0o700 });
+  const dir = join(file, '..');
+  // Only the file's own folder is private: a recursive mkdir would give every folder it creates (BV_HOME itself on a
+  // new machine) mode 0700, and the postgres user could then not reach its data directory.
+  mkdirSync(join(dir, '..'), { recursive: true });
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
   writeFileSync(file, `${JSON.stringify(value, null, 2)}\n`, { mode: 0o600 });
   chmodSync(file, 0o600);
 }
