@@ -65,9 +65,18 @@ function pipeline(name: string, input: string, guarantee: 'exactly-once' | 'at-l
   return defineJob({
     name,
     guarantee,
+    maxBatchRecords: numberArg('batch-records', 5000),
     build: (job) => {
       const keyed = job
-        .source(jsonRecords<Reading>({ topics: [input], maxOutOfOrderness: '5s', idleTimeout: 0, eventTime: (r) => r.t, eventId: (r) => r.id }))
+        .source(
+          jsonRecords<Reading>({
+            topics: [input],
+            maxOutOfOrderness: '5s',
+            idleTimeout: 0,
+            eventTime: (r) => r.t,
+            eventId: (r) => r.id,
+          }),
+        )
         .dedupe({ ttl: '10m' })
         .keyBy((r) => r.sensor);
       keyed.window(tumbling({ size: '1m' }), count()).to(kafkaSink(`${input}.counts`));
@@ -82,7 +91,12 @@ async function lagOf(group: string, input: string): Promise<bigint> {
   const [offsets] = await admin.listConsumerGroupOffsets({ groups: [group] });
   const committed = offsets?.topics.find((t) => t.name === input)?.partitions ?? [];
   const ends = await admin.listOffsets({
-    topics: [{ name: input, partitions: Array.from({ length: PARTITIONS }, (_, partitionIndex) => ({ partitionIndex, timestamp: -1n })) }],
+    topics: [
+      {
+        name: input,
+        partitions: Array.from({ length: PARTITIONS }, (_, partitionIndex) => ({ partitionIndex, timestamp: -1n })),
+      },
+    ],
   });
   let lag = 0n;
   for (const p of ends[0]?.partitions ?? []) {
@@ -93,6 +107,7 @@ async function lagOf(group: string, input: string): Promise<bigint> {
 }
 
 async function throughput(input: string, guarantee: 'exactly-once' | 'at-least-once') {
+  if (process.argv.includes('--latency-only')) return { guarantee };
   const name = `bench-${guarantee === 'exactly-once' ? 'eos' : 'alo'}-${randomUUID().slice(0, 6)}`;
   const job = pipeline(name, input, guarantee);
   await ensureJobTopics(admin, job, { sinkPartitions: PARTITIONS });
@@ -118,7 +133,11 @@ async function throughput(input: string, guarantee: 'exactly-once' | 'at-least-o
 }
 
 async function plainConsume(input: string): Promise<number> {
-  const consumer = new Consumer<Buffer, Buffer, Buffer, Buffer>({ clientId: 'bench', bootstrapBrokers: brokers, groupId: `bench-${randomUUID()}` });
+  const consumer = new Consumer<Buffer, Buffer, Buffer, Buffer>({
+    clientId: 'bench',
+    bootstrapBrokers: brokers,
+    groupId: `bench-${randomUUID()}`,
+  });
   const fetcher = new PartitionFetcher(consumer);
   const positions = Array.from({ length: PARTITIONS }, (_, partition) => ({ topic: input, partition, offset: 0n }));
   const started = performance.now();
@@ -143,17 +162,46 @@ async function latency() {
   const output = `${input}.scored`;
   const job = defineJob({
     name,
+    maxBatchWait: `${numberArg('batch-wait-ms', 100)}ms`,
     build: (j) =>
       j
-        .source(jsonRecords<Reading>({ topics: [input], maxOutOfOrderness: '5s', idleTimeout: 0, eventTime: (r) => r.t, eventId: (r) => r.id }))
+        .source(
+          jsonRecords<Reading>({
+            topics: [input],
+            maxOutOfOrderness: '5s',
+            idleTimeout: 0,
+            eventTime: (r) => r.t,
+            eventId: (r) => r.id,
+          }),
+        )
         .dedupe({ ttl: '10m' })
         .to(kafkaSink(output)),
   });
   await ensureJobTopics(admin, job, { sinkPartitions: PARTITIONS });
   const stop = new AbortController();
-  const worker = runWorker({ job, bootstrapServers: brokers, workerId: name, signal: stop.signal, logger: silent });
-  const histogram = hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 60_000, numberOfSignificantValueDigits: 3 });
-  const consumer = new Consumer<Buffer, Buffer, Buffer, Buffer>({ clientId: 'bench', bootstrapBrokers: brokers, groupId: `bench-${randomUUID()}` });
+  const checkpoints = hdr.build({
+    lowestDiscernibleValue: 1,
+    highestTrackableValue: 60_000,
+    numberOfSignificantValueDigits: 3,
+  });
+  const worker = runWorker({
+    job,
+    bootstrapServers: brokers,
+    workerId: name,
+    signal: stop.signal,
+    logger: silent,
+    onCheckpoint: (_task, millis) => checkpoints.recordValue(Math.max(1, Math.round(millis))),
+  });
+  const histogram = hdr.build({
+    lowestDiscernibleValue: 1,
+    highestTrackableValue: 60_000,
+    numberOfSignificantValueDigits: 3,
+  });
+  const consumer = new Consumer<Buffer, Buffer, Buffer, Buffer>({
+    clientId: 'bench',
+    bootstrapBrokers: brokers,
+    groupId: `bench-${randomUUID()}`,
+  });
   const fetcher = new PartitionFetcher(consumer);
   const positions = Array.from({ length: PARTITIONS }, (_, partition) => ({ topic: output, partition, offset: 0n }));
   let reading_ = true;
@@ -208,16 +256,19 @@ async function latency() {
     'p95 ms': histogram.getValueAtPercentile(95),
     'p99 ms': histogram.getValueAtPercentile(99),
     'max ms': histogram.maxValue,
+    'checkpoint p50/p99 ms': `${checkpoints.getValueAtPercentile(50)} / ${checkpoints.getValueAtPercentile(99)}`,
   };
 }
 
 const silent = createLogger('bench', 'silent');
 
-console.log(`machine: ${cpus().length} x ${cpus()[0]?.model}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}`);
+console.log(
+  `machine: ${cpus().length} x ${cpus()[0]?.model}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}`,
+);
 const input = await topic('input');
 await produceInput(input);
 console.log(`input: ${EVENTS} events (~200 B, 1,000 keys, 2 % duplicates) in ${PARTITIONS} partitions`);
-console.log(`plain consume: ${await plainConsume(input)} records/s`);
+if (!process.argv.includes('--latency-only')) console.log(`plain consume: ${await plainConsume(input)} records/s`);
 console.table([await throughput(input, 'exactly-once'), await throughput(input, 'at-least-once')]);
 console.log('processing latency (append -> read_committed output, dedupe pass-through, exactly-once):');
 console.table([await latency()]);

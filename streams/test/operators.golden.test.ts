@@ -1,6 +1,6 @@
 import { deadLetterTopicOf } from '@bitvelocity/core';
 import { describe, expect, it } from 'vitest';
-import { defineJob, envelopes, jsonRecords, kafkaSink } from '../src/index.js';
+import { count, defineJob, envelopes, jsonRecords, kafkaSink, tumbling } from '../src/index.js';
 import { type GoldenEvent, raw, run, values } from './golden.js';
 
 const source = jsonRecords<GoldenEvent>({
@@ -169,5 +169,54 @@ describe('bad input', () => {
     expect(dead[0]?.value.toString()).toBe('{not json');
     expect(dead[1]?.headers['bv-dlq-reason']).toMatch(/schema violation/);
     expect(values(outputs, 'ids')).toEqual([good.eventId]);
+  });
+});
+
+describe('regressions', () => {
+  it('a window whose aggregate throws on firing dead-letters the record that moved the watermark; the task goes on', () => {
+    const job = defineJob({
+      name: 'golden-throwing-window',
+      build: (j) =>
+        j
+          .source(source)
+          .keyBy((e) => e.key ?? 'k')
+          .window(tumbling({ size: '10s' }), {
+            init: () => 0,
+            add: (n: number) => n + 1,
+            merge: (a: number, b: number) => a + b,
+            result: (n: number) => {
+              if (n === 2) throw new Error('two is not allowed');
+              return n;
+            },
+          })
+          .to(kafkaSink('counts')),
+    });
+    const outputs = run(job, raw([{ t: 1 }, { t: 2 }, { t: 11 }, { t: 25 }]));
+    const dead = outputs.filter((o) => o.topic === deadLetterTopicOf('input'));
+    expect(dead.map((o) => [o.headers['bv-dlq-code'], o.headers['bv-dlq-offset']])).toEqual([
+      ['PROCESSING_FAILED', '2'],
+    ]);
+    expect(values(outputs, 'counts')).toMatchObject([{ windowStart: '1970-01-01T00:00:10.000Z', result: 1 }]);
+  });
+
+  it('window results do not carry the eventId of an unrelated record processed last', () => {
+    const job = defineJob({
+      name: 'golden-window-origin',
+      build: (j) =>
+        j
+          .source(source)
+          .keyBy((e) => e.key ?? 'k')
+          .window(tumbling({ size: '10s' }), count())
+          .map((w, origin) => ({ key: w.key, eventId: origin.eventId ?? null }))
+          .to(kafkaSink('origins')),
+    });
+    const outputs = run(
+      job,
+      raw([
+        { t: 1, key: 'a', id: 'a1' },
+        { t: 12, key: 'b', id: 'b1' },
+      ]),
+    );
+    expect(values(outputs, 'origins')).toEqual([{ key: 'a', eventId: null }]);
   });
 });

@@ -17,13 +17,13 @@ import { fixedWindowOperator } from '../operators/windows/window-operator.js';
 import { type Anomaly, type ZScoreOptions, zScoreOperator } from '../operators/zscore.js';
 import { type Duration, toMillis } from './duration.js';
 import type { Origin } from './record.js';
-import type { KafkaSinkSpec } from './sinks.js';
+import type { SinkSpec, TransactionalSystem } from './sinks.js';
 import type { SourceSpec } from './sources.js';
 
 export type GraphNode =
   | { id: string; kind: 'source'; source: SourceSpec<unknown> }
   | { id: string; kind: 'operator'; parent: string; port: string; factory: OperatorFactory }
-  | { id: string; kind: 'sink'; parent: string; port: string; sink: KafkaSinkSpec<unknown> };
+  | { id: string; kind: 'sink'; parent: string; port: string; sink: SinkSpec<unknown> };
 
 export type DeliveryGuarantee = 'exactly-once' | 'at-least-once';
 
@@ -62,7 +62,7 @@ export class JobBuilder {
   }
 
   /** @internal */
-  addSink(parent: string, port: string, sink: KafkaSinkSpec<unknown>): void {
+  addSink(parent: string, port: string, sink: SinkSpec<unknown>): void {
     this.nodes.push({ id: `${this.nodes.length}-sink`, kind: 'sink', parent, port, sink });
   }
 }
@@ -118,8 +118,8 @@ export class Stream<T> {
     );
   }
 
-  to(sink: KafkaSinkSpec<T>): this {
-    this.job.addSink(this.nodeId, this.port, sink as KafkaSinkSpec<unknown>);
+  to(sink: SinkSpec<T>): this {
+    this.job.addSink(this.nodeId, this.port, sink as SinkSpec<unknown>);
     return this;
   }
 }
@@ -174,6 +174,17 @@ export function defineJob(spec: JobSpec): JobDefinition {
   spec.build(builder);
   if (!builder.nodes.some((n) => n.kind === 'source')) throw new TypeError(`job ${spec.name} has no source`);
   if (!builder.nodes.some((n) => n.kind === 'sink')) throw new TypeError(`job ${spec.name} has no sink`);
+  const systems = new Set(
+    builder.nodes.flatMap((n) => (n.kind === 'sink' && n.sink.kind === 'transactional' ? [n.sink.system] : [])),
+  );
+  if (systems.size > 0) {
+    // Output and offsets commit in one transaction of one system: a second system, or Kafka sinks beside it, could not
+    // be part of that commit.
+    if (systems.size > 1 || builder.nodes.some((n) => n.kind === 'sink' && n.sink.kind === 'kafka'))
+      throw new TypeError(`job ${spec.name} mixes sinks of different systems; a job commits into one system`);
+    if (spec.guarantee === 'at-least-once')
+      throw new TypeError(`job ${spec.name}: a transactional sink commits its offsets itself, always exactly-once`);
+  }
   return {
     name: spec.name,
     description: spec.description ?? '',
@@ -193,7 +204,13 @@ export function sourceTopics(job: JobDefinition): string[] {
 
 /** The topics a job writes (not counting dead-letter topics). */
 export function sinkTopics(job: JobDefinition): string[] {
-  return [...new Set(job.nodes.flatMap((n) => (n.kind === 'sink' ? [n.sink.topic] : [])))];
+  return [...new Set(job.nodes.flatMap((n) => (n.kind === 'sink' && n.sink.kind === 'kafka' ? [n.sink.topic] : [])))];
+}
+
+/** The transactional system a job's sinks write into, when they are not Kafka topics. */
+export function transactionalSystemOf(job: JobDefinition): TransactionalSystem | undefined {
+  for (const node of job.nodes) if (node.kind === 'sink' && node.sink.kind === 'transactional') return node.sink.system;
+  return undefined;
 }
 
 export type { Envelope };

@@ -94,6 +94,19 @@ export function jsonRecords<T>(options: JsonSourceOptions<T>): SourceSpec<T> {
   };
 }
 
+/**
+ * Kafka records as they are, bytes and headers, never failing to decode (a landing job keeps even what no schema
+ * accepts). Event time is the record's timestamp.
+ */
+export function rawRecords(options: { topics: string[] }): SourceSpec<RawRecord> {
+  return {
+    topics: options.topics,
+    maxOutOfOrderness: 0,
+    idleTimeout: 0,
+    decode: (record) => ({ value: record, timestamp: record.timestamp }),
+  };
+}
+
 function parseJson(record: RawRecord): unknown {
   if (!record.value || record.value.length === 0) throw new DecodeError('UNDECODABLE', 'empty value (tombstone)');
   try {

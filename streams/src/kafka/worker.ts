@@ -1,7 +1,8 @@
-import { createLogger, type Logger } from '@bitvelocity/core';
+import { BvError, createLogger, type Logger } from '@bitvelocity/core';
 import { Consumer, type Message, Producer } from '@platformatic/kafka';
-import { type JobDefinition, sourceTopics } from '../api/job.js';
-import type { OutputRecord, RawRecord } from '../api/record.js';
+import { type JobDefinition, sourceTopics, transactionalSystemOf } from '../api/job.js';
+import type { OutputRecord, RawRecord, StreamRecord } from '../api/record.js';
+import type { PartitionOffset, TransactionalWriter } from '../api/sinks.js';
 import { type ChangelogEntry, Task, type TaskCounters } from '../runtime/task.js';
 import { PartitionFetcher, partitionId } from './fetcher.js';
 import { changelogTopicOf, jobGroupId, transactionalIdOf } from './topics.js';
@@ -58,7 +59,9 @@ interface TaskRunner {
   position: bigint;
   committed: bigint;
   lastStable: bigint;
+  /** The task's own transactional producer, or the worker's shared one (dead letters of a transactional-sink job). */
   producer: Producer<Bytes, Bytes, Bytes, Bytes>;
+  ownsProducer: boolean;
   /** Begun (which fenced any previous owner) and not yet used. */
   transaction: Transaction | undefined;
   lastCheckpointAt: number | undefined;
@@ -79,11 +82,17 @@ interface TaskRunner {
  * transaction. A new owner of a partition begins a transaction with the task's transactional id first, which fences
  * the old owner and aborts its open transaction; only then does it read the committed offset and replay the
  * changelog, so it starts from exactly the last committed checkpoint.
+ *
+ * A job whose sinks write into a transactional system (the lake) is exactly-once through that system instead: the
+ * worker's writer claims each partition it is assigned (fencing earlier owners) and resumes from the offsets the
+ * system holds; each checkpoint commits every task's records and offsets in one transaction of the system.
  */
 export async function runWorker(options: WorkerOptions): Promise<void> {
   const { job } = options;
   const log = options.logger ?? createLogger(`streams.${job.name}`);
-  const exactlyOnce = job.options.guarantee === 'exactly-once';
+  const system = transactionalSystemOf(job);
+  // Kafka transactions: only when the outputs are Kafka topics.
+  const exactlyOnce = !system && job.options.guarantee === 'exactly-once';
   const groupId = jobGroupId(job.name);
   const base = { clientId: options.workerId, bootstrapBrokers: options.bootstrapServers, timeout: 30_000 };
   const consumer = new Consumer<Bytes, Bytes, Bytes, Bytes>({
@@ -94,6 +103,16 @@ export async function runWorker(options: WorkerOptions): Promise<void> {
     rebalanceTimeout: 30_000,
     ...(options.groupInstanceId ? { groupInstanceId: options.groupInstanceId } : {}),
   });
+  if (system && new Task(job, sourceTopics(job)[0] as string, 0).hasOperatorState) {
+    throw new BvError(
+      'JOB_INVALID',
+      `job ${job.name} writes into ${system.name} and keeps keyed state: state is checkpointed to Kafka, the output to ${system.name}, and the two cannot commit together; split it into a Kafka-to-Kafka job and a stateless landing job`,
+    );
+  }
+  const writer: TransactionalWriter | undefined = system ? await system.connect(job.name, options.workerId) : undefined;
+  const sharedProducer = writer
+    ? new Producer<Bytes, Bytes, Bytes, Bytes>({ ...base, idempotent: true, acks: -1, retryDelay: 20 })
+    : undefined;
   const fetcher = new PartitionFetcher(consumer);
   const runners = new Map<string, TaskRunner>();
   const startedAt = new Date().toISOString();
@@ -102,7 +121,41 @@ export async function runWorker(options: WorkerOptions): Promise<void> {
     rebalanced = true;
   });
 
+  const openTransactionalTask = async (topic: string, partition: number): Promise<TaskRunner> => {
+    const claimed = await (writer as TransactionalWriter).claim(topic, partition);
+    const position = claimed ?? (await fetcher.earliest(topic, partition));
+    const task = new Task(job, topic, partition);
+    task.nextOffset = position;
+    log.info({ topic, partition, position: position.toString(), system: system?.name }, 'task assigned and claimed');
+    return newRunner(task, position, sharedProducer as Producer<Bytes, Bytes, Bytes, Bytes>, false, undefined);
+  };
+
+  const newRunner = (
+    task: Task,
+    position: bigint,
+    producer: Producer<Bytes, Bytes, Bytes, Bytes>,
+    ownsProducer: boolean,
+    transaction: Transaction | undefined,
+  ): TaskRunner => ({
+    task,
+    topic: task.topic,
+    partition: task.partition,
+    position,
+    committed: position,
+    lastStable: position,
+    producer,
+    ownsProducer,
+    transaction,
+    lastCheckpointAt: undefined,
+    readThisBatch: false,
+    buffer: [],
+    bufferIndex: 0,
+    fetchPosition: position,
+    batchRecords: 0,
+  });
+
   const openTask = async (topic: string, partition: number): Promise<TaskRunner> => {
+    if (writer) return openTransactionalTask(topic, partition);
     const producer = new Producer<Bytes, Bytes, Bytes, Bytes>({
       ...base,
       idempotent: true,
@@ -138,22 +191,7 @@ export async function runWorker(options: WorkerOptions): Promise<void> {
         },
         'task assigned and restored',
       );
-      return {
-        task,
-        topic,
-        partition,
-        position,
-        committed: position,
-        lastStable: position,
-        producer,
-        transaction,
-        lastCheckpointAt: undefined,
-        readThisBatch: false,
-        buffer: [],
-        bufferIndex: 0,
-        fetchPosition: position,
-        batchRecords: 0,
-      };
+      return newRunner(task, position, producer, true, transaction);
     } catch (error) {
       await producer.close().catch(() => {});
       throw error;
@@ -166,7 +204,7 @@ export async function runWorker(options: WorkerOptions): Promise<void> {
     runners.delete(id);
     fetcher.forget(runner.topic, runner.partition);
     log.info({ topic: runner.topic, partition: runner.partition, reason }, 'task closed');
-    await runner.producer.close().catch(() => {});
+    if (runner.ownsProducer) await runner.producer.close().catch(() => {});
   };
 
   const reconcile = async () => {
@@ -216,6 +254,58 @@ export async function runWorker(options: WorkerOptions): Promise<void> {
     runner.committed = runner.position;
     runner.lastCheckpointAt = Date.now();
     options.onCheckpoint?.(runner.task, performance.now() - started);
+  };
+
+  /** One transaction of the system for every task's records and offsets; dead letters go to Kafka first. */
+  const checkpointTransactional = async (target: TransactionalWriter) => {
+    const records = new Map<string, StreamRecord<unknown>[]>();
+    const deadLetters: OutputRecord[] = [];
+    const offsets: PartitionOffset[] = [];
+    const advanced: TaskRunner[] = [];
+    for (const runner of runners.values()) {
+      for (const [name, list] of runner.task.takeTransactionalRecords()) {
+        const all = records.get(name);
+        if (all) for (const record of list) all.push(record);
+        else records.set(name, list);
+      }
+      for (const output of runner.task.takeOutputs()) deadLetters.push(output);
+      runner.task.takeChangelog(); // the watermark's progress only; a stateless job does not restore it
+      if (runner.position !== runner.committed) {
+        offsets.push({ topic: runner.topic, partition: runner.partition, nextOffset: runner.position });
+        advanced.push(runner);
+      }
+    }
+    if (offsets.length === 0) return;
+    const started = performance.now();
+    try {
+      // At least once into the dead-letter topics, before the commit that moves past them.
+      if (deadLetters.length > 0) await sharedProducer?.send({ messages: deadLetters.map(toMessage) });
+      await target.commit({ records, offsets });
+    } catch (error) {
+      // Fenced, or the commit failed: what was processed since the last commit is dropped; the tasks reopen from the
+      // offsets the system holds.
+      log.warn({ err: error, system: system?.name }, 'checkpoint failed');
+      for (const id of [...runners.keys()]) await closeTask(id, 'checkpoint failed');
+      return;
+    }
+    const millis = performance.now() - started;
+    const now = Date.now();
+    for (const runner of advanced) {
+      runner.committed = runner.position;
+      runner.lastCheckpointAt = now;
+      options.onCheckpoint?.(runner.task, millis);
+    }
+    // The group's offsets mirror the system's for lag tools; the system's are the ones a task resumes from.
+    await consumer
+      .commit({
+        offsets: offsets.map((o) => ({
+          topic: o.topic,
+          partition: o.partition,
+          offset: o.nextOffset,
+          leaderEpoch: -1,
+        })),
+      })
+      .catch(() => {});
   };
 
   let lastReportAt = performance.now();
@@ -311,23 +401,27 @@ export async function runWorker(options: WorkerOptions): Promise<void> {
       for (const runner of runners.values()) {
         if (!runner.readThisBatch && runner.position >= runner.lastStable) runner.task.idle();
       }
-      await Promise.all(
-        [...runners.entries()].map(async ([id, runner]) => {
-          try {
-            await checkpoint(runner);
-          } catch (error) {
-            // Fenced (a new owner took the partition) or a failed commit: drop the task; if it is still ours, the next
-            // cycle reopens it from the last committed checkpoint.
-            log.warn({ topic: runner.topic, partition: runner.partition, err: error }, 'checkpoint failed');
-            await closeTask(id, 'checkpoint failed');
-          }
-        }),
-      );
+      if (writer) await checkpointTransactional(writer);
+      else
+        await Promise.all(
+          [...runners.entries()].map(async ([id, runner]) => {
+            try {
+              await checkpoint(runner);
+            } catch (error) {
+              // Fenced (a new owner took the partition) or a failed commit: drop the task; if it is still ours, the next
+              // cycle reopens it from the last committed checkpoint.
+              log.warn({ topic: runner.topic, partition: runner.partition, err: error }, 'checkpoint failed');
+              await closeTask(id, 'checkpoint failed');
+            }
+          }),
+        );
       report();
     }
   } finally {
     report(true);
     for (const id of [...runners.keys()]) await closeTask(id, 'worker stopping');
+    await sharedProducer?.close().catch(() => {});
+    await writer?.close().catch(() => {});
     await consumer.close().catch(() => {});
     log.info({ worker: options.workerId }, 'worker stopped');
   }

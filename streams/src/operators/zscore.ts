@@ -29,8 +29,10 @@ export interface Anomaly {
 }
 
 interface Rolling {
-  /** [event time, value] oldest first. */
-  points: [number, number][];
+  /** Values in the window, oldest first. */
+  values: number[];
+  /** Their event times, kept only for a time-based window (the state is checkpointed: keep it small). */
+  times?: number[];
   mean: number;
   /** Welford's sum of squared deviations. */
   m2: number;
@@ -52,13 +54,16 @@ export function zScoreOperator<T>(options: ZScoreOptions<T>): OperatorFactory {
         const key = record.key ?? '';
         const x = options.value(record.value as T);
         if (!Number.isFinite(x)) return;
-        const state = rolling.get(key) ?? { points: [], mean: 0, m2: 0 };
-        if (span !== undefined) {
-          while (state.points.length > 0 && (state.points[0] as [number, number])[0] <= record.timestamp - span) {
-            remove(state);
-          }
+        const state: Rolling = upgrade(rolling.get(key)) ?? {
+          values: [],
+          mean: 0,
+          m2: 0,
+          ...(span === undefined ? {} : { times: [] }),
+        };
+        if (span !== undefined && state.times) {
+          while (state.times.length > 0 && (state.times[0] as number) <= record.timestamp - span) remove(state);
         }
-        const n = state.points.length;
+        const n = state.values.length;
         if (n >= options.minSamples) {
           const stddev = Math.sqrt(Math.max(state.m2, 0) / (n - 1));
           if (stddev > 0) {
@@ -81,26 +86,34 @@ export function zScoreOperator<T>(options: ZScoreOptions<T>): OperatorFactory {
           }
         }
         add(state, record.timestamp, x);
-        while (state.points.length > maxPoints) remove(state);
+        while (state.values.length > maxPoints) remove(state);
         rolling.set(key, state);
       },
     };
   };
 }
 
+/** State checkpointed before the window kept values and times apart held `[time, value]` pairs. */
+function upgrade(state: (Rolling & { points?: [number, number][] }) | undefined): Rolling | undefined {
+  if (!state?.points) return state;
+  const { points, ...rest } = state;
+  return { ...rest, values: points.map((p) => p[1]), times: points.map((p) => p[0]) };
+}
+
 function add(state: Rolling, timestamp: number, x: number): void {
-  state.points.push([timestamp, x]);
-  const n = state.points.length;
+  state.values.push(x);
+  state.times?.push(timestamp);
+  const n = state.values.length;
   const delta = x - state.mean;
   state.mean += delta / n;
   state.m2 += delta * (x - state.mean);
 }
 
 function remove(state: Rolling): void {
-  const oldest = state.points.shift();
-  if (!oldest) return;
-  const x = oldest[1];
-  const n = state.points.length;
+  const x = state.values.shift();
+  state.times?.shift();
+  if (x === undefined) return;
+  const n = state.values.length;
   if (n === 0) {
     state.mean = 0;
     state.m2 = 0;

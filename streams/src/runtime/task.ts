@@ -51,6 +51,7 @@ export class Task {
   private readonly entry: Node['collector'];
   private readonly source: SourceSpec<unknown>;
   private outputs: OutputRecord[] = [];
+  private transactionalRecords = new Map<string, StreamRecord<unknown>[]>();
   private progress: TaskProgress = {
     maxTimestamp: Number.NEGATIVE_INFINITY,
     watermark: Number.NEGATIVE_INFINITY,
@@ -153,8 +154,14 @@ export class Task {
     if (decoded.timestamp > this.progress.maxTimestamp) {
       this.progress.maxTimestamp = decoded.timestamp;
       this.progressStore.set('progress', this.progress);
-      // Flink's bounded out-of-orderness: everything up to maxTimestamp - bound - 1 is assumed to have arrived.
-      this.advanceWatermark(decoded.timestamp - this.source.maxOutOfOrderness - 1);
+      try {
+        // Flink's bounded out-of-orderness: everything up to maxTimestamp - bound - 1 is assumed to have arrived.
+        this.advanceWatermark(decoded.timestamp - this.source.maxOutOfOrderness - 1);
+      } catch (error) {
+        // A window that fails to fire (e.g. a throwing aggregate) must not crash the worker into a restart loop: the
+        // record that moved the watermark goes to the dead-letter topic with the reason.
+        this.deadLetter(record, 'PROCESSING_FAILED', `firing windows failed: ${(error as Error).message}`);
+      }
     }
   }
 
@@ -183,6 +190,15 @@ export class Task {
     }
     const sink = node.sink?.sink;
     if (!sink) return;
+    if (sink.kind === 'transactional') {
+      let records = this.transactionalRecords.get(sink.target);
+      if (!records) {
+        records = [];
+        this.transactionalRecords.set(sink.target, records);
+      }
+      records.push(record);
+      return;
+    }
     const headers: Record<string, string> = { 'bv-job': this.job.name };
     if (record.origin.traceparent) headers.traceparent = record.origin.traceparent;
     this.outputs.push({
@@ -222,6 +238,18 @@ export class Task {
     return outputs;
   }
 
+  /** Records for the job's transactional sinks since the last call, by target. */
+  takeTransactionalRecords(): Map<string, StreamRecord<unknown>[]> {
+    const records = this.transactionalRecords;
+    this.transactionalRecords = new Map();
+    return records;
+  }
+
+  /** Whether an operator of this task keeps keyed state (beyond the task's own watermark progress). */
+  get hasOperatorState(): boolean {
+    return [...this.stores.all()].some((store) => store.name !== PROGRESS_STORE);
+  }
+
   /** State changes since the last checkpoint, for the changelog. */
   takeChangelog(): ChangelogEntry[] {
     const entries: ChangelogEntry[] = [];
@@ -255,6 +283,7 @@ export class Task {
     }
     // Anything that replay re-emitted is already in the committed output.
     this.outputs = [];
+    this.transactionalRecords = new Map();
     for (const store of this.stores.all()) store.takeChanges();
   }
 }

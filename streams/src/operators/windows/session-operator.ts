@@ -47,7 +47,8 @@ export function sessionWindowOperator<T, A, R>(
 
     return {
       process(record: StreamRecord<unknown>, out) {
-        origin = record.origin;
+        // Only the task's coordinates: a result is not caused by the last record of some other key.
+        origin = { topic: record.origin.topic, partition: record.origin.partition };
         const key = record.key ?? '';
         const sessions = sessionsByKey.get(key) ?? [];
         let merged: Session = {
