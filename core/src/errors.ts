@@ -21,7 +21,15 @@ export type ErrorCode =
   | 'JOB_MODULE_INVALID'
   | 'JOB_NOT_FOUND'
   | 'JOB_RUNNING'
-  | 'JOB_BAD_OPTION';
+  | 'JOB_BAD_OPTION'
+  | 'LAKE_BAD_OPTION'
+  | 'LAKE_NOT_ATTACHED'
+  | 'LAKE_TABLE_NOT_FOUND'
+  | 'LAKE_OPERATION_FAILED'
+  | 'JOB_INVALID'
+  | 'LAKE_FENCED'
+  | 'LAKE_COMMIT_FAILED'
+  | 'LAKE_SCHEMA_INCOMPATIBLE';
 
 export interface BvErrorOptions {
   cause?: unknown;
