@@ -1,2 +1,13 @@
 export { DuckDb, type DuckDbOptions, type SqlParams, sqlLiteral } from './duckdb.js';
 export { type LakeOptions, openLake } from './lake.js';
+export { isCommitConflict, retryOnConflict } from './conflicts.js';
+export { BRONZE_ENVELOPES, type BronzeJobOptions, bronzeJob, bronzeRow } from './layers/bronze.js';
+export { LakeSystem, type LakeSystemOptions, lakeSystem } from './sink/lake-sink.js';
+export {
+  type LakeCommitContext,
+  type LakeRow,
+  type LakeTarget,
+  LakeWriter,
+  offsetsTableOf,
+} from './sink/lake-writer.js';
+export { ensureTable, type LakeColumn, type LakeColumnType, type LakeTable, qualifiedName } from './tables.js';

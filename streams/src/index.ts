@@ -6,6 +6,7 @@ export * from './api/sources.js';
 export * from './deploy/commands.js';
 export { loadJobModule } from './deploy/load.js';
 export { runSupervisor } from './deploy/supervisor.js';
+export { JobRegistry } from './deploy/registry.js';
 export { runWorkerProcess } from './deploy/worker-process.js';
 export { changelogTopicOf, ensureJobTopics, jobGroupId } from './kafka/topics.js';
 export { runWorker, type TaskStatus, type WorkerOptions, type WorkerStatus } from './kafka/worker.js';

@@ -1,6 +1,6 @@
 import { deadLetterTopicOf } from '@bitvelocity/core';
 import type { Admin } from '@platformatic/kafka';
-import { type JobDefinition, sinkTopics, sourceTopics } from '../api/job.js';
+import { type JobDefinition, sinkTopics, sourceTopics, transactionalSystemOf } from '../api/job.js';
 
 /** The consumer group of a job's workers. */
 export const jobGroupId = (job: string) => `bv.job.${job}`;
@@ -37,10 +37,12 @@ export async function ensureJobTopics(admin: Admin, job: JobDefinition, options:
   for (const source of sources) {
     const partitions = metadata.topics.get(source)?.partitionsCount;
     if (!partitions) throw new Error(`source topic ${source} of job ${job.name} does not exist`);
-    await create(changelogTopicOf(job.name, source), partitions, [
-      { name: 'cleanup.policy', value: 'compact' },
-      { name: 'min.compaction.lag.ms', value: '60000' },
-    ]);
+    // A job landing in a transactional system keeps no state and its offsets in that system: no changelog.
+    if (!transactionalSystemOf(job))
+      await create(changelogTopicOf(job.name, source), partitions, [
+        { name: 'cleanup.policy', value: 'compact' },
+        { name: 'min.compaction.lag.ms', value: '60000' },
+      ]);
     await create(deadLetterTopicOf(source), 1, [{ name: 'retention.ms', value: String(30 * 86_400_000) }]);
   }
   for (const sink of sinkTopics(job)) await create(sink, options.sinkPartitions ?? 6, []);

@@ -1,0 +1,60 @@
+import { loadPlatformConfig, type PlatformConfig } from '@bitvelocity/core';
+import type {
+  StreamRecord,
+  TransactionalSinkSpec,
+  TransactionalSystem,
+  TransactionalWriter,
+} from '@bitvelocity/streams';
+import { openLake } from '../lake.js';
+import { type LakeTable, qualifiedName } from '../tables.js';
+import { type LakeCommitContext, type LakeRow, type LakeTarget, LakeWriter } from './lake-writer.js';
+
+export interface LakeSystemOptions {
+  /** Read when a worker connects, by default from the platform config. */
+  config?: () => PlatformConfig;
+  /** DuckDB threads of the writer (the worker's one DuckDB instance). */
+  threads?: number;
+}
+
+/**
+ * The lake as the transactional system of a stream job: every lake sink of the job commits into one DuckLake
+ * transaction per checkpoint, together with the consumed offsets.
+ */
+export class LakeSystem implements TransactionalSystem {
+  readonly name = 'lake';
+  private readonly targets = new Map<string, LakeTarget>();
+
+  constructor(private readonly options: LakeSystemOptions = {}) {}
+
+  /** A sink into `table`; `row` maps each record (with the commit's time) to the table's columns. */
+  sink<T>(
+    table: LakeTable,
+    row: (record: StreamRecord<T>, context: LakeCommitContext) => LakeRow,
+  ): TransactionalSinkSpec<T> {
+    const target = qualifiedName(table);
+    const known = this.targets.get(target);
+    if (known && known.table !== table) throw new TypeError(`lake table ${target} is defined twice in one job`);
+    this.targets.set(target, { table, row: row as LakeTarget['row'] });
+    return { kind: 'transactional', system: this, target };
+  }
+
+  /** The tables this system's sinks write. */
+  tables(): LakeTable[] {
+    return [...this.targets.values()].map((t) => t.table);
+  }
+
+  async connect(job: string, workerId: string): Promise<TransactionalWriter> {
+    const config = (this.options.config ?? loadPlatformConfig)();
+    const lake = await openLake(config, this.options.threads ? { threads: this.options.threads } : {});
+    try {
+      return await LakeWriter.create(lake, job, workerId, this.targets);
+    } catch (error) {
+      lake.close();
+      throw error;
+    }
+  }
+}
+
+export function lakeSystem(options: LakeSystemOptions = {}): LakeSystem {
+  return new LakeSystem(options);
+}

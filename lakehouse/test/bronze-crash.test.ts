@@ -1,0 +1,129 @@
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { loadPlatformConfig } from '@bitvelocity/core';
+import { JobRegistry } from '@bitvelocity/streams';
+import { afterAll, describe, expect, it } from 'vitest';
+import { createTopic, produce, waitFor } from '../../streams/test/kafka.js';
+import { BRONZE_ENVELOPES, type DuckDb, ensureTable, openLake } from '../src/index.js';
+
+const config = loadPlatformConfig();
+const brokers = config.kafka.bootstrapServers;
+const BV = fileURLToPath(new URL('../../cli/bin/bv.js', import.meta.url));
+const BRONZE_JOB = fileURLToPath(new URL('../src/jobs/bronze.ts', import.meta.url));
+
+function bv(args: string[], env: NodeJS.ProcessEnv) {
+  const result = spawnSync(process.execPath, [BV, ...args], { env: { ...process.env, ...env }, encoding: 'utf8' });
+  if (result.status !== 0) throw new Error(`bv ${args.join(' ')} failed: ${result.stderr}`);
+  return result.stdout;
+}
+
+describe('Bronze under kill -9', () => {
+  const cleanups: (() => Promise<void> | void)[] = [];
+  afterAll(async () => {
+    for (const cleanup of cleanups.reverse()) await cleanup();
+  });
+
+  it('lands every (topic, partition, offset) exactly once while its workers are killed under load', async () => {
+    const topic = await createTopic(brokers, 'bronze', 3);
+    const name = `test-bronze-${topic.slice(-8)}`;
+    const env = { BV_BRONZE_TOPICS: topic, BV_BRONZE_JOB: name };
+    const lake: DuckDb = await openLake(config);
+    cleanups.push(() => lake.close());
+    await ensureTable(lake, BRONZE_ENVELOPES);
+    const landed = async () => {
+      const [row] = await lake.rows<{ n: bigint; distinct_coordinates: bigint; commits: bigint }>(
+        `SELECT count(*) AS n, count(DISTINCT (_source_partition, _source_offset)) AS distinct_coordinates,
+                count(DISTINCT _ingested_at) AS commits
+           FROM bronze.envelopes WHERE _source_topic = $1`,
+        [topic],
+      );
+      return row ?? { n: 0n, distinct_coordinates: 0n, commits: 0n };
+    };
+
+    const batch = (from: number, count: number) =>
+      Array.from({ length: count }, (_, i) => {
+        const n = from + i;
+        if (n % 997 === 0) return { key: `k${n % 13}`, value: 'not an envelope' };
+        return {
+          key: `k${n % 13}`,
+          value: JSON.stringify({
+            eventId: `e-${n}`,
+            eventType: 'ecommerce.order.created.v1',
+            occurredAt: new Date(1_700_000_000_000 + n).toISOString(),
+            tenantId: 't1',
+            payload: { n },
+          }),
+        };
+      });
+    let produced = 0;
+    await produce(brokers, topic, batch(0, 4000));
+    produced += 4000;
+
+    bv(['jobs', 'deploy', BRONZE_JOB, '--parallelism', '2'], env);
+    cleanups.push(
+      () => void spawnSync(process.execPath, [BV, 'jobs', 'stop', name], { env: { ...process.env, ...env } }),
+    );
+    const registry = await JobRegistry.create(config);
+    cleanups.push(() => registry.close());
+    await waitFor('the first commit', async () => ((await landed()).n > 0n ? true : undefined), 90_000);
+
+    // Keep producing while workers are killed at random points; the supervisor restarts them.
+    let kills = 0;
+    const landedAtKill: string[] = [];
+    while (kills < 5) {
+      await produce(brokers, topic, batch(produced, 3000));
+      produced += 3000;
+      await new Promise((r) => setTimeout(r, 100 + Math.random() * 700));
+      const workers = (await registry.workers(name)).filter((w) => w.pid);
+      const victim = workers[Math.floor(Math.random() * workers.length)];
+      if (!victim?.pid) continue;
+      try {
+        process.kill(victim.pid, 'SIGKILL');
+        kills++;
+        landedAtKill.push(`${(await landed()).n}/${produced}`);
+      } catch {
+        // already gone
+      }
+    }
+
+    const final = await waitFor(
+      `all ${produced} records in Bronze`,
+      async () => {
+        const now = await landed();
+        return now.n >= BigInt(produced) ? now : undefined;
+      },
+      180_000,
+    );
+    await new Promise((r) => setTimeout(r, 2000)); // a straggling commit would show up now (there must be none)
+    const settled = await landed();
+    expect(settled).toEqual(final);
+    expect(settled.n).toBe(BigInt(produced));
+    expect(settled.distinct_coordinates).toBe(BigInt(produced));
+    // Exactly the offsets produced, per partition: 0 .. end-1 with no gap.
+    const perPartition = await lake.rows<{ p: number; n: bigint; lo: bigint; hi: bigint }>(
+      `SELECT _source_partition AS p, count(*) AS n, min(_source_offset) AS lo, max(_source_offset) AS hi
+         FROM bronze.envelopes WHERE _source_topic = $1 GROUP BY 1 ORDER BY 1`,
+      [topic],
+    );
+    for (const part of perPartition) {
+      expect(part.lo).toBe(0n);
+      expect(part.hi).toBe(part.n - 1n);
+    }
+    // What is not an envelope is kept, as text, for Silver to quarantine.
+    const [bad] = await lake.rows<{ n: bigint }>(
+      `SELECT count(*) AS n FROM bronze.envelopes WHERE _source_topic = $1 AND event_id IS NULL AND envelope = 'not an envelope'`,
+      [topic],
+    );
+    expect(bad?.n).toBe(BigInt(Math.ceil(produced / 997)));
+    console.log(`kill -9 x${kills}; landed/produced at each kill: ${landedAtKill.join(', ')}`);
+    expect(
+      landedAtKill.filter((at) => Number(at.split('/')[0]) < Number(at.split('/')[1])).length,
+    ).toBeGreaterThanOrEqual(3);
+    await waitFor('the supervisor to restart every killed worker', async () => {
+      const restarts = (await registry.workers(name)).reduce((sum, w) => sum + w.restarts, 0);
+      return restarts >= kills ? true : undefined;
+    });
+    // Batched: far fewer commits than records.
+    expect(Number(settled.commits)).toBeLessThan(produced / 100);
+  }, 300_000);
+});
