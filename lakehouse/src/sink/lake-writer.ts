@@ -1,12 +1,11 @@
 import { BvError } from '@bitvelocity/core';
 import type { PartitionOffset, StreamRecord, TransactionalCommit, TransactionalWriter } from '@bitvelocity/streams';
-import { type DuckDBAppender, DuckDBDateValue, DuckDBTimestampTZValue } from '@duckdb/node-api';
 import { retryOnConflict } from '../conflicts.js';
 import type { DuckDb } from '../duckdb.js';
-import { ensureTable, type LakeColumn, type LakeTable, qualifiedName } from '../tables.js';
+import { type LakeRow, StagingTables } from '../staging.js';
+import { ensureTable, type LakeTable, qualifiedName } from '../tables.js';
 
-/** A row for a lake table: column name -> value (null or absent = NULL). Dates as Date or epoch ms. */
-export type LakeRow = Record<string, unknown>;
+export type { LakeRow };
 
 export interface LakeCommitContext {
   /** When the commit began; Bronze's `_ingested_at`. */
@@ -57,7 +56,8 @@ export class LakeWriter implements TransactionalWriter {
     private readonly lake: DuckDb,
     private readonly owner: string,
     private readonly offsets: string,
-    private readonly targets: ReadonlyMap<string, LakeTarget & { staging: string }>,
+    private readonly targets: ReadonlyMap<string, LakeTarget>,
+    private readonly staging: StagingTables,
   ) {}
 
   static async create(
@@ -74,16 +74,12 @@ export class LakeWriter implements TransactionalWriter {
           WHERE NOT EXISTS (SELECT 1 FROM ${qualifiedName(offsets)} WHERE partition = -1)`,
       ),
     );
-    const staged = new Map<string, LakeTarget & { staging: string }>();
-    let i = 0;
-    for (const [name, target] of targets) {
-      await ensureTable(lake, target.table);
-      const staging = `bv_stage_${i++}`;
-      const columns = target.table.columns.map((c) => `"${c.name}" ${stagingType(c)}`).join(', ');
-      await lake.run(`CREATE OR REPLACE TEMP TABLE ${staging} (${columns})`);
-      staged.set(name, { ...target, staging });
-    }
-    return new LakeWriter(lake, owner, qualifiedName(offsets), staged);
+    for (const target of targets.values()) await ensureTable(lake, target.table);
+    const staging = await StagingTables.create(
+      lake,
+      [...targets.values()].map((t) => t.table),
+    );
+    return new LakeWriter(lake, owner, qualifiedName(offsets), targets, staging);
   }
 
   async claim(topic: string, partition: number): Promise<bigint | undefined> {
@@ -123,26 +119,23 @@ export class LakeWriter implements TransactionalWriter {
 
   async commit(batch: TransactionalCommit): Promise<void> {
     const context: LakeCommitContext = { committedAt: new Date() };
-    const staged: (LakeTarget & { staging: string })[] = [];
+    const staged: LakeTarget[] = [];
     try {
       for (const [name, records] of batch.records) {
         if (records.length === 0) continue;
         const target = this.targets.get(name);
         if (!target) throw new BvError('LAKE_COMMIT_FAILED', `no lake table is registered for sink target ${name}`);
-        await this.stage(target, records, context);
+        await this.staging.stage(
+          target.table,
+          records.map((record) => target.row(record, context)),
+        );
         staged.push(target);
       }
       await retryOnConflict(async () => {
         await this.lake.run('BEGIN');
         try {
           await this.checkEpochs(batch.offsets);
-          for (const target of staged) {
-            const columns = target.table.columns.map((c) => `"${c.name}"`).join(', ');
-            const casts = target.table.columns.map((c) => `CAST("${c.name}" AS ${c.type})`).join(', ');
-            await this.lake.run(
-              `INSERT INTO ${qualifiedName(target.table)} (${columns}) SELECT ${casts} FROM temp.main.${target.staging}`,
-            );
-          }
+          for (const target of staged) await this.staging.insertInto(target.table);
           for (const offset of batch.offsets) {
             await this.lake.run(
               `UPDATE ${this.offsets} SET next_offset = $1, committed_at = $2::TIMESTAMPTZ WHERE topic = $3 AND partition = $4`,
@@ -156,7 +149,7 @@ export class LakeWriter implements TransactionalWriter {
         }
       });
     } finally {
-      for (const target of staged) await this.lake.run(`DELETE FROM temp.main.${target.staging}`);
+      await this.staging.clear();
     }
   }
 
@@ -181,76 +174,4 @@ export class LakeWriter implements TransactionalWriter {
       }
     }
   }
-
-  private async stage(
-    target: LakeTarget & { staging: string },
-    records: readonly StreamRecord<unknown>[],
-    context: LakeCommitContext,
-  ): Promise<void> {
-    const appender = await this.lake.connection.createAppender(target.staging, 'main', 'temp');
-    try {
-      const columns = target.table.columns;
-      for (const record of records) {
-        const row = target.row(record, context);
-        for (const column of columns) append(appender, column, row[column.name]);
-        appender.endRow();
-      }
-      appender.flushSync();
-    } finally {
-      appender.closeSync();
-    }
-  }
-}
-
-/** Decimal and JSON columns are staged as text and cast on the way into the lake. */
-function stagingType(column: LakeColumn): string {
-  return column.type.startsWith('DECIMAL') || column.type === 'JSON' ? 'VARCHAR' : column.type;
-}
-
-function append(appender: DuckDBAppender, column: LakeColumn, value: unknown): void {
-  if (value === null || value === undefined) {
-    appender.appendNull();
-    return;
-  }
-  switch (column.type) {
-    case 'VARCHAR':
-      appender.appendVarchar(String(value));
-      return;
-    case 'JSON':
-      appender.appendVarchar(typeof value === 'string' ? value : JSON.stringify(value));
-      return;
-    case 'BOOLEAN':
-      appender.appendBoolean(Boolean(value));
-      return;
-    case 'INTEGER':
-      appender.appendInteger(Number(value));
-      return;
-    case 'BIGINT':
-      appender.appendBigInt(BigInt(value as bigint | number | string));
-      return;
-    case 'DOUBLE':
-      appender.appendDouble(Number(value));
-      return;
-    case 'DATE': {
-      const millis = epochMillis(value);
-      if (millis === undefined) appender.appendNull();
-      else appender.appendDate(new DuckDBDateValue(Math.floor(millis / 86_400_000)));
-      return;
-    }
-    case 'TIMESTAMP WITH TIME ZONE': {
-      const millis = epochMillis(value);
-      if (millis === undefined) appender.appendNull();
-      else appender.appendTimestampTZ(new DuckDBTimestampTZValue(BigInt(Math.round(millis)) * 1000n));
-      return;
-    }
-    default:
-      appender.appendVarchar(String(value)); // DECIMAL, staged as text
-  }
-}
-
-/** A row mapper's date as epoch ms; what is no date becomes NULL rather than failing the whole commit. */
-function epochMillis(value: unknown): number | undefined {
-  const millis =
-    value instanceof Date ? value.getTime() : typeof value === 'number' ? value : Date.parse(String(value));
-  return Number.isFinite(millis) ? millis : undefined;
 }

@@ -1,0 +1,307 @@
+import { BvError, type Envelope, EventSchemaRegistry } from '@bitvelocity/core';
+import { retryOnConflict } from '../conflicts.js';
+import type { DuckDb } from '../duckdb.js';
+import { epochMillis, type LakeRow, StagingTables } from '../staging.js';
+import { ensureTable, type LakeTable, qualifiedName } from '../tables.js';
+import { BRONZE_ENVELOPES } from './bronze.js';
+import { type SilverTables, silverRowsOf, silverTables } from './silver-tables.js';
+
+export interface SilverOptions {
+  bronze?: LakeTable;
+  tables?: SilverTables;
+  /** An event more than this far behind the latest event time seen before it on its topic is flagged late. */
+  allowedOutOfOrderness?: number;
+  /** Most Bronze rows one refresh reads (and commits). */
+  maxBatchRows?: number;
+  registry?: EventSchemaRegistry;
+}
+
+export interface SilverBatchReport {
+  /** Bronze rows read. */
+  read: number;
+  landed: Record<string, number>;
+  quarantined: number;
+  /** Valid events whose eventId Silver already had (or had earlier in the batch). */
+  duplicates: number;
+  late: number;
+  /** The Bronze rowid Silver has read up to after this batch. */
+  lastRowid: bigint;
+}
+
+type BronzeRow = {
+  _rowid: bigint;
+  envelope: string;
+  event_id: string | null;
+  event_type: string | null;
+  _source_topic: string;
+  _source_partition: number;
+  _source_offset: bigint;
+  _ingested_ms: bigint;
+};
+
+const READ_POSITION = '';
+
+/**
+ * Silver from Bronze, incrementally: each refresh reads the Bronze rows after the last one it read (in Bronze rowid
+ * order, which is commit order), validates each against its event schema, lands the first copy of each eventId in its
+ * typed table and every invalid row in quarantine, and commits those rows with its new read position in one DuckLake
+ * transaction. Every decision depends only on the Bronze rows before a row, in rowid order (the eventIds already in
+ * Silver, the latest event time per topic), so the result does not depend on batch boundaries: rebuilding from any
+ * point gives the same rows as the incremental path did.
+ */
+export class SilverRefresher {
+  private readonly registry: EventSchemaRegistry;
+  private readonly allowedOutOfOrderness: number;
+  private readonly maxBatchRows: number;
+  private readonly eventTables: LakeTable[];
+
+  private constructor(
+    private readonly lake: DuckDb,
+    private readonly bronze: LakeTable,
+    private readonly tables: SilverTables,
+    private readonly staging: StagingTables,
+    options: SilverOptions,
+  ) {
+    this.registry = options.registry ?? EventSchemaRegistry.load();
+    this.allowedOutOfOrderness = options.allowedOutOfOrderness ?? 5_000;
+    this.maxBatchRows = options.maxBatchRows ?? 100_000;
+    this.eventTables = [tables.orders, tables.orderLines, tables.products, tables.customers];
+  }
+
+  static async create(lake: DuckDb, options: SilverOptions = {}): Promise<SilverRefresher> {
+    const bronze = options.bronze ?? BRONZE_ENVELOPES;
+    const tables = options.tables ?? silverTables();
+    await ensureTable(lake, bronze);
+    const all = [tables.orders, tables.orderLines, tables.products, tables.customers, tables.quarantine];
+    for (const table of [...all, tables.progress]) await ensureTable(lake, table);
+    const ids: LakeTable = { schema: 'temp', name: 'ids', columns: [{ name: 'event_id', type: 'VARCHAR' }] };
+    const staging = await StagingTables.create(lake, [...all, ids]);
+    return new SilverRefresher(lake, bronze, tables, staging, options);
+  }
+
+  /** Refreshes until Silver has read everything Bronze has; returns one report per batch. */
+  async refresh(): Promise<SilverBatchReport[]> {
+    const reports: SilverBatchReport[] = [];
+    for (;;) {
+      const report = await this.refreshBatch();
+      if (report.read > 0) reports.push(report);
+      if (report.read < this.maxBatchRows) return reports;
+    }
+  }
+
+  /** Reads and lands at most one batch of Bronze rows. */
+  async refreshBatch(): Promise<SilverBatchReport> {
+    return retryOnConflict(async () => {
+      const position = await this.position();
+      const bronze = await this.lake.rows<BronzeRow>(
+        `SELECT rowid AS _rowid, envelope, event_id, event_type, _source_topic, _source_partition, _source_offset,
+                epoch_ms(_ingested_at) AS _ingested_ms
+           FROM ${qualifiedName(this.bronze)} WHERE rowid > $1 ORDER BY rowid LIMIT ${this.maxBatchRows}`,
+        [position.lastRowid],
+      );
+      const report: SilverBatchReport = {
+        read: bronze.length,
+        landed: {},
+        quarantined: 0,
+        duplicates: 0,
+        late: 0,
+        lastRowid: bronze.at(-1)?._rowid ?? position.lastRowid,
+      };
+      if (bronze.length === 0) return report;
+
+      const quarantine: LakeRow[] = [];
+      const valid: { row: BronzeRow; envelope: Envelope }[] = [];
+      for (const row of bronze) {
+        const outcome = this.classify(row);
+        if ('reason' in outcome) quarantine.push({ ...lineageOf(row), ...outcome });
+        else valid.push({ row, envelope: outcome.envelope });
+      }
+      const known = await this.existingEventIds(valid.map((v) => v.envelope.eventId));
+      const byTable = new Map<LakeTable, LakeRow[]>();
+      const maxOccurredAt = new Map(position.maxOccurredAt);
+      for (const { row, envelope } of valid) {
+        if (known.has(envelope.eventId)) {
+          report.duplicates++;
+          continue;
+        }
+        const routed = silverRowsOf(envelope, this.tables);
+        if (routed.length === 0) {
+          quarantine.push({
+            ...lineageOf(row),
+            event_id: envelope.eventId,
+            event_type: envelope.eventType,
+            reason_code: 'UNROUTED',
+            reason: `Silver has no table for ${envelope.eventType}`,
+            envelope: row.envelope,
+          });
+          continue;
+        }
+        known.add(envelope.eventId);
+        const occurredAt = epochMillis(envelope.occurredAt) ?? 0;
+        const latest = maxOccurredAt.get(row._source_topic) ?? Number.NEGATIVE_INFINITY;
+        const lateness = Math.max(0, latest - occurredAt);
+        const isLate = lateness > this.allowedOutOfOrderness;
+        if (isLate) report.late++;
+        if (occurredAt > latest) maxOccurredAt.set(row._source_topic, occurredAt);
+        for (const [table, values] of routed) {
+          const list = byTable.get(table) ?? [];
+          list.push({ ...values, ...lineageOf(row), _lateness_ms: lateness, _is_late: isLate });
+          byTable.set(table, list);
+        }
+      }
+      report.quarantined = quarantine.length;
+
+      try {
+        for (const [table, rows] of byTable) {
+          await this.staging.stage(table, rows);
+          report.landed[table.name] = rows.length;
+        }
+        if (quarantine.length > 0) await this.staging.stage(this.tables.quarantine, quarantine);
+        await this.lake.run('BEGIN');
+        try {
+          // One refresher at a time: a position that moved since it was read means another one landed this batch.
+          const now = await this.position();
+          if (now.lastRowid !== position.lastRowid) throw new Error('transaction conflict: Silver moved on meanwhile');
+          for (const table of byTable.keys()) await this.staging.insertInto(table);
+          if (quarantine.length > 0) await this.staging.insertInto(this.tables.quarantine);
+          await this.savePosition(report.lastRowid, maxOccurredAt);
+          await this.lake.run('COMMIT');
+        } catch (error) {
+          await this.lake.run('ROLLBACK').catch(() => {});
+          throw error;
+        }
+      } finally {
+        await this.staging.clear();
+      }
+      return report;
+    });
+  }
+
+  /**
+   * Rebuilds Silver from the Bronze rows ingested at or after `from`: removes what Silver derived from them, moves the
+   * read position back to just before the first of them, and refreshes. Rows derived from earlier Bronze rows stay.
+   */
+  async rebuild(from: Date): Promise<{ removed: number; reports: SilverBatchReport[] }> {
+    const [first] = await this.lake.rows<{ rowid: bigint | null }>(
+      `SELECT min(rowid) AS rowid FROM ${qualifiedName(this.bronze)} WHERE _ingested_at >= $1::TIMESTAMPTZ`,
+      [from.toISOString()],
+    );
+    if (first?.rowid === null || first?.rowid === undefined) return { removed: 0, reports: await this.refresh() };
+    const boundary = first.rowid;
+    let removed = 0;
+    await retryOnConflict(async () => {
+      removed = 0;
+      await this.lake.run('BEGIN');
+      try {
+        for (const table of [...this.eventTables, this.tables.quarantine]) {
+          const [counted] = await this.lake.rows<{ n: bigint }>(
+            `SELECT count(*) AS n FROM ${qualifiedName(table)} WHERE _bronze_rowid >= $1`,
+            [boundary],
+          );
+          removed += Number(counted?.n ?? 0n);
+          await this.lake.run(`DELETE FROM ${qualifiedName(table)} WHERE _bronze_rowid >= $1`, [boundary]);
+        }
+        const latest = await this.lake.rows<{ topic: string; max_occurred_at: bigint }>(
+          `SELECT _bronze_topic AS topic, epoch_ms(max(occurred_at)) AS max_occurred_at FROM (${this.eventTables
+            .map((t) => `SELECT _bronze_topic, occurred_at FROM ${qualifiedName(t)}`)
+            .join(' UNION ALL ')}) GROUP BY 1`,
+        );
+        const maxOccurredAt = new Map(latest.map((r) => [r.topic, Number(r.max_occurred_at)]));
+        await this.lake.run(`DELETE FROM ${qualifiedName(this.tables.progress)}`);
+        await this.savePosition(boundary - 1n, maxOccurredAt, true);
+        await this.lake.run('COMMIT');
+      } catch (error) {
+        await this.lake.run('ROLLBACK').catch(() => {});
+        throw error;
+      }
+    });
+    return { removed, reports: await this.refresh() };
+  }
+
+  private classify(row: BronzeRow): { envelope: Envelope } | (LakeRow & { reason: string }) {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(row.envelope);
+    } catch (error) {
+      return {
+        event_id: row.event_id,
+        event_type: row.event_type,
+        reason_code: 'UNDECODABLE',
+        reason: `not JSON: ${(error as Error).message}`,
+        envelope: row.envelope,
+      };
+    }
+    const outcome = this.registry.validate(parsed);
+    if (!outcome.valid) {
+      const violations = outcome.violations.slice(0, 3).map((v) => `${v.path || '/'} ${v.message}`);
+      return {
+        event_id: row.event_id,
+        event_type: row.event_type,
+        reason_code: 'SCHEMA_VIOLATION',
+        reason: `${outcome.violations.length} schema violation(s): ${violations.join('; ')}`,
+        envelope: row.envelope,
+      };
+    }
+    return { envelope: parsed as Envelope };
+  }
+
+  private async existingEventIds(ids: string[]): Promise<Set<string>> {
+    if (ids.length === 0) return new Set();
+    const idsTable: LakeTable = { schema: 'temp', name: 'ids', columns: [{ name: 'event_id', type: 'VARCHAR' }] };
+    try {
+      await this.staging.stage(
+        idsTable,
+        ids.map((event_id) => ({ event_id })),
+      );
+      const staged = this.staging.stagedName(idsTable);
+      const found = await this.lake.rows<{ event_id: string }>(
+        this.eventTables
+          .filter((t) => t !== this.tables.orderLines) // an order's lines share its eventId, which orders has
+          .map((t) => `SELECT event_id FROM ${qualifiedName(t)} WHERE event_id IN (SELECT event_id FROM ${staged})`)
+          .join(' UNION ALL '),
+      );
+      return new Set(found.map((r) => r.event_id));
+    } finally {
+      await this.staging.clear();
+    }
+  }
+
+  private async position(): Promise<{ lastRowid: bigint; maxOccurredAt: Map<string, number> }> {
+    const rows = await this.lake.rows<{ topic: string; last_rowid: bigint | null; max_occurred_at: bigint | null }>(
+      `SELECT topic, last_rowid, epoch_ms(max_occurred_at) AS max_occurred_at FROM ${qualifiedName(this.tables.progress)}`,
+    );
+    const maxOccurredAt = new Map<string, number>();
+    let lastRowid = -1n;
+    for (const row of rows) {
+      if (row.topic === READ_POSITION) lastRowid = row.last_rowid ?? -1n;
+      else if (row.max_occurred_at !== null) maxOccurredAt.set(row.topic, Number(row.max_occurred_at));
+    }
+    return { lastRowid, maxOccurredAt };
+  }
+
+  /** Rewrites the progress table (a handful of rows; inlined in the catalog). */
+  private async savePosition(lastRowid: bigint, maxOccurredAt: Map<string, number>, cleared = false): Promise<void> {
+    const table = qualifiedName(this.tables.progress);
+    if (!cleared) await this.lake.run(`DELETE FROM ${table}`);
+    const values = [`('${READ_POSITION}', ${lastRowid}, NULL)`];
+    for (const [topic, millis] of maxOccurredAt) {
+      const at = new Date(millis).toISOString();
+      values.push(`('${topic.replaceAll("'", "''")}', NULL, '${at}'::TIMESTAMPTZ)`);
+    }
+    await this.lake.run(`INSERT INTO ${table} VALUES ${values.join(', ')}`);
+  }
+}
+
+function lineageOf(row: BronzeRow): LakeRow {
+  return {
+    _bronze_topic: row._source_topic,
+    _bronze_partition: row._source_partition,
+    _bronze_offset: row._source_offset,
+    _bronze_rowid: row._rowid,
+    _ingested_at: Number(row._ingested_ms),
+  };
+}
+
+export function assertRebuildable(from: Date): void {
+  if (Number.isNaN(from.getTime())) throw new BvError('LAKE_BAD_OPTION', 'rebuild --from needs a date or timestamp');
+}
