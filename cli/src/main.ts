@@ -3,6 +3,7 @@ import { Command, CommanderError } from 'commander';
 import { connectorsCommand } from './commands/connectors.js';
 import { demoCommand } from './commands/demo.js';
 import { jobsCommand } from './commands/jobs.js';
+import { lakeCommand } from './commands/lake.js';
 import { servicesCommand } from './commands/services.js';
 import { stackCommand } from './commands/stack.js';
 
@@ -16,6 +17,7 @@ program.addCommand(demoCommand());
 program.addCommand(servicesCommand());
 program.addCommand(connectorsCommand());
 program.addCommand(jobsCommand());
+program.addCommand(lakeCommand());
 
 try {
   await program.parseAsync(process.argv);

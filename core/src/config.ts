@@ -25,10 +25,15 @@ export interface PlatformConfig {
   connect: { url: string };
   s3: { endpoint: string; region: string; accessKeyId: string; secretAccessKey: string; bucket: string };
   duckdb: { extensionDirectory: string };
-  /** DuckLake: the catalog lives in a Postgres database, the Parquet data files under an s3:// prefix. */
-  lake: { catalogDatabase: string; dataPath: string };
+  /**
+   * DuckLake: the catalog lives in a Postgres database, the Parquet data files under an s3:// prefix. `retentionDays`
+   * is how long each layer keeps rows (`bv lake retention`); a layer without a value keeps them forever.
+   */
+  lake: { catalogDatabase: string; dataPath: string; retentionDays?: LakeRetentionDays };
   gx: { python: string };
 }
+
+export type LakeRetentionDays = { bronze?: number; silver?: number; gold?: number };
 
 export type Env = Record<string, string | undefined>;
 
@@ -83,6 +88,23 @@ export function loadPlatformConfig(env: Env = process.env): PlatformConfig {
     }
     return value;
   };
+  const days = (name: string, key: string, fromFile: number | undefined): number | undefined => {
+    const raw = env[name] ?? (fromFile === undefined ? undefined : String(fromFile));
+    if (raw === undefined || raw === '') return undefined;
+    if (!/^\d+$/.test(raw.trim()) || Number(raw) < 1) {
+      const source = env[name] === undefined ? `${key} in ${file}` : name;
+      throw new ConfigError('CONFIG_INVALID', `${source} must be a positive whole number of days, got "${raw}"`, {
+        details: { variable: name, file },
+      });
+    }
+    return Number(raw);
+  };
+  const retentionDays: LakeRetentionDays = {};
+  for (const layer of ['bronze', 'silver', 'gold'] as const) {
+    const variable = `BV_LAKE_RETENTION_${layer.toUpperCase()}_DAYS`;
+    const value = days(variable, `lake.retentionDays.${layer}`, base.lake?.retentionDays?.[layer]);
+    if (value !== undefined) retentionDays[layer] = value;
+  }
   const optional = <K extends string>(key: K, value: string | undefined) =>
     (value ? { [key]: value } : {}) as Partial<Record<K, string>>;
   return {
@@ -115,6 +137,7 @@ export function loadPlatformConfig(env: Env = process.env): PlatformConfig {
     lake: {
       catalogDatabase: pick('BV_LAKE_CATALOG_DB', base.lake?.catalogDatabase),
       dataPath: pick('BV_LAKE_DATA_PATH', base.lake?.dataPath),
+      ...(Object.keys(retentionDays).length ? { retentionDays } : {}),
     },
     gx: { python: pick('BV_GX_PYTHON', base.gx?.python) },
   };

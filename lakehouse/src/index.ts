@@ -2,8 +2,33 @@ export { isCommitConflict, retryOnConflict } from './conflicts.js';
 export { DuckDb, type DuckDbOptions, type SqlParams, sqlLiteral } from './duckdb.js';
 export { type LakeOptions, openLake } from './lake.js';
 export { BRONZE_ENVELOPES, type BronzeJobOptions, bronzeJob, bronzeRow } from './layers/bronze.js';
+export { GOLD_TABLES, GOLD_VIEWS, type GoldJobOptions, goldJob } from './layers/gold.js';
 export { type SilverBatchReport, type SilverOptions, SilverRefresher } from './layers/silver.js';
 export { multiplyDecimal, type SilverTables, silverRowsOf, silverTables } from './layers/silver-tables.js';
+export {
+  applyRetention,
+  type CompactionReport,
+  compact,
+  DEFAULT_FILE_GRACE_MS,
+  type ExpiryReport,
+  expireSnapshots,
+  LAKE_LAYERS,
+  LakeError,
+  type LakeLayer,
+  type LakeSnapshot,
+  type LakeTableInfo,
+  type LayerRetention,
+  listSnapshots,
+  listTables,
+  quoteIdentifier,
+  RETENTION_TIME_COLUMN_FALLBACK,
+  RETENTION_TIME_COLUMNS,
+  type RetentionPolicy,
+  type RetentionReport,
+  type RetentionSkip,
+  type TableCompaction,
+  type TableRetention,
+} from './operations.js';
 export { LakeSystem, type LakeSystemOptions, lakeSystem } from './sink/lake-sink.js';
 export {
   type LakeCommitContext,
@@ -12,5 +37,13 @@ export {
   LakeWriter,
   offsetsTableOf,
 } from './sink/lake-writer.js';
-export { ensureTable, type LakeColumn, type LakeColumnType, type LakeTable, qualifiedName } from './tables.js';
 export { StagingTables } from './staging.js';
+export {
+  ensureTable,
+  ensureView,
+  type LakeColumn,
+  type LakeColumnType,
+  type LakeTable,
+  type LakeView,
+  qualifiedName,
+} from './tables.js';

@@ -30,6 +30,21 @@ export interface LakeTable {
   description?: string;
 }
 
+/** A view over lake tables, defined as code like the tables; replaced when its SQL changes. */
+export interface LakeView {
+  schema: string;
+  name: string;
+  sql: string;
+}
+
+/** Creates or replaces a view in the lake. */
+export async function ensureView(lake: DuckDb, view: LakeView): Promise<void> {
+  await retryOnConflict(async () => {
+    await lake.run(`CREATE SCHEMA IF NOT EXISTS ${ident(view.schema)}`);
+    await lake.run(`CREATE OR REPLACE VIEW ${ident(view.schema)}.${ident(view.name)} AS ${view.sql}`);
+  });
+}
+
 export const qualifiedName = (table: Pick<LakeTable, 'schema' | 'name'>) => `${table.schema}.${table.name}`;
 
 const ident = (name: string) => `"${name.replaceAll('"', '""')}"`;

@@ -4,7 +4,15 @@ import { loadPlatformConfig } from '@bitvelocity/core';
 import { JobRegistry } from '@bitvelocity/streams';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createTopic, produce, waitFor } from '../../streams/test/kafka.js';
-import { BRONZE_ENVELOPES, type DuckDb, ensureTable, openLake } from '../src/index.js';
+import {
+  BRONZE_ENVELOPES,
+  compact,
+  DuckDb,
+  ensureTable,
+  offsetsTableOf,
+  openLake,
+  qualifiedName,
+} from '../src/index.js';
 
 const config = loadPlatformConfig();
 const brokers = config.kafka.bootstrapServers;
@@ -29,6 +37,9 @@ describe('Bronze under kill -9', () => {
     const env = { BV_BRONZE_TOPICS: topic, BV_BRONZE_JOB: name };
     const lake: DuckDb = await openLake(config);
     cleanups.push(() => lake.close());
+    cleanups.push(async () => {
+      await lake.run(`DROP TABLE IF EXISTS ${qualifiedName(offsetsTableOf(name))}`).catch(() => {});
+    });
     await ensureTable(lake, BRONZE_ENVELOPES);
     const landed = async () => {
       const [row] = await lake.rows<{ n: bigint; distinct_coordinates: bigint; commits: bigint }>(
@@ -123,6 +134,21 @@ describe('Bronze under kill -9', () => {
       const restarts = (await registry.workers(name)).reduce((sum, w) => sum + w.restarts, 0);
       return restarts >= kills ? true : undefined;
     });
+    // Standard Parquet: once inlined rows are flushed, a plain DuckDB (no DuckLake) reads every row from the files.
+    await compact(lake, { schema: 'bronze', table: 'envelopes' });
+    const files = await lake.rows<{ data_file: string }>(
+      `SELECT data_file FROM ducklake_list_files('lake', 'envelopes', schema => 'bronze')`,
+    );
+    const reader = await DuckDb.create(config);
+    try {
+      const [read] = await reader.rows<{ n: bigint }>(
+        `SELECT count(*) AS n FROM read_parquet([${files.map((f) => `'${f.data_file}'`).join(', ')}]) WHERE _source_topic = $1`,
+        [topic],
+      );
+      expect(read?.n).toBe(BigInt(produced));
+    } finally {
+      reader.close();
+    }
     // Batched: far fewer commits than records.
     expect(Number(settled.commits)).toBeLessThan(produced / 100);
   }, 300_000);

@@ -6,7 +6,7 @@ import type {
   TransactionalWriter,
 } from '@bitvelocity/streams';
 import { openLake } from '../lake.js';
-import { type LakeTable, qualifiedName } from '../tables.js';
+import { ensureView, type LakeTable, type LakeView, qualifiedName } from '../tables.js';
 import { type LakeCommitContext, type LakeRow, type LakeTarget, LakeWriter } from './lake-writer.js';
 
 export interface LakeSystemOptions {
@@ -14,6 +14,8 @@ export interface LakeSystemOptions {
   config?: () => PlatformConfig;
   /** DuckDB threads of the writer (the worker's one DuckDB instance). */
   threads?: number;
+  /** Views over the sinks' tables, created (or replaced) when a worker connects. */
+  views?: readonly LakeView[];
 }
 
 /**
@@ -47,7 +49,9 @@ export class LakeSystem implements TransactionalSystem {
     const config = (this.options.config ?? loadPlatformConfig)();
     const lake = await openLake(config, this.options.threads ? { threads: this.options.threads } : {});
     try {
-      return await LakeWriter.create(lake, job, workerId, this.targets);
+      const writer = await LakeWriter.create(lake, job, workerId, this.targets);
+      for (const view of this.options.views ?? []) await ensureView(lake, view);
+      return writer;
     } catch (error) {
       lake.close();
       throw error;

@@ -1,0 +1,124 @@
+import { createLogger, deadLetterTopicOf, loadPlatformConfig } from '@bitvelocity/core';
+import { ensureJobTopics, runWorker } from '@bitvelocity/streams';
+import { Admin } from '@platformatic/kafka';
+import { afterAll, describe, expect, it } from 'vitest';
+import { createTopic, produce, readAll, waitFor } from '../../streams/test/kafka.js';
+import { type DuckDb, GOLD_VIEWS, goldJob, lakeSystem, offsetsTableOf, openLake, qualifiedName } from '../src/index.js';
+
+const config = loadPlatformConfig();
+const brokers = config.kafka.bootstrapServers;
+
+const minute = (m: number) => new Date(Date.parse('2026-11-20T10:00:00Z') + m * 60_000).toISOString();
+const windowResult = (key: string, m: number, result: object, revision = 0) =>
+  JSON.stringify({ key, windowStart: minute(m), windowEnd: minute(m + 1), result, revision });
+
+describe('Gold from the stream jobs', () => {
+  const cleanups: (() => Promise<void> | void)[] = [];
+  afterAll(async () => {
+    for (const cleanup of cleanups.reverse()) await cleanup();
+  });
+
+  it('lands window results (every revision, the latest in the view) and anomalies exactly once; bad records to the DLQ', async () => {
+    const perProduct = await createTopic(brokers, 'gold-ppm', 2);
+    const revenue = await createTopic(brokers, 'gold-rev', 1);
+    const sessions = await createTopic(brokers, 'gold-ses', 1);
+    const anomalies = await createTopic(brokers, 'gold-ano', 1);
+    const job = goldJob({
+      lake: lakeSystem({ views: GOLD_VIEWS }),
+      name: `test-gold-${perProduct.slice(-8)}`,
+      topics: { ordersPerProductMinute: perProduct, revenue5m: revenue, customerSessions: sessions, anomalies },
+    });
+    const p1 = `p1-${perProduct.slice(-8)}`;
+    const p2 = `p2-${perProduct.slice(-8)}`;
+    const admin = new Admin({ clientId: 'gold-test', bootstrapBrokers: brokers });
+    await ensureJobTopics(admin, job);
+    await admin.close();
+
+    await produce(brokers, perProduct, [
+      { key: p1, value: windowResult(p1, 0, { orders: 3, units: 5 }) },
+      { key: p1, value: windowResult(p1, 0, { orders: 4, units: 6 }, 1) }, // a late event updated the minute
+      { key: p2, value: windowResult(p2, 0, { orders: 1, units: 1 }) },
+      { key: p2, value: '{"broken' },
+    ]);
+    await produce(brokers, revenue, [
+      { key: 'EUR', value: windowResult('EUR', 0, { orders: 2, revenueCents: 12345 }) },
+    ]);
+    await produce(brokers, sessions, [{ key: 'c1', value: windowResult('c1', 0, { events: 7, orders: 2 }) }]);
+    await produce(brokers, anomalies, [
+      {
+        key: 'order_amount_cents:EUR',
+        value: JSON.stringify({
+          metric: 'order_amount_cents',
+          key: 'EUR',
+          value: 990000,
+          mean: 4200,
+          stddev: 1300,
+          score: 758.3,
+          samples: 500,
+          eventId: 'e-1',
+          eventTime: minute(3),
+        }),
+      },
+    ]);
+
+    const stop = new AbortController();
+    const worker = runWorker({
+      job,
+      bootstrapServers: brokers,
+      workerId: 'gold-test',
+      signal: stop.signal,
+      logger: createLogger('test', 'warn'),
+    });
+    cleanups.push(async () => {
+      stop.abort();
+      await worker;
+    });
+    const lake: DuckDb = await openLake(config);
+    cleanups.push(() => lake.close());
+    cleanups.push(async () => {
+      await lake.run(`DROP TABLE IF EXISTS ${qualifiedName(offsetsTableOf(job.name))}`).catch(() => {});
+    });
+    const count = async (table: string, topic: string) => {
+      try {
+        const [row] = await lake.rows<{ n: bigint }>(
+          `SELECT count(*) AS n FROM gold.${table} WHERE _source_topic = $1`,
+          [topic],
+        );
+        return Number(row?.n ?? 0n);
+      } catch {
+        return 0; // not created yet
+      }
+    };
+    await waitFor(
+      'every Gold table',
+      async () =>
+        (await count('orders_per_product_1m_revisions', perProduct)) === 3 &&
+        (await count('revenue_5m_revisions', revenue)) === 1 &&
+        (await count('customer_sessions_revisions', sessions)) === 1 &&
+        (await count('anomalies', anomalies)) === 1
+          ? true
+          : undefined,
+      60_000,
+    );
+    const latest = await lake.rows(
+      `SELECT product_id, orders, units, revision FROM gold.orders_per_product_1m
+        WHERE product_id IN ($1, $2) ORDER BY product_id`,
+      [p1, p2],
+    );
+    expect(latest).toEqual([
+      { product_id: p1, orders: 4n, units: 6n, revision: 1 },
+      { product_id: p2, orders: 1n, units: 1n, revision: 0 },
+    ]);
+    expect(
+      await lake.rows(
+        `SELECT currency, revenue::VARCHAR AS revenue FROM gold.revenue_5m_revisions WHERE _source_topic = $1`,
+        [revenue],
+      ),
+    ).toEqual([{ currency: 'EUR', revenue: '123.45' }]);
+    expect(
+      await lake.rows(`SELECT metric, key, score, event_id FROM gold.anomalies WHERE _source_topic = $1`, [anomalies]),
+    ).toEqual([{ metric: 'order_amount_cents', key: 'EUR', score: 758.3, event_id: 'e-1' }]);
+    const dead = await readAll(brokers, deadLetterTopicOf(perProduct));
+    expect(dead.map((r) => r.headers.get('bv-dlq-code')?.toString())).toEqual(['UNDECODABLE']);
+  }, 120_000);
+});
