@@ -1,4 +1,17 @@
-import { type DuckDBAppender, DuckDBDateValue, DuckDBTimestampTZValue } from '@duckdb/node-api';
+import {
+  BIGINT,
+  BOOLEAN,
+  DATE,
+  DOUBLE,
+  DuckDBDataChunk,
+  DuckDBDateValue,
+  DuckDBTimestampTZValue,
+  type DuckDBType,
+  type DuckDBValue,
+  INTEGER,
+  TIMESTAMPTZ,
+  VARCHAR,
+} from '@duckdb/node-api';
 import type { DuckDb } from './duckdb.js';
 import { type LakeColumn, type LakeTable, qualifiedName } from './tables.js';
 
@@ -23,7 +36,9 @@ export class StagingTables {
 
   private async add(table: LakeTable): Promise<void> {
     const name = `bv_stage_${this.staging.size}`;
-    const columns = table.columns.map((c) => `"${c.name}" ${stagingType(c)}`).join(', ');
+    const columns = written(table)
+      .map((c) => `"${c.name}" ${stagingType(c)}`)
+      .join(', ');
     await this.lake.run(`CREATE OR REPLACE TEMP TABLE ${name} (${columns})`);
     this.staging.set(qualifiedName(table), name);
   }
@@ -39,13 +54,23 @@ export class StagingTables {
     return name;
   }
 
-  /** Appends rows to the table's staging (outside any lake transaction). */
-  async stage(table: LakeTable, rows: Iterable<LakeRow>): Promise<void> {
+  /** Appends rows to the table's staging (outside any lake transaction), a column-major chunk of 2,048 at a time. */
+  async stage(table: LakeTable, rows: readonly LakeRow[]): Promise<void> {
+    const columns = written(table);
+    const types = columns.map(duckDbType);
     const appender = await this.lake.connection.createAppender(this.nameOf(table), 'main', 'temp');
     try {
-      for (const row of rows) {
-        for (const column of table.columns) append(appender, column, row[column.name]);
-        appender.endRow();
+      for (let start = 0; start < rows.length; start += CHUNK_ROWS) {
+        const count = Math.min(CHUNK_ROWS, rows.length - start);
+        const chunk = DuckDBDataChunk.create(types, count);
+        chunk.setColumns(
+          columns.map((column) => {
+            const values = new Array<DuckDBValue>(count);
+            for (let i = 0; i < count; i++) values[i] = toDuckDb(column, (rows[start + i] as LakeRow)[column.name]);
+            return values;
+          }),
+        );
+        appender.appendDataChunk(chunk);
       }
       appender.flushSync();
     } finally {
@@ -58,7 +83,9 @@ export class StagingTables {
    * that column the lake table does not have yet (an anti-join, e.g. on event_id).
    */
   selectSql(table: LakeTable, options: { unlessExists?: string } = {}): string {
-    const casts = table.columns.map((c) => `CAST(s."${c.name}" AS ${c.type}) AS "${c.name}"`).join(', ');
+    const casts = table.columns
+      .map((c) => `CAST(${c.derivedFrom ?? `s."${c.name}"`} AS ${c.type}) AS "${c.name}"`)
+      .join(', ');
     const where = options.unlessExists
       ? ` WHERE NOT EXISTS (SELECT 1 FROM ${qualifiedName(table)} t WHERE t."${options.unlessExists}" = s."${options.unlessExists}")`
       : '';
@@ -76,49 +103,62 @@ export class StagingTables {
   }
 }
 
+/** The columns a row mapper provides: all but the derived ones. */
+function written(table: LakeTable): LakeColumn[] {
+  return table.columns.filter((c) => c.derivedFrom === undefined);
+}
+
 /** Decimal and JSON columns are staged as text and cast on the way into the lake. */
 function stagingType(column: LakeColumn): string {
   return column.type.startsWith('DECIMAL') || column.type === 'JSON' ? 'VARCHAR' : column.type;
 }
 
-function append(appender: DuckDBAppender, column: LakeColumn, value: unknown): void {
-  if (value === null || value === undefined) {
-    appender.appendNull();
-    return;
+/** DuckDB's vector size: the most rows one data chunk holds. */
+const CHUNK_ROWS = 2048;
+
+function duckDbType(column: LakeColumn): DuckDBType {
+  switch (column.type) {
+    case 'BOOLEAN':
+      return BOOLEAN;
+    case 'INTEGER':
+      return INTEGER;
+    case 'BIGINT':
+      return BIGINT;
+    case 'DOUBLE':
+      return DOUBLE;
+    case 'DATE':
+      return DATE;
+    case 'TIMESTAMP WITH TIME ZONE':
+      return TIMESTAMPTZ;
+    default:
+      return VARCHAR; // VARCHAR, and JSON and DECIMAL staged as text
   }
+}
+
+function toDuckDb(column: LakeColumn, value: unknown): DuckDBValue {
+  if (value === null || value === undefined) return null;
   switch (column.type) {
     case 'VARCHAR':
-      appender.appendVarchar(String(value));
-      return;
+      return typeof value === 'string' ? value : String(value);
     case 'JSON':
-      appender.appendVarchar(typeof value === 'string' ? value : JSON.stringify(value));
-      return;
+      return typeof value === 'string' ? value : JSON.stringify(value);
     case 'BOOLEAN':
-      appender.appendBoolean(Boolean(value));
-      return;
+      return Boolean(value);
     case 'INTEGER':
-      appender.appendInteger(Number(value));
-      return;
-    case 'BIGINT':
-      appender.appendBigInt(BigInt(value as bigint | number | string));
-      return;
     case 'DOUBLE':
-      appender.appendDouble(Number(value));
-      return;
+      return Number(value);
+    case 'BIGINT':
+      return typeof value === 'bigint' ? value : BigInt(value as number | string);
     case 'DATE': {
       const millis = epochMillis(value);
-      if (millis === undefined) appender.appendNull();
-      else appender.appendDate(new DuckDBDateValue(Math.floor(millis / 86_400_000)));
-      return;
+      return millis === undefined ? null : new DuckDBDateValue(Math.floor(millis / 86_400_000));
     }
     case 'TIMESTAMP WITH TIME ZONE': {
       const millis = epochMillis(value);
-      if (millis === undefined) appender.appendNull();
-      else appender.appendTimestampTZ(new DuckDBTimestampTZValue(BigInt(Math.round(millis)) * 1000n));
-      return;
+      return millis === undefined ? null : new DuckDBTimestampTZValue(BigInt(Math.round(millis)) * 1000n);
     }
     default:
-      appender.appendVarchar(String(value)); // DECIMAL, staged as text
+      return String(value); // DECIMAL, staged as text
   }
 }
 

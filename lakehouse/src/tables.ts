@@ -18,6 +18,11 @@ export interface LakeColumn {
   name: string;
   type: LakeColumnType;
   description?: string;
+  /**
+   * A SQL expression over the row's other (written) columns that computes this one as the rows go into the lake, in
+   * DuckDB's vectorised engine instead of per row in JavaScript (e.g. fields extracted from a JSON column).
+   */
+  derivedFrom?: string;
 }
 
 /** A lake table as code: created when missing, evolved additively (new columns) when the definition grows. */

@@ -4,6 +4,11 @@ import type { LakeSystem } from '../sink/lake-sink.js';
 import type { LakeCommitContext, LakeRow } from '../sink/lake-writer.js';
 import type { LakeTable } from '../tables.js';
 
+/** A top-level text field of the envelope, NULL when the value is not a JSON object or lacks it. */
+function envelopeField(field: string): string {
+  return `CASE WHEN json_valid(envelope) THEN json_extract_string(envelope, '$.${field}') END`;
+}
+
 /**
  * Bronze: every envelope as it arrived, append-only, with where it came from. Nothing is rejected here: a record that is
  * not JSON, or not an envelope, is kept with its text (and NULL envelope fields) for Silver to quarantine with a
@@ -14,12 +19,21 @@ export const BRONZE_ENVELOPES: LakeTable = {
   name: 'envelopes',
   description: 'Raw envelopes from every envelope topic, with their Kafka coordinates',
   columns: [
-    { name: 'event_id', type: 'VARCHAR', description: 'envelope eventId (NULL if the record is not an envelope)' },
-    { name: 'event_type', type: 'VARCHAR' },
-    { name: 'occurred_at', type: 'TIMESTAMP WITH TIME ZONE' },
-    { name: 'tenant_id', type: 'VARCHAR' },
-    { name: 'partition_key', type: 'VARCHAR' },
-    { name: 'trace_id', type: 'VARCHAR' },
+    {
+      name: 'event_id',
+      type: 'VARCHAR',
+      description: 'envelope eventId (NULL if the record is not an envelope)',
+      derivedFrom: envelopeField('eventId'),
+    },
+    { name: 'event_type', type: 'VARCHAR', derivedFrom: envelopeField('eventType') },
+    {
+      name: 'occurred_at',
+      type: 'TIMESTAMP WITH TIME ZONE',
+      derivedFrom: `TRY_CAST(${envelopeField('occurredAt')} AS TIMESTAMPTZ)`,
+    },
+    { name: 'tenant_id', type: 'VARCHAR', derivedFrom: envelopeField('tenantId') },
+    { name: 'partition_key', type: 'VARCHAR', derivedFrom: envelopeField('partitionKey') },
+    { name: 'trace_id', type: 'VARCHAR', derivedFrom: envelopeField('traceId') },
     { name: 'envelope', type: 'VARCHAR', description: 'the record value as UTF-8 text, unchanged' },
     { name: 'record_key', type: 'VARCHAR' },
     { name: 'headers', type: 'JSON', description: 'Kafka headers as a JSON object of strings' },
@@ -32,28 +46,19 @@ export const BRONZE_ENVELOPES: LakeTable = {
   partitionedBy: ['year(_ingested_at)', 'month(_ingested_at)', 'day(_ingested_at)'],
 };
 
-const text = (value: unknown) => (typeof value === 'string' ? value : undefined);
-
-/** A Kafka record as a Bronze row. Total: never throws, whatever the bytes. */
+/**
+ * A Kafka record as a Bronze row. Total: never throws, whatever the bytes. The envelope's fields are extracted in SQL
+ * as the rows go in (see the derived columns), not here: parsing JSON per record in JavaScript halved the ingest rate.
+ */
 export function bronzeRow(record: RawRecord, context: LakeCommitContext): LakeRow {
-  const envelope = record.value?.toString('utf8') ?? '';
-  let parsed: Record<string, unknown> = {};
-  try {
-    const value: unknown = JSON.parse(envelope);
-    if (value && typeof value === 'object' && !Array.isArray(value)) parsed = value as Record<string, unknown>;
-  } catch {
-    // kept as text; Silver quarantines it
+  let headers = '{';
+  for (const [name, value] of record.headers) {
+    if (headers.length > 1) headers += ',';
+    headers += `${JSON.stringify(name)}:${JSON.stringify(value.toString('utf8'))}`;
   }
-  const headers: Record<string, string> = {};
-  for (const [name, value] of record.headers) headers[name] = value.toString('utf8');
+  headers += '}';
   return {
-    event_id: text(parsed.eventId),
-    event_type: text(parsed.eventType),
-    occurred_at: text(parsed.occurredAt),
-    tenant_id: text(parsed.tenantId),
-    partition_key: text(parsed.partitionKey),
-    trace_id: text(parsed.traceId),
-    envelope,
+    envelope: record.value?.toString('utf8') ?? '',
     record_key: record.key?.toString('utf8'),
     headers,
     _source_topic: record.topic,

@@ -256,12 +256,25 @@ export async function runWorker(options: WorkerOptions): Promise<void> {
     options.onCheckpoint?.(runner.task, performance.now() - started);
   };
 
-  /** One transaction of the system for every task's records and offsets; dead letters go to Kafka first. */
+  /**
+   * One transaction of the system for every task's records and offsets; dead letters go to Kafka first. The batch is
+   * taken synchronously; its commit runs while the next batch is read and processed (one commit in flight at a time),
+   * so fetching from Kafka and writing the lake overlap.
+   */
+  let inFlight: Promise<void> = Promise.resolve();
+  let commitFailed = false;
   const checkpointTransactional = async (target: TransactionalWriter) => {
+    await inFlight;
+    if (commitFailed) {
+      // What was processed since the failed commit is dropped too; the tasks reopen from the offsets the system holds.
+      commitFailed = false;
+      for (const id of [...runners.keys()]) await closeTask(id, 'checkpoint failed');
+      return;
+    }
     const records = new Map<string, StreamRecord<unknown>[]>();
     const deadLetters: OutputRecord[] = [];
     const offsets: PartitionOffset[] = [];
-    const advanced: TaskRunner[] = [];
+    const advanced: [TaskRunner, bigint][] = [];
     for (const runner of runners.values()) {
       for (const [name, list] of runner.task.takeTransactionalRecords()) {
         const all = records.get(name);
@@ -272,40 +285,40 @@ export async function runWorker(options: WorkerOptions): Promise<void> {
       runner.task.takeChangelog(); // the watermark's progress only; a stateless job does not restore it
       if (runner.position !== runner.committed) {
         offsets.push({ topic: runner.topic, partition: runner.partition, nextOffset: runner.position });
-        advanced.push(runner);
+        advanced.push([runner, runner.position]);
       }
     }
     if (offsets.length === 0) return;
-    const started = performance.now();
-    try {
-      // At least once into the dead-letter topics, before the commit that moves past them.
-      if (deadLetters.length > 0) await sharedProducer?.send({ messages: deadLetters.map(toMessage) });
-      await target.commit({ records, offsets });
-    } catch (error) {
-      // Fenced, or the commit failed: what was processed since the last commit is dropped; the tasks reopen from the
-      // offsets the system holds.
-      log.warn({ err: error, system: system?.name }, 'checkpoint failed');
-      for (const id of [...runners.keys()]) await closeTask(id, 'checkpoint failed');
-      return;
-    }
-    const millis = performance.now() - started;
-    const now = Date.now();
-    for (const runner of advanced) {
-      runner.committed = runner.position;
-      runner.lastCheckpointAt = now;
-      options.onCheckpoint?.(runner.task, millis);
-    }
-    // The group's offsets mirror the system's for lag tools; the system's are the ones a task resumes from.
-    await consumer
-      .commit({
-        offsets: offsets.map((o) => ({
-          topic: o.topic,
-          partition: o.partition,
-          offset: o.nextOffset,
-          leaderEpoch: -1,
-        })),
-      })
-      .catch(() => {});
+    inFlight = (async () => {
+      const started = performance.now();
+      try {
+        // At least once into the dead-letter topics, before the commit that moves past them.
+        if (deadLetters.length > 0) await sharedProducer?.send({ messages: deadLetters.map(toMessage) });
+        await target.commit({ records, offsets });
+      } catch (error) {
+        log.warn({ err: error, system: system?.name }, 'checkpoint failed');
+        commitFailed = true;
+        return;
+      }
+      const millis = performance.now() - started;
+      const now = Date.now();
+      for (const [runner, position] of advanced) {
+        runner.committed = position;
+        runner.lastCheckpointAt = now;
+        options.onCheckpoint?.(runner.task, millis);
+      }
+      // The group's offsets mirror the system's for lag tools; the system's are the ones a task resumes from.
+      await consumer
+        .commit({
+          offsets: offsets.map((o) => ({
+            topic: o.topic,
+            partition: o.partition,
+            offset: o.nextOffset,
+            leaderEpoch: -1,
+          })),
+        })
+        .catch(() => {});
+    })();
   };
 
   let lastReportAt = performance.now();
@@ -418,6 +431,7 @@ export async function runWorker(options: WorkerOptions): Promise<void> {
       report();
     }
   } finally {
+    await inFlight;
     report(true);
     for (const id of [...runners.keys()]) await closeTask(id, 'worker stopping');
     await sharedProducer?.close().catch(() => {});
