@@ -34,18 +34,21 @@ describe('Bronze under kill -9', () => {
   it('lands every (topic, partition, offset) exactly once while its workers are killed under load', async () => {
     const topic = await createTopic(brokers, 'bronze', 3);
     const name = `test-bronze-${topic.slice(-8)}`;
-    const env = { BV_BRONZE_TOPICS: topic, BV_BRONZE_JOB: name };
+    const schema = `test_bronze_${topic.slice(-8)}`;
+    const bronze = { ...BRONZE_ENVELOPES, schema };
+    const env = { BV_BRONZE_TOPICS: topic, BV_BRONZE_JOB: name, BV_BRONZE_SCHEMA: schema };
     const lake: DuckDb = await openLake(config);
     cleanups.push(() => lake.close());
     cleanups.push(async () => {
       await lake.run(`DROP TABLE IF EXISTS ${qualifiedName(offsetsTableOf(name))}`).catch(() => {});
+      await lake.run(`DROP SCHEMA IF EXISTS ${schema} CASCADE`).catch(() => {});
     });
-    await ensureTable(lake, BRONZE_ENVELOPES);
+    await ensureTable(lake, bronze);
     const landed = async () => {
       const [row] = await lake.rows<{ n: bigint; distinct_coordinates: bigint; commits: bigint }>(
         `SELECT count(*) AS n, count(DISTINCT (_source_partition, _source_offset)) AS distinct_coordinates,
                 count(DISTINCT _ingested_at) AS commits
-           FROM bronze.envelopes WHERE _source_topic = $1`,
+           FROM ${qualifiedName(bronze)} WHERE _source_topic = $1`,
         [topic],
       );
       return row ?? { n: 0n, distinct_coordinates: 0n, commits: 0n };
@@ -113,7 +116,7 @@ describe('Bronze under kill -9', () => {
     // Exactly the offsets produced, per partition: 0 .. end-1 with no gap.
     const perPartition = await lake.rows<{ p: number; n: bigint; lo: bigint; hi: bigint }>(
       `SELECT _source_partition AS p, count(*) AS n, min(_source_offset) AS lo, max(_source_offset) AS hi
-         FROM bronze.envelopes WHERE _source_topic = $1 GROUP BY 1 ORDER BY 1`,
+         FROM ${qualifiedName(bronze)} WHERE _source_topic = $1 GROUP BY 1 ORDER BY 1`,
       [topic],
     );
     for (const part of perPartition) {
@@ -122,7 +125,7 @@ describe('Bronze under kill -9', () => {
     }
     // What is not an envelope is kept, as text, for Silver to quarantine.
     const [bad] = await lake.rows<{ n: bigint }>(
-      `SELECT count(*) AS n FROM bronze.envelopes WHERE _source_topic = $1 AND event_id IS NULL AND envelope = 'not an envelope'`,
+      `SELECT count(*) AS n FROM ${qualifiedName(bronze)} WHERE _source_topic = $1 AND event_id IS NULL AND envelope = 'not an envelope'`,
       [topic],
     );
     expect(bad?.n).toBe(BigInt(Math.ceil(produced / 997)));
@@ -135,9 +138,9 @@ describe('Bronze under kill -9', () => {
       return restarts >= kills ? true : undefined;
     });
     // Standard Parquet: once inlined rows are flushed, a plain DuckDB (no DuckLake) reads every row from the files.
-    await compact(lake, { schema: 'bronze', table: 'envelopes' });
+    await compact(lake, { schema, table: 'envelopes' });
     const files = await lake.rows<{ data_file: string }>(
-      `SELECT data_file FROM ducklake_list_files('lake', 'envelopes', schema => 'bronze')`,
+      `SELECT data_file FROM ducklake_list_files('lake', 'envelopes', schema => '${schema}')`,
     );
     const reader = await DuckDb.create(config);
     try {

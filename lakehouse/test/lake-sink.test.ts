@@ -92,3 +92,27 @@ describe('the exactly-once lake sink', () => {
     expect(await again.claim('in', 1)).toBe(11n);
   });
 });
+
+describe('resetting a lake job', () => {
+  it('moves the offsets the job resumes from, fencing the writer that had the partition', async () => {
+    const system = lakeSystem();
+    const job = `test-reset-${randomUUID().slice(0, 8)}`;
+    const writer = await system.connect(job, 'w');
+    try {
+      await writer.claim('in', 0);
+      await writer.commit({ records: new Map(), offsets: [{ topic: 'in', partition: 0, nextOffset: 500n }] });
+      await system.resetOffsets(job, [{ topic: 'in', partition: 0, nextOffset: 7n }]);
+      await expect(
+        writer.commit({ records: new Map(), offsets: [{ topic: 'in', partition: 0, nextOffset: 600n }] }),
+      ).rejects.toMatchObject({ code: 'LAKE_FENCED' });
+      const next = await system.connect(job, 'w2');
+      expect(await next.claim('in', 0)).toBe(7n);
+      await next.close();
+    } finally {
+      await writer.close();
+      const lake = await openLake(config);
+      await lake.run(`DROP TABLE IF EXISTS bv_meta.offsets_${job.replaceAll('-', '_')}`);
+      lake.close();
+    }
+  });
+});

@@ -219,4 +219,32 @@ describe('regressions', () => {
     );
     expect(values(outputs, 'origins')).toEqual([{ key: 'a', eventId: null }]);
   });
+
+  it('refuses a job that reads one topic from two sources (only one graph would run for its partitions)', () => {
+    expect(() =>
+      defineJob({
+        name: 'golden-two-sources',
+        build: (j) => {
+          j.source(source).to(kafkaSink('a'));
+          j.source(source).to(kafkaSink('b'));
+        },
+      }),
+    ).toThrow(/reads input from more than one source/);
+  });
+
+  it('a value whose withEventTime is not a time is dead-lettered instead of poisoning the checkpoint', () => {
+    const job = defineJob({
+      name: 'golden-bad-event-time',
+      build: (j) =>
+        j
+          .source(source)
+          .withEventTime((e) => (e.id === 'bad' ? Number.NaN : e.t * 1000))
+          .to(kafkaSink('out')),
+    });
+    const outputs = run(job, raw([{ t: 1 }, { t: 2, id: 'bad' }, { t: 3 }]));
+    expect(values(outputs, 'out')).toHaveLength(2);
+    expect(outputs.filter((o) => o.topic === deadLetterTopicOf('input')).map((o) => o.headers['bv-dlq-code'])).toEqual([
+      'PROCESSING_FAILED',
+    ]);
+  });
 });

@@ -71,6 +71,8 @@ export function bronzeRow(record: RawRecord, context: LakeCommitContext): LakeRo
 
 export interface BronzeJobOptions {
   lake: LakeSystem;
+  /** The Bronze table; `bronze.envelopes` by default (benches and tests land in their own). */
+  table?: LakeTable;
   /** The envelope topics to land; by default every aggregate topic. */
   topics?: readonly string[];
   name?: string;
@@ -89,7 +91,11 @@ export function bronzeJob(options: BronzeJobOptions): JobDefinition {
     build: (job) => {
       job
         .source(rawRecords({ topics: [...(options.topics ?? AGGREGATE_TOPICS)] }))
-        .to(options.lake.sink<RawRecord>(BRONZE_ENVELOPES, (record, context) => bronzeRow(record.value, context)));
+        .to(
+          options.lake.sink<RawRecord>(options.table ?? BRONZE_ENVELOPES, (record, context) =>
+            bronzeRow(record.value, context),
+          ),
+        );
     },
   });
 }

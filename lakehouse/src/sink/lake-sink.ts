@@ -1,5 +1,6 @@
 import { loadPlatformConfig, type PlatformConfig } from '@bitvelocity/core';
 import type {
+  PartitionOffset,
   StreamRecord,
   TransactionalSinkSpec,
   TransactionalSystem,
@@ -45,6 +46,16 @@ export class LakeSystem implements TransactionalSystem {
     return [...this.targets.values()].map((t) => t.table);
   }
 
+  async resetOffsets(job: string, offsets: readonly PartitionOffset[]): Promise<void> {
+    const writer = await this.connect(job, `reset-${process.pid}`);
+    try {
+      for (const { topic, partition } of offsets) await writer.claim(topic, partition);
+      await writer.commit({ records: new Map(), offsets });
+    } finally {
+      await writer.close();
+    }
+  }
+
   async connect(job: string, workerId: string): Promise<TransactionalWriter> {
     const config = (this.options.config ?? loadPlatformConfig)();
     const lake = await openLake(config, this.options.threads ? { threads: this.options.threads } : {});
@@ -58,6 +69,7 @@ export class LakeSystem implements TransactionalSystem {
     }
   }
 }
+
 
 export function lakeSystem(options: LakeSystemOptions = {}): LakeSystem {
   return new LakeSystem(options);

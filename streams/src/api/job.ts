@@ -174,6 +174,14 @@ export function defineJob(spec: JobSpec): JobDefinition {
   spec.build(builder);
   if (!builder.nodes.some((n) => n.kind === 'source')) throw new TypeError(`job ${spec.name} has no source`);
   if (!builder.nodes.some((n) => n.kind === 'sink')) throw new TypeError(`job ${spec.name} has no sink`);
+  const topics = builder.nodes.flatMap((n) => (n.kind === 'source' ? n.source.topics : []));
+  const repeated = topics.filter((topic, i) => topics.indexOf(topic) !== i);
+  if (repeated.length > 0) {
+    // A task runs the graph of its partition's one source: branch one source's stream instead.
+    throw new TypeError(
+      `job ${spec.name} reads ${repeated.join(', ')} from more than one source; use one source and branch it`,
+    );
+  }
   const systems = new Set(
     builder.nodes.flatMap((n) => (n.kind === 'sink' && n.sink.kind === 'transactional' ? [n.sink.system] : [])),
   );

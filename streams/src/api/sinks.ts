@@ -66,6 +66,8 @@ export interface TransactionalSystem {
   /** Names the system in errors and logs, e.g. `lake`. */
   name: string;
   connect(job: string, workerId: string): Promise<TransactionalWriter>;
+  /** Moves where a stopped job resumes (`bv jobs reset`): claims the partitions and stores these offsets. */
+  resetOffsets(job: string, offsets: readonly PartitionOffset[]): Promise<void>;
 }
 
 /** A sink into a transactional system (see `TransactionalWriter`). */

@@ -1,6 +1,12 @@
 import { BvError, type PlatformConfig } from '@bitvelocity/core';
-import { Admin, FetchIsolationLevels, ListOffsetTimestamps } from '@platformatic/kafka';
-import { sinkTopics, sourceTopics } from '../api/job.js';
+import {
+  Admin,
+  ConfigResourceTypes,
+  FetchIsolationLevels,
+  IncrementalAlterConfigOperationTypes,
+  ListOffsetTimestamps,
+} from '@platformatic/kafka';
+import { sinkTopics, sourceTopics, transactionalSystemOf } from '../api/job.js';
 import { changelogTopicOf, ensureJobTopics, jobGroupId } from '../kafka/topics.js';
 import type { TaskStatus } from '../kafka/worker.js';
 import { loadJobModule } from './load.js';
@@ -313,6 +319,21 @@ export async function resetJob(
           offsets.push({ topic, partition, offset: offset.toString() });
         });
       }
+      const { job: definition } = await loadJobModule(job.module);
+      const system = transactionalSystemOf(definition);
+      if (system) {
+        // The offsets a lake job resumes from live in the lake; it claims the partitions (fencing any zombie) first.
+        await system.resetOffsets(
+          name,
+          offsets.map((o) => ({ topic: o.topic, partition: o.partition, nextOffset: BigInt(o.offset) })),
+        );
+      } else {
+        // State belongs to the old position: empty the changelogs first, so a failure leaves the job where it was.
+        await clearChangelogs(
+          admin,
+          job.sourceTopics.map((topic) => changelogTopicOf(name, topic)),
+        );
+      }
       await admin.alterConsumerGroupOffsets({
         groupId: jobGroupId(name),
         topics: job.sourceTopics.map((topic) => ({
@@ -322,19 +343,37 @@ export async function resetJob(
             .map((o) => ({ partition: o.partition, offset: BigInt(o.offset) })),
         })),
       });
-      // State belongs to the old position: empty the changelogs (delete every record up to their end).
-      const changelogEnds = await offsetsAt(
-        admin,
-        job.sourceTopics.map((topic) => changelogTopicOf(name, topic)),
-        ListOffsetTimestamps.LATEST,
-      );
-      await admin.deleteRecords({
-        topics: [...changelogEnds].map(([topic, topicEnds]) => ({
-          name: topic,
-          partitions: topicEnds.map((offset, partition) => ({ partition, offset })),
-        })),
-      });
       return offsets;
     });
   });
+}
+
+/**
+ * Deletes every record of compacted changelog topics. Kafka refuses DeleteRecords on a topic whose cleanup policy is
+ * only `compact`, so the policy gains `delete` for the deletion and gets `compact` back after it.
+ */
+async function clearChangelogs(admin: Admin, topics: string[]): Promise<void> {
+  const existing = new Set(await admin.listTopics());
+  const changelogs = topics.filter((topic) => existing.has(topic));
+  if (changelogs.length === 0) return;
+  const setPolicy = (value: string) =>
+    admin.incrementalAlterConfigs({
+      resources: changelogs.map((topic) => ({
+        resourceType: ConfigResourceTypes.TOPIC,
+        resourceName: topic,
+        configs: [{ name: 'cleanup.policy', configOperation: IncrementalAlterConfigOperationTypes.SET, value }],
+      })),
+    });
+  await setPolicy('compact,delete');
+  try {
+    const ends = await offsetsAt(admin, changelogs, ListOffsetTimestamps.LATEST);
+    await admin.deleteRecords({
+      topics: [...ends].map(([topic, topicEnds]) => ({
+        name: topic,
+        partitions: topicEnds.map((offset, partition) => ({ partition, offset })),
+      })),
+    });
+  } finally {
+    await setPolicy('compact');
+  }
 }

@@ -16,9 +16,20 @@ export async function runWorkerProcess(jobName: string, workerIndex: number): Pr
   const { job } = await loadJobModule(record.module);
   const log = createLogger(`streams.${job.name}.${workerIndex}`);
   const metrics = new WorkerMetrics(job.name);
-  const { port, server } = await metrics.serve(Number(process.env.BV_JOB_METRICS_PORT ?? 0));
+  // A fixed base port gives worker i the port base + i, so parallel workers never collide.
+  const basePort = Number(process.env.BV_JOB_METRICS_PORT ?? 0);
+  const { port, server } = await metrics.serve(basePort > 0 ? basePort + workerIndex : 0);
   const stop = new AbortController();
   for (const signal of ['SIGTERM', 'SIGINT'] as const) process.once(signal, () => stop.abort());
+  // A worker whose supervisor died (even by kill -9) stops too, instead of running on where nothing can stop it.
+  const supervisor = process.ppid;
+  const orphanCheck = setInterval(() => {
+    if (process.ppid !== supervisor) {
+      log.warn({ supervisor }, 'supervisor gone; stopping');
+      stop.abort();
+    }
+  }, 1000);
+  orphanCheck.unref();
   let reporting = Promise.resolve();
   try {
     await runWorker({

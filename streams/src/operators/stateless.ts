@@ -39,7 +39,10 @@ export function keyByOperator<T>(keyOf: (value: T) => string): OperatorFactory {
 export function eventTimeOperator<T>(timestampOf: (value: T) => number): OperatorFactory {
   return () => ({
     process(record, out) {
-      out.emit({ ...record, timestamp: timestampOf(record.value as T) });
+      const timestamp = timestampOf(record.value as T);
+      // Thrown, the record goes to the dead-letter topic; a NaN timestamp would otherwise poison every checkpoint.
+      if (!Number.isFinite(timestamp)) throw new Error('withEventTime: the value has no valid event time');
+      out.emit({ ...record, timestamp });
     },
   });
 }
