@@ -70,7 +70,6 @@ export class LakeSystem implements TransactionalSystem {
   }
 }
 
-
 export function lakeSystem(options: LakeSystemOptions = {}): LakeSystem {
   return new LakeSystem(options);
 }
