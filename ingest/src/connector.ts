@@ -55,14 +55,16 @@ export function outboxConnectorConfig(config: PlatformConfig, options: OutboxCon
     'heartbeat.interval.ms': '5000',
     'tombstones.on.delete': 'false',
     'key.converter': 'org.apache.kafka.connect.storage.StringConverter',
-    'value.converter': 'org.apache.kafka.connect.json.JsonConverter',
-    'value.converter.schemas.enable': 'false',
+    // The record value is the outbox payload's JSON text as stored, byte for byte: expanding it into a Connect struct
+    // (table.expand.json.payload) drops every null field, e.g. a customer's "address": null, which the event schema
+    // requires, so such events failed validation downstream.
+    'value.converter': 'org.apache.kafka.connect.storage.StringConverter',
     transforms: 'outbox',
     'transforms.outbox.type': 'io.debezium.transforms.outbox.EventRouter',
     'transforms.outbox.table.field.event.id': 'id',
     'transforms.outbox.table.field.event.key': 'aggregate_id',
     'transforms.outbox.table.field.event.payload': 'payload',
-    'transforms.outbox.table.expand.json.payload': 'true',
+    'transforms.outbox.table.expand.json.payload': 'false',
     'transforms.outbox.route.by.field': 'aggregate_type',
     'transforms.outbox.route.topic.replacement': '${routedByValue}',
     'transforms.outbox.table.fields.additional.placement':

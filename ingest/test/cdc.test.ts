@@ -168,6 +168,20 @@ describe('the outbox connector', () => {
     expect(record?.headers.get('tenantId')).toBe(tenant);
   });
 
+  it('keeps null fields: a customer registered without an address arrives with "address": null, valid (regression)', async () => {
+    const from = await endOffsets('ecommerce.customer');
+    const customer = await call('POST', '/v1/customers', {
+      email: `null-${randomUUID().slice(0, 8)}@example.com`,
+      name: 'No Address',
+      segment: 'consumer',
+    });
+    const customerId = customer.body.customerId ?? '';
+    const records = await readFrom('ecommerce.customer', from, (key) => key === customerId);
+    const envelope = JSON.parse(records.find((r) => r.key === customerId)?.value ?? '{}');
+    expect(envelope.payload).toMatchObject({ customerId, address: null });
+    expect(EventSchemaRegistry.load().validate(envelope)).toEqual({ valid: true });
+  });
+
   it('keeps one aggregate’s events in order on one partition', async () => {
     const customer = await call('POST', '/v1/customers', {
       email: 'seq@example.com',
