@@ -60,6 +60,20 @@ export class DuckDb {
     return reader.getRowObjectsJS() as T[];
   }
 
+  /** Runs `work` in one transaction: committed when it returns, rolled back when it throws (and the error rethrown). */
+  async transaction<T>(work: () => Promise<T>): Promise<T> {
+    await this.connection.run('BEGIN TRANSACTION');
+    let result: T;
+    try {
+      result = await work();
+    } catch (error) {
+      await this.connection.run('ROLLBACK').catch(() => {});
+      throw error;
+    }
+    await this.connection.run('COMMIT');
+    return result;
+  }
+
   close(): void {
     this.connection.closeSync();
     this.instance.closeSync();

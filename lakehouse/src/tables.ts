@@ -67,8 +67,7 @@ export async function ensureTable(lake: DuckDb, table: LakeTable): Promise<{ cre
       [table.schema, table.name],
     );
     if (existing.length === 0) {
-      await lake.run('BEGIN');
-      try {
+      await lake.transaction(async () => {
         await lake.run(`CREATE SCHEMA IF NOT EXISTS ${ident(table.schema)}`);
         const columns = table.columns.map((c) => `${ident(c.name)} ${c.type}`).join(', ');
         await lake.run(`CREATE TABLE IF NOT EXISTS ${ident(table.schema)}.${ident(table.name)} (${columns})`);
@@ -77,11 +76,7 @@ export async function ensureTable(lake: DuckDb, table: LakeTable): Promise<{ cre
             `ALTER TABLE ${ident(table.schema)}.${ident(table.name)} SET PARTITIONED BY (${table.partitionedBy.join(', ')})`,
           );
         }
-        await lake.run('COMMIT');
-      } catch (error) {
-        await lake.run('ROLLBACK').catch(() => {});
-        throw error;
-      }
+      });
       return { created: true, added: [] };
     }
     const have = new Map(existing.map((c) => [c.column_name, c.data_type]));

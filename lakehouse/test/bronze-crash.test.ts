@@ -1,8 +1,8 @@
-import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { loadPlatformConfig } from '@bitvelocity/core';
 import { JobRegistry } from '@bitvelocity/streams';
 import { afterAll, describe, expect, it } from 'vitest';
+import { bv, stopJob } from '../../streams/test/cli.js';
 import { createTopic, produce, waitFor } from '../../streams/test/kafka.js';
 import {
   BRONZE_ENVELOPES,
@@ -16,14 +16,7 @@ import {
 
 const config = loadPlatformConfig();
 const brokers = config.kafka.bootstrapServers;
-const BV = fileURLToPath(new URL('../../cli/bin/bv.js', import.meta.url));
 const BRONZE_JOB = fileURLToPath(new URL('../src/jobs/bronze.ts', import.meta.url));
-
-function bv(args: string[], env: NodeJS.ProcessEnv) {
-  const result = spawnSync(process.execPath, [BV, ...args], { env: { ...process.env, ...env }, encoding: 'utf8' });
-  if (result.status !== 0) throw new Error(`bv ${args.join(' ')} failed: ${result.stderr}`);
-  return result.stdout;
-}
 
 describe('Bronze under kill -9', () => {
   const cleanups: (() => Promise<void> | void)[] = [];
@@ -74,9 +67,7 @@ describe('Bronze under kill -9', () => {
     produced += 4000;
 
     bv(['jobs', 'deploy', BRONZE_JOB, '--parallelism', '2'], env);
-    cleanups.push(
-      () => void spawnSync(process.execPath, [BV, 'jobs', 'stop', name], { env: { ...process.env, ...env } }),
-    );
+    cleanups.push(() => stopJob(name, env));
     const registry = await JobRegistry.create(config);
     cleanups.push(() => registry.close());
     await waitFor('the first commit', async () => ((await landed()).n > 0n ? true : undefined), 90_000);

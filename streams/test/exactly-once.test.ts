@@ -1,21 +1,14 @@
-import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { deadLetterTopicOf, loadPlatformConfig } from '@bitvelocity/core';
 import { afterAll, describe, expect, it } from 'vitest';
 import { JobRegistry } from '../src/deploy/registry.js';
 import { Task } from '../src/runtime/task.js';
+import { bv, stopJob } from './cli.js';
 import { createTopic, produce, readAll, waitFor } from './kafka.js';
 
 const config = loadPlatformConfig();
 const brokers = config.kafka.bootstrapServers;
-const BV = fileURLToPath(new URL('../../cli/bin/bv.js', import.meta.url));
 const FIXTURE = fileURLToPath(new URL('./fixtures/eos-job.ts', import.meta.url));
-
-function bv(args: string[], env: NodeJS.ProcessEnv) {
-  const result = spawnSync(process.execPath, [BV, ...args], { env: { ...process.env, ...env }, encoding: 'utf8' });
-  if (result.status !== 0) throw new Error(`bv ${args.join(' ')} failed: ${result.stderr}`);
-  return result.stdout;
-}
 
 describe('exactly-once under kill -9', () => {
   const cleanups: (() => Promise<void> | void)[] = [];
@@ -59,9 +52,7 @@ describe('exactly-once under kill -9', () => {
     expect(expected.get(deadLetterTopicOf(input))).toHaveLength(2);
 
     bv(['jobs', 'deploy', FIXTURE, '--parallelism', '2'], env);
-    cleanups.push(
-      () => void spawnSync(process.execPath, [BV, 'jobs', 'stop', name], { env: { ...process.env, ...env } }),
-    );
+    cleanups.push(() => stopJob(name, env));
     const registry = await JobRegistry.create(config);
     cleanups.push(() => registry.close());
 

@@ -1,21 +1,14 @@
-import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { loadPlatformConfig } from '@bitvelocity/core';
 import { Admin, ConfigResourceTypes, ListOffsetTimestamps } from '@platformatic/kafka';
 import { afterAll, describe, expect, it } from 'vitest';
 import { changelogTopicOf, jobGroupId } from '../src/index.js';
+import { bv, stopJob } from './cli.js';
 import { createTopic, produce, readAll, waitFor } from './kafka.js';
 
 const config = loadPlatformConfig();
 const brokers = config.kafka.bootstrapServers;
-const BV = fileURLToPath(new URL('../../cli/bin/bv.js', import.meta.url));
 const FIXTURE = fileURLToPath(new URL('./fixtures/eos-job.ts', import.meta.url));
-
-function bv(args: string[], env: NodeJS.ProcessEnv) {
-  const result = spawnSync(process.execPath, [BV, ...args], { env: { ...process.env, ...env }, encoding: 'utf8' });
-  if (result.status !== 0) throw new Error(`bv ${args.join(' ')} failed: ${result.stderr}`);
-  return result.stdout;
-}
 
 describe('bv jobs reset', () => {
   const admin = new Admin({ clientId: 'reset-test', bootstrapBrokers: brokers });
@@ -35,14 +28,18 @@ describe('bv jobs reset', () => {
     }));
     await produce(brokers, input, readings);
     bv(['jobs', 'deploy', FIXTURE], env);
-    cleanups.push(() => spawnSync(process.execPath, [BV, 'jobs', 'stop', name], { env: { ...process.env, ...env } }));
+    cleanups.push(() => stopJob(name, env));
     const windows = `${input}.windows`;
     const status = () =>
       JSON.parse(bv(['jobs', 'status', name, '--json'], env)) as { totals: { lag: number }; partitions: unknown[] };
-    await waitFor('the whole input processed', async () => {
-      const s = status();
-      return s.partitions.length === 2 && s.totals.lag === 0 ? true : undefined;
-    });
+    await waitFor(
+      'the whole input processed',
+      async () => {
+        const s = status();
+        return s.partitions.length === 2 && s.totals.lag === 0 ? true : undefined;
+      },
+      150_000,
+    );
     const firstRun = (await readAll(brokers, windows)).length;
     expect(firstRun).toBeGreaterThan(0);
 
@@ -75,9 +72,11 @@ describe('bv jobs reset', () => {
 
     // Restarted, it computes the same windows again from the start (outputs already written stay).
     bv(['jobs', 'restart', name], env);
-    await waitFor('the reprocessed output', async () =>
-      (await readAll(brokers, windows)).length >= 2 * firstRun ? true : undefined,
+    await waitFor(
+      'the reprocessed output',
+      async () => ((await readAll(brokers, windows)).length >= 2 * firstRun ? true : undefined),
+      150_000,
     );
     expect((await readAll(brokers, windows)).length).toBe(2 * firstRun);
-  }, 180_000);
+  }, 400_000);
 });

@@ -1,5 +1,12 @@
 import { ANALYTICS_TOPICS } from '@bitvelocity/core';
-import { defineJob, type JobDefinition, jsonRecords, type StreamRecord, type WindowResult } from '@bitvelocity/streams';
+import {
+  type Anomaly,
+  defineJob,
+  type JobDefinition,
+  jsonRecords,
+  type StreamRecord,
+  type WindowResult,
+} from '@bitvelocity/streams';
 import type { LakeSystem } from '../sink/lake-sink.js';
 import type { LakeCommitContext } from '../sink/lake-writer.js';
 import type { LakeColumn, LakeTable, LakeView } from '../tables.js';
@@ -96,18 +103,6 @@ const window = (w: WindowResult<unknown>) => ({
 });
 
 const cents = (value: number) => (value / 100).toFixed(2);
-
-interface Anomaly {
-  metric: string;
-  key: string;
-  value: number;
-  mean: number;
-  stddev: number;
-  score: number;
-  samples: number;
-  eventId: string | null;
-  eventTime: string;
-}
 
 export interface GoldJobOptions {
   lake: LakeSystem;

@@ -157,19 +157,14 @@ export class SilverRefresher {
           report.landed[table.name] = rows.length;
         }
         if (quarantine.length > 0) await this.staging.stage(this.tables.quarantine, quarantine);
-        await this.lake.run('BEGIN');
-        try {
+        await this.lake.transaction(async () => {
           // One refresher at a time: a position that moved since it was read means another one landed this batch.
           const now = await this.position();
           if (now.lastRowid !== position.lastRowid) throw new Error('transaction conflict: Silver moved on meanwhile');
           for (const table of byTable.keys()) await this.staging.insertInto(table);
           if (quarantine.length > 0) await this.staging.insertInto(this.tables.quarantine);
           await this.savePosition(report.lastRowid, maxOccurredAt);
-          await this.lake.run('COMMIT');
-        } catch (error) {
-          await this.lake.run('ROLLBACK').catch(() => {});
-          throw error;
-        }
+        });
       } finally {
         await this.staging.clear();
       }
@@ -191,8 +186,7 @@ export class SilverRefresher {
     let removed = 0;
     await retryOnConflict(async () => {
       removed = 0;
-      await this.lake.run('BEGIN');
-      try {
+      await this.lake.transaction(async () => {
         for (const table of [...this.eventTables, this.tables.quarantine]) {
           const [counted] = await this.lake.rows<{ n: bigint }>(
             `SELECT count(*) AS n FROM ${qualifiedName(table)} WHERE _bronze_rowid >= $1`,
@@ -209,11 +203,7 @@ export class SilverRefresher {
         const maxOccurredAt = new Map(latest.map((r) => [r.topic, Number(r.max_occurred_at)]));
         await this.lake.run(`DELETE FROM ${qualifiedName(this.tables.progress)}`);
         await this.savePosition(boundary - 1n, maxOccurredAt, true);
-        await this.lake.run('COMMIT');
-      } catch (error) {
-        await this.lake.run('ROLLBACK').catch(() => {});
-        throw error;
-      }
+      });
     });
     return { removed, reports: await this.refresh() };
   }

@@ -83,9 +83,8 @@ export class LakeWriter implements TransactionalWriter {
   }
 
   async claim(topic: string, partition: number): Promise<bigint | undefined> {
-    return retryOnConflict(async () => {
-      await this.lake.run('BEGIN');
-      try {
+    const claimed = await retryOnConflict(() =>
+      this.lake.transaction(async () => {
         await this.lake.run(`UPDATE ${this.offsets} SET epoch = epoch + 1 WHERE partition = -1`);
         const [current] = await this.lake.rows<{ epoch: bigint; next_offset: bigint | null }>(
           `SELECT epoch, next_offset FROM ${this.offsets} WHERE topic = $1 AND partition = $2`,
@@ -107,14 +106,12 @@ export class LakeWriter implements TransactionalWriter {
             this.owner,
           ]);
         }
-        await this.lake.run('COMMIT');
-        this.epochs.set(partitionKey(topic, partition), epoch);
-        return current?.next_offset ?? undefined;
-      } catch (error) {
-        await this.lake.run('ROLLBACK').catch(() => {});
-        throw error;
-      }
-    });
+        return { epoch, nextOffset: current?.next_offset ?? undefined };
+      }),
+    );
+    // Only a committed claim counts: a retried one took a newer epoch.
+    this.epochs.set(partitionKey(topic, partition), claimed.epoch);
+    return claimed.nextOffset;
   }
 
   async commit(batch: TransactionalCommit): Promise<void> {
@@ -131,9 +128,8 @@ export class LakeWriter implements TransactionalWriter {
         );
         staged.push(target);
       }
-      await retryOnConflict(async () => {
-        await this.lake.run('BEGIN');
-        try {
+      await retryOnConflict(() =>
+        this.lake.transaction(async () => {
           await this.checkEpochs(batch.offsets);
           for (const target of staged) await this.staging.insertInto(target.table);
           for (const offset of batch.offsets) {
@@ -142,12 +138,8 @@ export class LakeWriter implements TransactionalWriter {
               [offset.nextOffset, context.committedAt.toISOString(), offset.topic, offset.partition],
             );
           }
-          await this.lake.run('COMMIT');
-        } catch (error) {
-          await this.lake.run('ROLLBACK').catch(() => {});
-          throw error;
-        }
-      });
+        }),
+      );
     } finally {
       await this.staging.clear();
     }

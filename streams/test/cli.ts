@@ -1,0 +1,17 @@
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+/** The `bv` command of this checkout, as the tests run it. */
+export const BV = fileURLToPath(new URL('../../cli/bin/bv.js', import.meta.url));
+
+/** Runs `bv <args>` with extra environment; throws with its stderr when it fails, else returns its stdout. */
+export function bv(args: string[], env: NodeJS.ProcessEnv = {}): string {
+  const result = spawnSync(process.execPath, [BV, ...args], { env: { ...process.env, ...env }, encoding: 'utf8' });
+  if (result.status !== 0) throw new Error(`bv ${args.join(' ')} failed: ${result.stderr}`);
+  return result.stdout;
+}
+
+/** `bv jobs stop <job>`, for cleanups: never throws. */
+export function stopJob(name: string, env: NodeJS.ProcessEnv = {}): void {
+  spawnSync(process.execPath, [BV, 'jobs', 'stop', name], { env: { ...process.env, ...env } });
+}
