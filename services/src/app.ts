@@ -32,6 +32,9 @@ export function createServiceDeps(options: ServicesOptions): ServiceDeps {
   const pool = new pg.Pool({
     connectionString: options.databaseUrl,
     max: options.poolSize ?? 20,
+    // Connections stay open once made: by default the pool closes one idle for 10 s, and the next burst then pays a
+    // backend fork, SCRAM authentication and re-preparing every named statement in the middle of requests.
+    idleTimeoutMillis: 0,
     statement_timeout: 10_000,
   });
   const redis = new Redis(options.redisUrl, { lazyConnect: false, maxRetriesPerRequest: 1, enableOfflineQueue: false });
