@@ -78,4 +78,41 @@ describe('a Kafka-to-Kafka job on the local broker', () => {
     expect(dead[0]?.headers.get('bv-dlq-code')?.toString()).toBe('UNDECODABLE');
     expect(dead[0]?.value?.toString()).toBe('{broken');
   }, 120_000);
+
+  it('commits a checkpoint larger than the broker takes in one request (regression: MESSAGE_TOO_LARGE forever)', async () => {
+    const input = await createTopic(brokers, 'worker-big', 1);
+    const output = `${input}.out`;
+    const job = defineJob({
+      name: `test-big-${input.slice(-8)}`,
+      maxBatchRecords: 5000,
+      maxBatchWait: '2s',
+      build: (j) =>
+        j
+          .source(jsonRecords<{ id: string; pad: string }>({ topics: [input], maxOutOfOrderness: 0, idleTimeout: 0 }))
+          .dedupe({ ttl: '1h', id: (r) => r.id }) // a changelog entry per record on top of the outputs
+          .to(kafkaSink(output)),
+    });
+    // 5,000 records of ~800 B read in one checkpoint: ~4 MB of outputs and changelog in one transaction.
+    const pad = 'x'.repeat(760);
+    await produce(
+      brokers,
+      input,
+      Array.from({ length: 5000 }, (_, i) => ({ key: `k${i % 10}`, value: JSON.stringify({ id: `r${i}`, pad }) })),
+    );
+    const admin = new Admin({ clientId: 'streams-test', bootstrapBrokers: brokers });
+    await ensureJobTopics(admin, job, { sinkPartitions: 1 });
+    await admin.close();
+    const stop = new AbortController();
+    const worker = runWorker({ job, bootstrapServers: brokers, workerId: 'test-big', signal: stop.signal });
+    try {
+      const out = await waitFor('every record through', async () => {
+        const records = await readAll(brokers, output);
+        return records.length >= 5000 ? records : undefined;
+      });
+      expect(out).toHaveLength(5000);
+    } finally {
+      stop.abort();
+      await worker;
+    }
+  }, 120_000);
 });

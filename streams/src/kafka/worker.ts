@@ -241,12 +241,12 @@ export async function runWorker(options: WorkerOptions): Promise<void> {
     if (exactlyOnce) {
       const transaction = runner.transaction ?? (await runner.producer.beginTransaction());
       runner.transaction = undefined;
-      if (messages.length > 0) await transaction.send({ messages });
+      for (const chunk of produceChunks(messages)) await transaction.send({ messages: chunk });
       await transaction.addConsumer(consumer as never);
       await transaction.addOffset(offsetMessage(consumer, groupId, runner));
       await transaction.commit();
     } else {
-      if (messages.length > 0) await runner.producer.send({ messages });
+      for (const chunk of produceChunks(messages)) await runner.producer.send({ messages: chunk });
       await consumer.commit({
         offsets: [{ topic: runner.topic, partition: runner.partition, offset: runner.position, leaderEpoch: -1 }],
       });
@@ -293,7 +293,7 @@ export async function runWorker(options: WorkerOptions): Promise<void> {
       const started = performance.now();
       try {
         // At least once into the dead-letter topics, before the commit that moves past them.
-        if (deadLetters.length > 0) await sharedProducer?.send({ messages: deadLetters.map(toMessage) });
+        for (const chunk of produceChunks(deadLetters.map(toMessage))) await sharedProducer?.send({ messages: chunk });
         await target.commit({ records, offsets });
       } catch (error) {
         log.warn({ err: error, system: system?.name }, 'checkpoint failed');
@@ -460,6 +460,33 @@ async function readChangelog(fetcher: PartitionFetcher, topic: string, partition
   }
   fetcher.forget(topic, partition);
   return entries;
+}
+
+/** Bytes a produce request may carry here: well under the broker's default message.max.bytes (1 MiB) per batch. */
+const MAX_REQUEST_BYTES = 512 * 1024;
+
+/**
+ * Splits a checkpoint's messages into produce requests the broker accepts. One request for a large checkpoint (a
+ * backlog read in batches of thousands of records) builds a record batch over message.max.bytes, which the broker
+ * refuses (MESSAGE_TOO_LARGE) every time the task retries it: the job would never get past it.
+ */
+export function* produceChunks<
+  M extends { key?: Buffer | undefined; value?: Buffer | undefined; headers?: Map<Buffer, Buffer> },
+>(messages: M[]): Generator<M[]> {
+  let chunk: M[] = [];
+  let bytes = 0;
+  for (const message of messages) {
+    let size = 64 + (message.key?.length ?? 0) + (message.value?.length ?? 0);
+    for (const [name, value] of message.headers ?? []) size += name.length + value.length + 8;
+    if (chunk.length > 0 && bytes + size > MAX_REQUEST_BYTES) {
+      yield chunk;
+      chunk = [];
+      bytes = 0;
+    }
+    chunk.push(message);
+    bytes += size;
+  }
+  if (chunk.length > 0) yield chunk;
 }
 
 function toMessage(output: OutputRecord) {
