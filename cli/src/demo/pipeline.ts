@@ -18,7 +18,7 @@ import {
 } from '@bitvelocity/lakehouse';
 import { type GxValidationResult, runGreatExpectations } from '@bitvelocity/quality';
 import { createServiceDeps, createServicesApp, ensureAppRole, hashPassword, migrate } from '@bitvelocity/services';
-import { ensureJobTopics, type JobDefinition, jobStatus, runWorker } from '@bitvelocity/streams';
+import { ensureJobTopics, type JobDefinition, jobStatus, runWorker, type WorkerStatus } from '@bitvelocity/streams';
 import customerSessions from '@bitvelocity/streams/jobs/customer-sessions';
 import orderStreams from '@bitvelocity/streams/jobs/order-streams';
 import productMetrics from '@bitvelocity/streams/jobs/product-metrics';
@@ -45,6 +45,8 @@ interface DemoOptions {
   onStep?: (step: DemoStep) => void;
   /** Longest wait for a layer to show the run's events. */
   timeoutMs?: number;
+  /** Longest wait for the jobs to work through what their topics held before the run. */
+  catchUpTimeoutMs?: number;
 }
 
 /** What the run did through the API, to check every layer against. */
@@ -90,12 +92,13 @@ export async function runPipelineDemo(config: PlatformConfig, options: DemoOptio
     options.onStep?.(done);
     return ok;
   };
-  const waitFor = async <T>(what: string, probe: () => Promise<T | undefined>): Promise<T> => {
-    const deadline = Date.now() + timeoutMs;
+  const catchUpTimeoutMs = options.catchUpTimeoutMs ?? 600_000;
+  const waitFor = async <T>(what: string, probe: () => Promise<T | undefined>, within = timeoutMs): Promise<T> => {
+    const deadline = Date.now() + within;
     for (;;) {
       const value = await probe();
       if (value !== undefined) return value;
-      if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs / 1000}s waiting for ${what}`);
+      if (Date.now() > deadline) throw new Error(`timed out after ${within / 1000}s waiting for ${what}`);
       await sleep(250);
     }
   };
@@ -103,7 +106,7 @@ export async function runPipelineDemo(config: PlatformConfig, options: DemoOptio
   const log = createLogger('demo', 'error');
   const scratch = mkdtempSync(join(tmpdir(), 'bv-demo-'));
   const postgres = new pg.Client(postgresUrl(config.postgres));
-  const workers: { stop: AbortController; done: Promise<void> }[] = [];
+  const workers: { name: string; stop: AbortController; done: Promise<void>; status?: WorkerStatus }[] = [];
   let silverLoop: Promise<void> | undefined;
   let refreshing = true;
   let lake: DuckDb | undefined;
@@ -193,14 +196,18 @@ export async function runPipelineDemo(config: PlatformConfig, options: DemoOptio
             continue;
           }
           const stop = new AbortController();
-          const done = runWorker({
+          const worker: (typeof workers)[number] = { name: job.name, stop, done: Promise.resolve() };
+          worker.done = runWorker({
             job,
             bootstrapServers: config.kafka.bootstrapServers,
             workerId: `demo-${job.name}`,
             signal: stop.signal,
             logger: log,
+            onStatus: (status) => {
+              worker.status = status;
+            },
           });
-          workers.push({ stop, done });
+          workers.push(worker);
           started.push(job.name);
         }
       } finally {
@@ -214,8 +221,22 @@ export async function runPipelineDemo(config: PlatformConfig, options: DemoOptio
           await sleep(300);
         }
       })();
+      // The jobs first catch up with what their topics already hold, so the run's own events are not queued behind it.
+      let backlog = 0;
+      await waitFor(
+        'the jobs to catch up with their topics',
+        async () => {
+          const lags = workers.map((w) =>
+            w.status && w.status.tasks.length > 0 ? w.status.tasks.reduce((sum, t) => sum + t.lag, 0) : undefined,
+          );
+          backlog = Math.max(backlog, ...lags.map((l) => l ?? 0));
+          return lags.every((l) => l === 0) ? true : undefined;
+        },
+        catchUpTimeoutMs,
+      );
       return [
         started.length ? `running here: ${started.join(', ')}` : '',
+        backlog > 0 ? `caught up with a backlog of up to ${backlog} records` : '',
         deployed.length ? `already deployed: ${deployed.join(', ')}` : '',
         'Silver refreshing every 300 ms',
       ]
