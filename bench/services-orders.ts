@@ -4,9 +4,13 @@
  * Prints req/s and p50/p95/p99 latency (ms) at a fixed rate (open loop, latency from the scheduled send time), then
  * the maximum rate at a fixed concurrency. The load generator shares the 2 cores with the service, Postgres and
  * Redis: the figures include that contention. BENCH_SERVICE_NODE_FLAGS passes Node flags to the service process
- * only (e.g. --trace-gc; the service's output then goes to this terminal).
+ * only (e.g. --trace-gc; the service's output then goes to this terminal). It first runs the services' maintenance
+ * (published outbox rows deleted) and VACUUM ANALYZE, like pgbench, so background vacuum of earlier runs is not measured.
  */
 import { cpus, totalmem } from 'node:os';
+import { loadPlatformConfig, postgresUrl } from '@bitvelocity/core';
+import { runMaintenance } from '@bitvelocity/services';
+import pg from 'pg';
 import { closedLoop, type LoadRequest, numberArg, openLoop } from './load.js';
 import { startServices } from './services.js';
 
@@ -14,6 +18,16 @@ const rate = numberArg('rate', 500);
 const seconds = numberArg('seconds', 30);
 const concurrency = numberArg('concurrency', 16);
 const port = 18096;
+
+// Start from a settled database, as pgbench does: earlier runs leave hundreds of thousands of rows whose insert-triggered
+// autovacuum would otherwise run in the middle of this one and be measured as order latency.
+const ownerUrl = postgresUrl(loadPlatformConfig().postgres);
+const maintenance = await runMaintenance(ownerUrl, { slotName: 'bv_outbox' });
+const db = new pg.Client(ownerUrl);
+await db.connect();
+await db.query('VACUUM (ANALYZE) orders, order_lines, outbox, idempotency_keys');
+await db.end();
+console.log(`before: outbox rows published and deleted ${maintenance.outboxRowsDeleted}; VACUUM ANALYZE done`);
 
 const services = await startServices({
   port,
