@@ -78,24 +78,15 @@ export class StagingTables {
     }
   }
 
-  /**
-   * The staged rows as a SELECT with each column cast to its lake type; `unlessExists` keeps only rows whose value of
-   * that column the lake table does not have yet (an anti-join, e.g. on event_id).
-   */
-  selectSql(table: LakeTable, options: { unlessExists?: string } = {}): string {
+  /** Inserts the staged rows, each column cast to its lake type, into the lake table (inside the caller's transaction). */
+  async insertInto(table: LakeTable): Promise<void> {
+    const columns = table.columns.map((c) => `"${c.name}"`).join(', ');
     const casts = table.columns
       .map((c) => `CAST(${c.derivedFrom ?? `s."${c.name}"`} AS ${c.type}) AS "${c.name}"`)
       .join(', ');
-    const where = options.unlessExists
-      ? ` WHERE NOT EXISTS (SELECT 1 FROM ${qualifiedName(table)} t WHERE t."${options.unlessExists}" = s."${options.unlessExists}")`
-      : '';
-    return `SELECT ${casts} FROM temp.main.${this.nameOf(table)} s${where}`;
-  }
-
-  /** Inserts the staged rows into the lake table (inside the caller's transaction). */
-  async insertInto(table: LakeTable, options: { unlessExists?: string } = {}): Promise<void> {
-    const columns = table.columns.map((c) => `"${c.name}"`).join(', ');
-    await this.lake.run(`INSERT INTO ${qualifiedName(table)} (${columns}) ${this.selectSql(table, options)}`);
+    await this.lake.run(
+      `INSERT INTO ${qualifiedName(table)} (${columns}) SELECT ${casts} FROM temp.main.${this.nameOf(table)} s`,
+    );
   }
 
   async clear(): Promise<void> {

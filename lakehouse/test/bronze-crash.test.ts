@@ -2,7 +2,7 @@ import { fileURLToPath } from 'node:url';
 import { loadPlatformConfig } from '@bitvelocity/core';
 import { JobRegistry } from '@bitvelocity/streams';
 import { afterAll, describe, expect, it } from 'vitest';
-import { bv, stopJob } from '../../streams/test/cli.js';
+import { bv, killRandomWorker, restartsOf, stopJob } from '../../streams/test/cli.js';
 import { createTopic, produce, waitFor } from '../../streams/test/kafka.js';
 import {
   BRONZE_ENVELOPES,
@@ -79,16 +79,9 @@ describe('Bronze under kill -9', () => {
       await produce(brokers, topic, batch(produced, 3000));
       produced += 3000;
       await new Promise((r) => setTimeout(r, 100 + Math.random() * 700));
-      const workers = (await registry.workers(name)).filter((w) => w.pid);
-      const victim = workers[Math.floor(Math.random() * workers.length)];
-      if (!victim?.pid) continue;
-      try {
-        process.kill(victim.pid, 'SIGKILL');
-        kills++;
-        landedAtKill.push(`${(await landed()).n}/${produced}`);
-      } catch {
-        // already gone
-      }
+      if (!(await killRandomWorker(registry, name))) continue;
+      kills++;
+      landedAtKill.push(`${(await landed()).n}/${produced}`);
     }
 
     const final = await waitFor(
@@ -124,10 +117,9 @@ describe('Bronze under kill -9', () => {
     expect(
       landedAtKill.filter((at) => Number(at.split('/')[0]) < Number(at.split('/')[1])).length,
     ).toBeGreaterThanOrEqual(3);
-    await waitFor('the supervisor to restart every killed worker', async () => {
-      const restarts = (await registry.workers(name)).reduce((sum, w) => sum + w.restarts, 0);
-      return restarts >= kills ? true : undefined;
-    });
+    await waitFor('the supervisor to restart every killed worker', async () =>
+      (await restartsOf(registry, name)) >= kills ? true : undefined,
+    );
     // Standard Parquet: once inlined rows are flushed, a plain DuckDB (no DuckLake) reads every row from the files.
     await compact(lake, { schema, table: 'envelopes' });
     const files = await lake.rows<{ data_file: string }>(

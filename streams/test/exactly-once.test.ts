@@ -3,7 +3,7 @@ import { deadLetterTopicOf, loadPlatformConfig } from '@bitvelocity/core';
 import { afterAll, describe, expect, it } from 'vitest';
 import { JobRegistry } from '../src/deploy/registry.js';
 import { Task } from '../src/runtime/task.js';
-import { bv, stopJob } from './cli.js';
+import { bv, killRandomWorker, restartsOf, stopJob } from './cli.js';
 import { createTopic, produce, readAll, waitFor } from './kafka.js';
 
 const config = loadPlatformConfig();
@@ -66,17 +66,10 @@ describe('exactly-once under kill -9', () => {
     const started = Date.now();
     while (kills < 5) {
       await new Promise((r) => setTimeout(r, 150 + Math.random() * 500));
-      const workers = (await registry.workers(name)).filter((w) => w.pid);
-      const victim = workers[Math.floor(Math.random() * workers.length)];
-      if (!victim?.pid) continue;
-      try {
-        process.kill(victim.pid, 'SIGKILL');
-        kills++;
-        killedAt.push(Date.now() - started);
-        progressAtKill.push((await readAll(brokers, `${input}.windows`)).length);
-      } catch {
-        // already gone; try again
-      }
+      if (!(await killRandomWorker(registry, name))) continue;
+      kills++;
+      killedAt.push(Date.now() - started);
+      progressAtKill.push((await readAll(brokers, `${input}.windows`)).length);
     }
 
     const total = (topic: string) => expected.get(topic)?.length ?? 0;
@@ -102,10 +95,9 @@ describe('exactly-once under kill -9', () => {
       `kills at ${killedAt.join(', ')} ms; window results committed then: ${progressAtKill.join(', ')} of ${total(windowsTopic)}`,
     );
     expect(progressAtKill.filter((n) => n < total(windowsTopic)).length).toBeGreaterThanOrEqual(3);
-    await waitFor('the supervisor to restart every killed worker', async () => {
-      const restarts = (await registry.workers(name)).reduce((sum, w) => sum + w.restarts, 0);
-      return restarts >= kills ? true : undefined;
-    });
+    await waitFor('the supervisor to restart every killed worker', async () =>
+      (await restartsOf(registry, name)) >= kills ? true : undefined,
+    );
 
     const status = JSON.parse(bv(['jobs', 'status', name, '--json'], env)) as {
       totals: { lag: number };

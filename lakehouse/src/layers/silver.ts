@@ -1,4 +1,4 @@
-import { BvError, type Envelope, EventSchemaRegistry } from '@bitvelocity/core';
+import { type Envelope, EventSchemaRegistry } from '@bitvelocity/core';
 import { retryOnConflict } from '../conflicts.js';
 import type { DuckDb } from '../duckdb.js';
 import { epochMillis, type LakeRow, StagingTables } from '../staging.js';
@@ -41,6 +41,9 @@ type BronzeRow = {
 
 const READ_POSITION = '';
 
+/** Staging for a batch's eventIds, to ask the Silver tables which of them they already hold. */
+const CANDIDATE_IDS: LakeTable = { schema: 'temp', name: 'ids', columns: [{ name: 'event_id', type: 'VARCHAR' }] };
+
 /**
  * Silver from Bronze, incrementally: each refresh reads the Bronze rows after the last one it read (in Bronze rowid
  * order, which is commit order), validates each against its event schema, lands the first copy of each eventId in its
@@ -74,8 +77,7 @@ export class SilverRefresher {
     await ensureTable(lake, bronze);
     const all = [tables.orders, tables.orderLines, tables.products, tables.customers, tables.quarantine];
     for (const table of [...all, tables.progress]) await ensureTable(lake, table);
-    const ids: LakeTable = { schema: 'temp', name: 'ids', columns: [{ name: 'event_id', type: 'VARCHAR' }] };
-    const staging = await StagingTables.create(lake, [...all, ids]);
+    const staging = await StagingTables.create(lake, [...all, CANDIDATE_IDS]);
     return new SilverRefresher(lake, bronze, tables, staging, options);
   }
 
@@ -237,13 +239,12 @@ export class SilverRefresher {
 
   private async existingEventIds(ids: string[]): Promise<Set<string>> {
     if (ids.length === 0) return new Set();
-    const idsTable: LakeTable = { schema: 'temp', name: 'ids', columns: [{ name: 'event_id', type: 'VARCHAR' }] };
     try {
       await this.staging.stage(
-        idsTable,
+        CANDIDATE_IDS,
         ids.map((event_id) => ({ event_id })),
       );
-      const staged = this.staging.stagedName(idsTable);
+      const staged = this.staging.stagedName(CANDIDATE_IDS);
       const found = await this.lake.rows<{ event_id: string }>(
         this.eventTables
           .filter((t) => t !== this.tables.orderLines) // an order's lines share its eventId, which orders has
@@ -290,8 +291,4 @@ function lineageOf(row: BronzeRow): LakeRow {
     _bronze_rowid: row._rowid,
     _ingested_at: Number(row._ingested_ms),
   };
-}
-
-export function assertRebuildable(from: Date): void {
-  if (Number.isNaN(from.getTime())) throw new BvError('LAKE_BAD_OPTION', 'rebuild --from needs a date or timestamp');
 }
