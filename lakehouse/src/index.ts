@@ -47,3 +47,12 @@ export {
   type LakeView,
   qualifiedName,
 } from './tables.js';
+export type {
+  LakeTransform,
+  PendingIncrement,
+  PublishHook,
+  PublishVerdict,
+  TransformContext,
+  TransformLag,
+  TransformReport,
+} from './transform/contract.js';
