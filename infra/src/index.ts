@@ -13,3 +13,4 @@ export {
   type UpResult,
 } from './local/stack.js';
 export { versions } from './versions.js';
+export { ensureChromium, launchChromium } from './browser.js';
