@@ -29,7 +29,17 @@ export type ErrorCode =
   | 'JOB_INVALID'
   | 'LAKE_FENCED'
   | 'LAKE_COMMIT_FAILED'
-  | 'LAKE_SCHEMA_INCOMPATIBLE';
+  | 'LAKE_SCHEMA_INCOMPATIBLE'
+  | 'SQL_READ_ONLY'
+  | 'SQL_ACCESS_DENIED'
+  | 'SQL_CONFIG_LOCKED'
+  | 'SQL_TIMEOUT'
+  | 'SQL_CANCELLED'
+  | 'SQL_FAILED'
+  | 'SQL_BAD_OPTION'
+  | 'WIRE_AUTH_FAILED'
+  | 'WIRE_PROTOCOL_VIOLATION'
+  | 'WIRE_BAD_OPTION';
 
 export interface BvErrorOptions {
   cause?: unknown;

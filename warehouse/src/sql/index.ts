@@ -1,0 +1,20 @@
+export {
+  CATALOG_READER_ROLE,
+  type CatalogReader,
+  catalogReaderPassword,
+  ensureCatalogReader,
+} from './catalog-reader.js';
+export { classifyEngineError, SqlError } from './errors.js';
+export {
+  ANALYST_SCHEMAS,
+  type AnalystColumn,
+  AnalystDatabase,
+  type AnalystDatabaseOptions,
+  type AnalystRelation,
+  AnalystSession,
+  DEFAULT_ROW_LIMIT,
+  DEFAULT_STATEMENT_TIMEOUT_MS,
+  type RunOptions,
+  type SqlColumn,
+  type SqlResult,
+} from './session.js';
