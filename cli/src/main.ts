@@ -4,7 +4,9 @@ import { connectorsCommand } from './commands/connectors.js';
 import { demoCommand } from './commands/demo.js';
 import { jobsCommand } from './commands/jobs.js';
 import { lakeCommand } from './commands/lake.js';
+import { pgServeCommand } from './commands/pg-serve.js';
 import { servicesCommand } from './commands/services.js';
+import { sqlCommand } from './commands/sql.js';
 import { stackCommand } from './commands/stack.js';
 
 const program = new Command('bv')
@@ -18,6 +20,8 @@ program.addCommand(servicesCommand());
 program.addCommand(connectorsCommand());
 program.addCommand(jobsCommand());
 program.addCommand(lakeCommand());
+program.addCommand(sqlCommand());
+program.addCommand(pgServeCommand());
 
 try {
   await program.parseAsync(process.argv);

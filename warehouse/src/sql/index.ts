@@ -5,6 +5,8 @@ export {
   ensureCatalogReader,
 } from './catalog-reader.js';
 export { classifyEngineError, SqlError } from './errors.js';
+export { writeParquet } from './parquet.js';
+export { displayText, jsonValue, renderCsv, renderJson, renderTable } from './render.js';
 export {
   ANALYST_SCHEMAS,
   type AnalystColumn,
