@@ -238,8 +238,10 @@ export class WireConnection {
       this.close();
       return;
     }
-    if (code !== PROTOCOL_VERSION_3)
-      return this.fatal('0A000', `unsupported frontend protocol ${code >> 16}.${code & 0xffff}`);
+    if (code !== PROTOCOL_VERSION_3) {
+      this.fatal('0A000', `unsupported frontend protocol ${code >> 16}.${code & 0xffff}`);
+      return;
+    }
     const params: Record<string, string> = {};
     while (r.remaining > 1) {
       const key = r.cstring();
@@ -247,7 +249,8 @@ export class WireConnection {
       params[key] = r.cstring();
     }
     if (this.context.tls && !(this.socket instanceof TLSSocket)) {
-      return this.fatal('28000', 'this server requires TLS: connect with sslmode=require');
+      this.fatal('28000', 'this server requires TLS: connect with sslmode=require');
+      return;
     }
     this.user = params.user ?? '';
     if (params.application_name) this.parameters.application_name = params.application_name;
