@@ -81,7 +81,7 @@ describe('the Postgres wire endpoint over the read-only lake', () => {
     expect(tables.stdout).not.toContain('bv_meta');
     const columns = await psql(['-c', '\\d+ gold.daily_sales']);
     expect(columns.stdout).toMatch(/revenue\s+\|\s+numeric\(18,2\).*Revenue of the day, exact decimal, in EUR/);
-    expect(columns.stdout).toMatch(/first_order_at\s+\|\s+timestamp with time zone/);
+    expect(columns.stdout).toMatch(/first_order_at\s+\|\s+timestamptz/);
     const query = await psql([
       '-A',
       '-t',

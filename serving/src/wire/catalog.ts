@@ -14,7 +14,8 @@ export async function installCatalog(session: AnalystSession): Promise<void> {
     CREATE TEMP VIEW pg_namespace AS
       SELECT * FROM system.pg_catalog.pg_namespace WHERE nspname IN (${schemas});
     CREATE TEMP VIEW pg_class AS
-      SELECT c.*, false AS relforcerowsecurity FROM system.pg_catalog.pg_class c
+      SELECT c.* EXCLUDE (reloptions), []::VARCHAR[] AS reloptions, false AS relforcerowsecurity
+      FROM system.pg_catalog.pg_class c
       WHERE c.relnamespace IN (SELECT oid FROM system.pg_catalog.pg_namespace WHERE nspname IN (${schemas}));
     CREATE TEMP TABLE pg_roles (oid BIGINT, rolname VARCHAR);
     CREATE TEMP TABLE pg_policy (polname VARCHAR, polpermissive BOOLEAN, polroles BIGINT[], polqual VARCHAR,
@@ -32,6 +33,7 @@ export async function installCatalog(session: AnalystSession): Promise<void> {
     CREATE TEMP MACRO pg_get_userbyid(id) AS 'bitvelocity';
     CREATE TEMP MACRO pg_encoding_to_char(id) AS 'UTF8';
     CREATE TEMP MACRO pg_relation_is_publishable(id) AS false;
+    CREATE TEMP MACRO array_upper(list, dimension) AS len(list);
     CREATE TEMP MACRO pg_get_statisticsobjdef_columns(id) AS NULL;
     CREATE TEMP MACRO obj_description(id, catalog) AS
       (SELECT description FROM system.pg_catalog.pg_description d WHERE d.objoid = id AND d.objsubid = 0 LIMIT 1);
@@ -44,6 +46,10 @@ export async function installCatalog(session: AnalystSession): Promise<void> {
 
 /** Rewrites the parts of a catalog query DuckDB does not parse or resolve; other SQL passes through unchanged. */
 export function translateCatalogQuery(sql: string): string {
+  // The lake has no publications; psql's query for them uses array forms DuckDB lacks.
+  if (/\bFROM\s+pg_catalog\.pg_publication\s+p\b/i.test(sql)) {
+    return 'SELECT NULL::VARCHAR AS pubname, NULL::VARCHAR AS prqual, NULL::VARCHAR AS prattrs WHERE false';
+  }
   if (!/pg_catalog|pg_class|pg_namespace|pg_attribute|pg_type|regclass|information_schema/i.test(sql)) return sql;
   return sql
     .replace(/OPERATOR\(\s*pg_catalog\.([^)\s]+)\s*\)/gi, '$1')
