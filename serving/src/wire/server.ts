@@ -4,6 +4,7 @@ import { createSecureContext, type SecureContext } from 'node:tls';
 import { BvError, type PlatformConfig } from '@bitvelocity/core';
 import { AnalystDatabase, type AnalystDatabaseOptions } from '@bitvelocity/warehouse';
 import { WireConnection } from './connection.js';
+import { errorResponse } from './protocol.js';
 import { type VerifierLookup, verifiersFromFile } from './users.js';
 
 export interface PgServerOptions extends AnalystDatabaseOptions {
@@ -57,7 +58,13 @@ export async function startPgServer(options: PgServerOptions): Promise<PgServer>
   };
   const server: Server = createServer({ noDelay: true }, (socket) => {
     if (open.size >= maxConnections) {
-      socket.end();
+      socket.end(
+        errorResponse({
+          severity: 'FATAL',
+          code: '53300',
+          message: `too many connections (at most ${maxConnections})`,
+        }),
+      );
       return;
     }
     open.add(new WireConnection(socket, context));

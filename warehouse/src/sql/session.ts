@@ -1,6 +1,6 @@
 import { existsSync, mkdirSync, renameSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { bvHome, type PlatformConfig } from '@bitvelocity/core';
+import { BvError, bvHome, type PlatformConfig } from '@bitvelocity/core';
 import { sqlLiteral } from '@bitvelocity/lakehouse';
 import {
   type DuckDBConnection,
@@ -118,10 +118,16 @@ export class AnalystDatabase {
     } catch (error) {
       setup.closeSync();
       instance.closeSync();
+      if (/creating a new DuckLake is explicitly disabled/.test(error instanceof Error ? error.message : '')) {
+        throw new BvError(
+          'LAKE_NOT_ATTACHED',
+          `there is no lake in catalog database "${config.lake.catalogDatabase}" yet: start the pipeline (npx bv demo) so Silver and Gold exist, then query them`,
+          { cause: error },
+        );
+      }
       throw error;
-    } finally {
-      setup.closeSync();
     }
+    setup.closeSync();
     return new AnalystDatabase(instance, options);
   }
 
