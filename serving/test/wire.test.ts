@@ -81,6 +81,15 @@ describe('the Postgres wire endpoint over the read-only lake', () => {
     expect(tables.stdout).not.toContain('bv_meta');
     const columns = await psql(['-c', '\\d+ gold.daily_sales']);
     expect(columns.stdout).toMatch(/revenue\s+\|\s+numeric\(18,2\).*Revenue of the day, exact decimal, in EUR/);
+    const schemaTree = await psql([
+      '-A',
+      '-t',
+      '-c',
+      'SELECT table_schema, table_name FROM information_schema.tables ORDER BY 1, 2',
+    ]);
+    expect(schemaTree.stdout.trim().split('\n')).toEqual(['gold|daily_sales', 'silver|orders']);
+    const version = await psql(['-A', '-t', '-c', 'SELECT version()']);
+    expect(version.stdout).toMatch(/^PostgreSQL 15\.0 \(BitVelocity/);
     expect(columns.stdout).toMatch(/first_order_at\s+\|\s+timestamptz/);
     const query = await psql([
       '-A',

@@ -30,6 +30,14 @@ export async function installCatalog(session: AnalystSession): Promise<void> {
     CREATE TEMP TABLE pg_trigger (oid BIGINT, tgrelid BIGINT, tgparentid BIGINT, tgname VARCHAR, tgfoid BIGINT,
       tgtype INTEGER, tgenabled VARCHAR, tgisinternal BOOLEAN);
     CREATE TEMP TABLE pg_foreign_table (ftrelid BIGINT, ftserver BIGINT, ftoptions VARCHAR[]);
+    CREATE TEMP VIEW bv_information_schema_tables AS
+      SELECT * FROM information_schema.tables WHERE table_catalog = 'lake' AND table_schema IN (${schemas});
+    CREATE TEMP VIEW bv_information_schema_columns AS
+      SELECT * FROM information_schema.columns WHERE table_catalog = 'lake' AND table_schema IN (${schemas});
+    CREATE TEMP VIEW bv_information_schema_schemata AS
+      SELECT * FROM information_schema.schemata WHERE catalog_name = 'lake' AND schema_name IN (${schemas});
+    CREATE TEMP VIEW bv_information_schema_views AS
+      SELECT * FROM information_schema.views WHERE table_catalog = 'lake' AND table_schema IN (${schemas});
     CREATE TEMP MACRO pg_get_userbyid(id) AS 'bitvelocity';
     CREATE TEMP MACRO pg_encoding_to_char(id) AS 'UTF8';
     CREATE TEMP MACRO pg_relation_is_publishable(id) AS false;
@@ -44,12 +52,17 @@ export async function installCatalog(session: AnalystSession): Promise<void> {
   `);
 }
 
+export const SERVER_VERSION_TEXT = 'PostgreSQL 15.0 (BitVelocity analyst endpoint, DuckDB v1.5.5)';
+
 /** Rewrites the parts of a catalog query DuckDB does not parse or resolve; other SQL passes through unchanged. */
 export function translateCatalogQuery(sql: string): string {
   // The lake has no publications; psql's query for them uses array forms DuckDB lacks.
   if (/\bFROM\s+pg_catalog\.pg_publication\s+p\b/i.test(sql)) {
     return 'SELECT NULL::VARCHAR AS pubname, NULL::VARCHAR AS prqual, NULL::VARCHAR AS prattrs WHERE false';
   }
+  // Clients read the server kind from version(): say Postgres-compatible, and what is behind it.
+  const versioned = sql.replace(/\b(pg_catalog\.)?version\(\s*\)/gi, `'${SERVER_VERSION_TEXT}'`);
+  if (versioned !== sql) return translateCatalogQuery(versioned);
   if (!/pg_catalog|pg_class|pg_namespace|pg_attribute|pg_type|regclass|information_schema/i.test(sql)) return sql;
   return sql
     .replace(/OPERATOR\(\s*pg_catalog\.([^)\s]+)\s*\)/gi, '$1')
@@ -58,6 +71,10 @@ export function translateCatalogQuery(sql: string): string {
     .replace(/::\s*(pg_catalog\.)?regclass\b/gi, '::BIGINT')
     .replace(/::\s*(pg_catalog\.)?(regtype|regproc|regnamespace|regrole|oid|name)\b/gi, (_m, _p, type: string) =>
       type.toLowerCase() === 'name' ? '::VARCHAR' : '::BIGINT',
+    )
+    .replace(
+      /\binformation_schema\.(tables|columns|schemata|views)\b/gi,
+      (_m, view: string) => `bv_information_schema_${view.toLowerCase()}`,
     )
     .replace(/\bpg_catalog\.(?=[a-z_]+)/gi, '');
 }
