@@ -37,8 +37,6 @@ export type ErrorCode =
   | 'SQL_CANCELLED'
   | 'SQL_FAILED'
   | 'SQL_BAD_OPTION'
-  | 'WIRE_AUTH_FAILED'
-  | 'WIRE_PROTOCOL_VIOLATION'
   | 'WIRE_BAD_OPTION';
 
 export interface BvErrorOptions {
