@@ -29,7 +29,10 @@ export type ErrorCode =
   | 'JOB_INVALID'
   | 'LAKE_FENCED'
   | 'LAKE_COMMIT_FAILED'
-  | 'LAKE_SCHEMA_INCOMPATIBLE';
+  | 'LAKE_SCHEMA_INCOMPATIBLE'
+  | 'LINEAGE_DELIVERY_FAILED'
+  | 'LINEAGE_EVENT_INVALID'
+  | 'LINEAGE_NOT_FOUND';
 
 export interface BvErrorOptions {
   cause?: unknown;
