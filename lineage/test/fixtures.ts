@@ -110,19 +110,17 @@ export function pipelineEvents(at = Date.parse('2026-12-01T10:00:00Z')): { event
             ]),
             columnLineage: facets.columnLineage(
               Object.fromEntries(
-                orderFields
-                  .slice(0, 3)
-                  .map((f) => [
-                    f.name,
-                    [
-                      {
-                        namespace: bronze.namespace,
-                        name: bronze.name,
-                        field: f.name,
-                        transformations: [{ type: 'DIRECT', subtype: 'IDENTITY' }],
-                      },
-                    ],
-                  ]),
+                orderFields.slice(0, 3).map((f) => [
+                  f.name,
+                  [
+                    {
+                      namespace: bronze.namespace,
+                      name: bronze.name,
+                      field: f.name,
+                      transformations: [{ type: 'DIRECT', subtype: 'IDENTITY' }],
+                    },
+                  ],
+                ]),
               ),
             ),
           },

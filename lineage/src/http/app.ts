@@ -58,11 +58,9 @@ export async function buildLineageApp(options: LineageAppOptions): Promise<Fasti
   app.setErrorHandler(
     (error: Error & { statusCode?: number; code?: string; validation?: unknown }, _request, reply) => {
       if (error instanceof HttpError) {
-        return reply
-          .status(STATUS[error.code] ?? 400)
-          .send({
-            error: { code: error.code, message: error.message, ...(error.details ? { details: error.details } : {}) },
-          });
+        return reply.status(STATUS[error.code] ?? 400).send({
+          error: { code: error.code, message: error.message, ...(error.details ? { details: error.details } : {}) },
+        });
       }
       if (error instanceof BvError) {
         const status = STATUS[error.code] ?? 500;
