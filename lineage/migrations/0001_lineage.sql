@@ -103,3 +103,13 @@ CREATE TABLE column_edges (
   PRIMARY KEY (tenant, out_namespace, out_name, out_field, in_namespace, in_name, in_field)
 );
 CREATE INDEX column_edges_by_input ON column_edges (tenant, in_namespace, in_name, in_field);
+
+-- A dataset's definition without the facets that describe one moment of its content (statistics, quality results);
+-- its version is a function of that definition, so re-delivered or repeated facets never make a new version.
+CREATE FUNCTION stable_facets(facets jsonb) RETURNS jsonb LANGUAGE sql IMMUTABLE AS $$
+  SELECT facets - ARRAY['dataQualityMetrics', 'dataQualityAssertions', 'outputStatistics', 'inputStatistics']
+$$;
+CREATE FUNCTION dataset_version(namespace text, name text, facets jsonb) RETURNS uuid LANGUAGE sql IMMUTABLE AS $$
+  SELECT CASE WHEN stable_facets(facets) = '{}'::jsonb THEN NULL
+              ELSE md5(namespace || chr(31) || name || chr(31) || stable_facets(facets)::text)::uuid END
+$$;

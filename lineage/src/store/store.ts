@@ -21,12 +21,18 @@ import {
 
 type Facets = Record<string, unknown>;
 
-/** Facets that describe a dataset's content at one moment, not its definition: they never make a new version. */
-const VOLATILE_FACETS = new Set(['dataQualityMetrics', 'dataQualityAssertions', 'outputStatistics', 'inputStatistics']);
+/** Marquez's run states that end a run: a late START or RUNNING never moves a run out of them. */
 const TERMINAL = ['COMPLETED', 'FAILED', 'ABORTED'];
 
 export interface IngestResult {
   duplicate: boolean;
+}
+
+interface PendingEvent {
+  tenant: string;
+  event: LineageEvent;
+  resolve: (result: IngestResult) => void;
+  reject: (error: unknown) => void;
 }
 
 export type Direction = 'both' | 'upstream' | 'downstream';
@@ -42,21 +48,6 @@ function hash(value: unknown): string {
   return createHash('sha256').update(JSON.stringify(value)).digest('hex');
 }
 
-/** A stable UUID from a hash (the version of a dataset is a function of what it is). */
-function uuidFrom(hex: string): string {
-  const h = hex.slice(0, 32).split('');
-  h[12] = '5';
-  h[16] = ((Number.parseInt(h[16] as string, 16) & 0x3) | 0x8).toString(16);
-  const s = h.join('');
-  return `${s.slice(0, 8)}-${s.slice(8, 12)}-${s.slice(12, 16)}-${s.slice(16, 20)}-${s.slice(20, 32)}`;
-}
-
-function stableFacets(facets: Facets): Facets {
-  const out: Facets = {};
-  for (const key of Object.keys(facets).sort()) if (!VOLATILE_FACETS.has(key)) out[key] = facets[key];
-  return out;
-}
-
 export const datasetNodeId = (namespace: string, name: string) => `dataset:${namespace}:${name}`;
 export const jobNodeId = (namespace: string, name: string) => `job:${namespace}:${name}`;
 
@@ -65,6 +56,12 @@ export const jobNodeId = (namespace: string, name: string) => `job:${namespace}:
  * with everything derived from it, or not at all. Every query is filtered on the caller's tenant.
  */
 export class LineageStore {
+  private readonly pending: PendingEvent[] = [];
+  private activeWriters = 0;
+  private readonly writers = Number(process.env.BV_LINEAGE_WRITERS ?? 2);
+  private readonly batch = 200;
+  private fallbacks = 0;
+
   private constructor(
     readonly pool: pg.Pool,
     private readonly schema: string,
@@ -78,289 +75,151 @@ export class LineageStore {
     return new LineageStore(pool, schema);
   }
 
+  /** How many group-commit batches had to be rolled back and written event by event. */
+  get batchFallbacks(): number {
+    return this.fallbacks;
+  }
+
   async close(): Promise<void> {
     await this.pool.end();
   }
 
   // ---------------------------------------------------------------- writes
 
+  /**
+   * Stores one event and everything derived from it in ONE statement (data-modifying CTEs): atomic without an
+   * explicit transaction, and one round trip per event. Re-delivery (same event key) changes nothing.
+   */
   async ingest(tenant: string, event: LineageEvent): Promise<IngestResult> {
-    const client = await this.pool.connect();
+    return new Promise((resolve, reject) => {
+      this.pending.push({ tenant, event, resolve, reject });
+      this.drain();
+    });
+  }
+
+  /**
+   * Group commit: concurrent events are written by at most `writers` connections, each taking up to `batch` waiting
+   * events into one transaction, so one WAL flush covers many events. A batch that fails (a deadlock between two
+   * writers, say) is rolled back and its events written one transaction each, so one event's error never fails
+   * another's and nothing is half-stored.
+   */
+  private drain(): void {
+    while (this.activeWriters < this.writers && this.pending.length) {
+      const batch = this.pending.splice(0, this.batch);
+      this.activeWriters += 1;
+      void this.writeBatch(batch).finally(() => {
+        this.activeWriters -= 1;
+        this.drain();
+      });
+    }
+  }
+
+  private async writeBatch(batch: PendingEvent[]): Promise<void> {
+    let client: pg.PoolClient;
     try {
-      await client.query('BEGIN');
-      const result = await this.ingestIn(client, tenant, event);
-      await client.query('COMMIT');
-      return result;
+      client = await this.pool.connect();
     } catch (error) {
-      await client.query('ROLLBACK').catch(() => undefined);
-      throw error;
+      for (const item of batch) item.reject(error);
+      return;
+    }
+    try {
+      if (batch.length === 1) {
+        const [item] = batch as [PendingEvent];
+        await this.writeOne(client, item.tenant, item.event).then(item.resolve, item.reject);
+        return;
+      }
+      const results: IngestResult[] = [];
+      try {
+        await client.query('BEGIN');
+        for (const item of batch) results.push(await this.writeOne(client, item.tenant, item.event));
+        await client.query('COMMIT');
+      } catch {
+        this.fallbacks += 1;
+        await client.query('ROLLBACK').catch(() => undefined);
+        for (const item of batch) await this.writeOne(client, item.tenant, item.event).then(item.resolve, item.reject);
+        return;
+      }
+      for (const [i, item] of batch.entries()) item.resolve(results[i] as IngestResult);
     } finally {
       client.release();
     }
   }
 
-  private async ingestIn(client: pg.PoolClient, tenant: string, event: LineageEvent): Promise<IngestResult> {
+  private async writeOne(client: pg.PoolClient, tenant: string, event: LineageEvent): Promise<IngestResult> {
     const kind = 'run' in event ? 'RUN' : 'dataset' in event ? 'DATASET' : 'JOB';
     const run = kind === 'RUN' ? (event as RunEvent) : undefined;
     const key = run ? `${run.run.runId}|${run.eventType ?? 'OTHER'}|${run.eventTime}` : hash(event);
-    const inserted = await client.query(
-      'INSERT INTO events (tenant, event_key, kind, event_time, body) VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING',
-      [tenant, key, kind, event.eventTime, event],
-    );
-    if (inserted.rowCount === 0) return { duplicate: true };
-    const at = event.eventTime;
-
+    let job: { namespace: string; name: string; facets?: Facets } | undefined;
+    let inputs: InputDataset[] = [];
+    let outputs: OutputDataset[] = [];
+    let datasets: DatasetWrite[];
     if (kind === 'DATASET') {
       const { dataset } = event as DatasetEvent;
-      await this.upsertNamespaces(client, tenant, [dataset.namespace], at);
-      await this.upsertDatasets(
-        client,
-        tenant,
-        [{ namespace: dataset.namespace, name: dataset.name, facets: dataset.facets ?? {}, output: false }],
-        at,
-        undefined,
-      );
-      return { duplicate: false };
+      datasets = [{ namespace: dataset.namespace, name: dataset.name, facets: dataset.facets ?? {}, output: false }];
+    } else {
+      const e = event as RunEvent | JobEvent;
+      job = e.job as typeof job;
+      inputs = e.inputs ?? [];
+      outputs = e.outputs ?? [];
+      datasets = mergeDatasets(inputs, outputs);
     }
-
-    const { job, inputs = [], outputs = [] } = event as RunEvent | JobEvent;
-    const datasets = mergeDatasets(inputs, outputs);
-    await this.upsertNamespaces(client, tenant, [job.namespace, ...datasets.map((d) => d.namespace)], at);
-    const jobFacets = (job.facets ?? {}) as Facets;
+    const jobFacets = (job?.facets ?? {}) as Facets;
     const processing = (jobFacets.jobType as { processingType?: string } | undefined)?.processingType;
-    await client.query(
-      `INSERT INTO jobs (tenant, namespace, name, type, facets, created_at, updated_at, latest_run_id)
-       VALUES ($1, $2, $3, $4, $5, $6, $6, $7)
-       ON CONFLICT (tenant, namespace, name) DO UPDATE SET
-         facets = jobs.facets || EXCLUDED.facets,
-         type = CASE WHEN $8 THEN EXCLUDED.type ELSE jobs.type END,
-         updated_at = greatest(jobs.updated_at, EXCLUDED.updated_at),
-         latest_run_id = coalesce(EXCLUDED.latest_run_id, jobs.latest_run_id)`,
-      [
+    const edges: { origin: string; destination: string }[] = [];
+    if (job) {
+      const jobNode = jobNodeId(job.namespace, job.name);
+      for (const d of inputs) edges.push({ origin: datasetNodeId(d.namespace, d.name), destination: jobNode });
+      for (const d of outputs) edges.push({ origin: jobNode, destination: datasetNodeId(d.namespace, d.name) });
+    }
+    const state = run ? runState(run.eventType) : null;
+    const side = (list: (InputDataset | OutputDataset)[], facetKey: 'inputFacets' | 'outputFacets') =>
+      Object.fromEntries(
+        list.map((d) => [
+          `${d.namespace}\u001f${d.name}`,
+          { namespace: d.namespace, name: d.name, facets: (d as unknown as Record<string, unknown>)[facetKey] ?? {} },
+        ]),
+      );
+    // A named (prepared) statement: the big CTE is parsed and planned once per connection, not per event.
+    const { rows } = await this.pool.query<{ inserted: boolean }>({
+      name: 'lineage-ingest',
+      text: INGEST_SQL,
+      values: [
         tenant,
-        job.namespace,
-        job.name,
+        key,
+        kind,
+        event.eventTime,
+        event,
+        [...new Set([...(job ? [job.namespace] : []), ...datasets.map((d) => d.namespace)])].sort(),
+        job?.namespace ?? null,
+        job?.name ?? null,
         processing === 'STREAMING' ? 'STREAM' : 'BATCH',
         jobFacets,
-        at,
         run?.run.runId ?? null,
         processing !== undefined,
+        JSON.stringify(datasets.sort((x, y) => (x.namespace + x.name < y.namespace + y.name ? -1 : 1))),
+        JSON.stringify(edges),
+        JSON.stringify(columnEdges(outputs)),
+        state,
+        run?.eventType === 'START' ? run.eventTime : null,
+        state && TERMINAL.includes(state) ? run?.eventTime : null,
+        run?.run.facets ?? {},
+        side(inputs, 'inputFacets'),
+        side(outputs, 'outputFacets'),
+        TERMINAL,
+        !!run,
       ],
-    );
-    const versions = await this.upsertDatasets(client, tenant, datasets, at, run?.run.runId);
-    const jobNode = jobNodeId(job.namespace, job.name);
-    const origins: string[] = [];
-    const destinations: string[] = [];
-    for (const d of inputs) {
-      origins.push(datasetNodeId(d.namespace, d.name));
-      destinations.push(jobNode);
-    }
-    for (const d of outputs) {
-      origins.push(jobNode);
-      destinations.push(datasetNodeId(d.namespace, d.name));
-    }
-    if (origins.length) {
-      await client.query(
-        `INSERT INTO edges (tenant, origin, destination) SELECT $1, o, d FROM unnest($2::text[], $3::text[]) AS t(o, d)
-         ON CONFLICT DO NOTHING`,
-        [tenant, origins, destinations],
-      );
-    }
-    await this.writeColumnLineage(client, tenant, outputs);
-
-    if (run) {
-      const state = runState(run.eventType);
-      const side = (list: (InputDataset | OutputDataset)[], facetKey: 'inputFacets' | 'outputFacets') =>
-        Object.fromEntries(
-          list.map((d) => [
-            `${d.namespace}\u001f${d.name}`,
-            {
-              namespace: d.namespace,
-              name: d.name,
-              version: versions.get(`${d.namespace}\u001f${d.name}`),
-              facets: (d as unknown as Record<string, unknown>)[facetKey] ?? {},
-            },
-          ]),
-        );
-      await client.query(
-        `INSERT INTO runs (tenant, run_id, namespace, job_name, state, state_time, started_at, ended_at, facets,
-                           job_facets, inputs, outputs, created_at, updated_at)
-         VALUES ($1, $2, $3, $4, coalesce($5, 'NEW'), $6, $7, $8, $9, $10, $11, $12, $6, $6)
-         ON CONFLICT (tenant, run_id) DO UPDATE SET
-           state = CASE
-             WHEN $5::text IS NULL THEN runs.state
-             WHEN runs.state = ANY($13) AND NOT ($5 = ANY($13)) THEN runs.state
-             WHEN NOT (runs.state = ANY($13)) AND $5 = ANY($13) THEN $5
-             WHEN runs.state_time IS NULL OR EXCLUDED.state_time >= runs.state_time THEN $5
-             ELSE runs.state END,
-           state_time = CASE WHEN $5::text IS NULL THEN runs.state_time
-                             ELSE greatest(runs.state_time, EXCLUDED.state_time) END,
-           started_at = least(runs.started_at, EXCLUDED.started_at),
-           ended_at = greatest(runs.ended_at, EXCLUDED.ended_at),
-           facets = runs.facets || EXCLUDED.facets,
-           job_facets = runs.job_facets || EXCLUDED.job_facets,
-           inputs = runs.inputs || EXCLUDED.inputs,
-           outputs = runs.outputs || EXCLUDED.outputs,
-           created_at = least(runs.created_at, EXCLUDED.created_at),
-           updated_at = greatest(runs.updated_at, EXCLUDED.updated_at)`,
-        [
-          tenant,
-          run.run.runId,
-          job.namespace,
-          job.name,
-          state,
-          at,
-          run.eventType === 'START' ? at : null,
-          state && TERMINAL.includes(state) ? at : null,
-          run.run.facets ?? {},
-          jobFacets,
-          side(inputs, 'inputFacets'),
-          side(outputs, 'outputFacets'),
-          TERMINAL,
-        ],
-      );
-    }
-    return { duplicate: false };
-  }
-
-  private async upsertNamespaces(client: pg.PoolClient, tenant: string, names: string[], at: string): Promise<void> {
-    await client.query(
-      `INSERT INTO namespaces (tenant, name, created_at, updated_at) SELECT $1, n, $3, $3 FROM unnest($2::text[]) AS n
-       ON CONFLICT (tenant, name) DO UPDATE SET updated_at = greatest(namespaces.updated_at, EXCLUDED.updated_at)`,
-      [tenant, [...new Set(names)].sort(), at],
-    );
-  }
-
-  /** Upserts the datasets (facets merged); a change to their stable facets makes a new version. */
-  private async upsertDatasets(
-    client: pg.PoolClient,
-    tenant: string,
-    datasets: DatasetWrite[],
-    at: string,
-    runId: string | undefined,
-  ): Promise<Map<string, string>> {
-    const versions = new Map<string, string>();
-    if (!datasets.length) return versions;
-    datasets.sort((a, b) => (a.namespace + a.name < b.namespace + b.name ? -1 : 1));
-    const { rows } = await client.query<{
-      namespace: string;
-      name: string;
-      facets: Facets;
-      version_hash: string | null;
-      current_version: string | null;
-    }>(
-      `INSERT INTO datasets (tenant, namespace, name, facets, created_at, updated_at, last_modified_at)
-       SELECT $1, ns, n, f, $5, $5, CASE WHEN o THEN $5::timestamptz END
-         FROM unnest($2::text[], $3::text[], $4::jsonb[], $6::boolean[]) AS t(ns, n, f, o)
-       ON CONFLICT (tenant, namespace, name) DO UPDATE SET
-         facets = datasets.facets || EXCLUDED.facets,
-         updated_at = greatest(datasets.updated_at, EXCLUDED.updated_at),
-         last_modified_at = greatest(datasets.last_modified_at, EXCLUDED.last_modified_at)
-       RETURNING namespace, name, facets, version_hash, current_version`,
-      [
-        tenant,
-        datasets.map((d) => d.namespace),
-        datasets.map((d) => d.name),
-        datasets.map((d) => JSON.stringify(d.facets)),
-        at,
-        datasets.map((d) => d.output),
-      ],
-    );
-    const changed: { namespace: string; name: string; version: string; hash: string; facets: Facets; run: boolean }[] =
-      [];
-    for (const row of rows) {
-      const key = `${row.namespace}\u001f${row.name}`;
-      const stable = stableFacets(row.facets);
-      const h = hash(stable);
-      if (h === row.version_hash && row.current_version) {
-        versions.set(key, row.current_version);
-        continue;
-      }
-      // A dataset known only by name (no schema or other facets yet) has no version to show.
-      if (Object.keys(stable).length === 0) continue;
-      const version = uuidFrom(hash([row.namespace, row.name, h]));
-      versions.set(key, version);
-      const write = datasets.find((d) => d.namespace === row.namespace && d.name === row.name);
-      changed.push({
-        namespace: row.namespace,
-        name: row.name,
-        version,
-        hash: h,
-        facets: stable,
-        run: !!write?.output,
-      });
-    }
-    if (changed.length) {
-      await client.query(
-        `INSERT INTO dataset_versions (tenant, version, namespace, name, facets, run_id, created_at)
-         SELECT $1, v::uuid, ns, n, f, CASE WHEN r THEN $7::uuid END, $6
-           FROM unnest($2::text[], $3::text[], $4::text[], $5::jsonb[], $8::boolean[]) AS t(v, ns, n, f, r)
-         ON CONFLICT DO NOTHING`,
-        [
-          tenant,
-          changed.map((c) => c.version),
-          changed.map((c) => c.namespace),
-          changed.map((c) => c.name),
-          changed.map((c) => JSON.stringify(c.facets)),
-          at,
-          runId ?? null,
-          changed.map((c) => c.run),
-        ],
-      );
-      await client.query(
-        `UPDATE datasets d SET current_version = t.v::uuid, version_hash = t.h
-           FROM unnest($2::text[], $3::text[], $4::text[], $5::text[]) AS t(ns, n, v, h)
-          WHERE d.tenant = $1 AND d.namespace = t.ns AND d.name = t.n`,
-        [
-          tenant,
-          changed.map((c) => c.namespace),
-          changed.map((c) => c.name),
-          changed.map((c) => c.version),
-          changed.map((c) => c.hash),
-        ],
-      );
-    }
-    return versions;
-  }
-
-  private async writeColumnLineage(client: pg.PoolClient, tenant: string, outputs: OutputDataset[]): Promise<void> {
-    const rows: string[][] = [[], [], [], [], [], [], []];
-    for (const out of outputs) {
-      const lineage = out.facets?.columnLineage?.fields;
-      if (!lineage) continue;
-      for (const [field, spec] of Object.entries(lineage)) {
-        for (const input of spec.inputFields ?? []) {
-          rows[0]?.push(out.namespace);
-          rows[1]?.push(out.name);
-          rows[2]?.push(field);
-          rows[3]?.push(input.namespace);
-          rows[4]?.push(input.name);
-          rows[5]?.push(input.field);
-          rows[6]?.push(
-            JSON.stringify({
-              description: spec.transformationDescription ?? null,
-              transformations: input.transformations ?? [],
-            }),
-          );
-        }
-      }
-    }
-    if (!rows[0]?.length) return;
-    await client.query(
-      `INSERT INTO column_edges (tenant, out_namespace, out_name, out_field, in_namespace, in_name, in_field, transformation)
-       SELECT $1, a, b, c, d, e, f, g FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::jsonb[])
-         AS t(a, b, c, d, e, f, g)
-       ON CONFLICT (tenant, out_namespace, out_name, out_field, in_namespace, in_name, in_field)
-       DO UPDATE SET transformation = EXCLUDED.transformation`,
-      [tenant, ...rows],
-    );
+    });
+    return { duplicate: !rows[0]?.inserted };
   }
 
   // ---------------------------------------------------------------- reads
 
   async namespaces(tenant: string) {
     const { rows } = await this.pool.query(
-      'SELECT name, created_at, updated_at FROM namespaces WHERE tenant = $1 ORDER BY name',
+      `SELECT n.name, n.created_at, greatest(n.created_at,
+              (SELECT max(updated_at) FROM jobs j WHERE j.tenant = n.tenant AND j.namespace = n.name),
+              (SELECT max(updated_at) FROM datasets d WHERE d.tenant = n.tenant AND d.namespace = n.name)) AS updated_at
+         FROM namespaces n WHERE tenant = $1 ORDER BY name`,
       [tenant],
     );
     return rows.map((r) => namespaceShape(r));
@@ -957,3 +816,114 @@ function datasetVersionShape(r: Record<string, unknown>, run: MarquezRun | undef
     facets,
   };
 }
+
+function columnEdges(outputs: OutputDataset[]) {
+  const byKey = new Map<string, Record<string, unknown>>();
+  for (const out of outputs) {
+    for (const [field, spec] of Object.entries(out.facets?.columnLineage?.fields ?? {})) {
+      for (const input of spec.inputFields ?? []) {
+        const row = {
+          out_namespace: out.namespace,
+          out_name: out.name,
+          out_field: field,
+          in_namespace: input.namespace,
+          in_name: input.name,
+          in_field: input.field,
+          transformation: {
+            description: spec.transformationDescription ?? null,
+            transformations: input.transformations ?? [],
+          },
+        };
+        byKey.set(JSON.stringify([out.namespace, out.name, field, input.namespace, input.name, input.field]), row);
+      }
+    }
+  }
+  return [...byKey.values()];
+}
+
+const INGEST_SQL = `
+WITH ev AS (
+  INSERT INTO events (tenant, event_key, kind, event_time, body) VALUES ($1, $2, $3, $4, $5)
+  ON CONFLICT DO NOTHING RETURNING 1
+),
+ns AS (
+  INSERT INTO namespaces (tenant, name, created_at, updated_at)
+  SELECT $1, n, $4, $4 FROM unnest($6::text[]) AS n WHERE EXISTS (SELECT 1 FROM ev)
+  ON CONFLICT DO NOTHING
+),
+jb AS (
+  INSERT INTO jobs (tenant, namespace, name, type, facets, created_at, updated_at, latest_run_id)
+  SELECT $1, $7, $8, $9, $10, $4, $4, $11::uuid WHERE $7::text IS NOT NULL AND EXISTS (SELECT 1 FROM ev)
+  ON CONFLICT (tenant, namespace, name) DO UPDATE SET
+    facets = jobs.facets || EXCLUDED.facets,
+    type = CASE WHEN $12::boolean THEN EXCLUDED.type ELSE jobs.type END,
+    updated_at = greatest(jobs.updated_at, EXCLUDED.updated_at),
+    latest_run_id = coalesce(EXCLUDED.latest_run_id, jobs.latest_run_id)
+),
+given AS (
+  SELECT * FROM jsonb_to_recordset($13::jsonb) AS d(namespace text, name text, facets jsonb, output boolean)
+   WHERE EXISTS (SELECT 1 FROM ev)
+),
+ds AS (
+  INSERT INTO datasets AS cur (tenant, namespace, name, facets, created_at, updated_at, last_modified_at, current_version)
+  SELECT $1, namespace, name, facets, $4, $4, CASE WHEN output THEN $4::timestamptz END,
+         dataset_version(namespace, name, facets)
+    FROM given ORDER BY namespace, name
+  ON CONFLICT (tenant, namespace, name) DO UPDATE SET
+    facets = cur.facets || EXCLUDED.facets,
+    current_version = dataset_version(cur.namespace, cur.name, cur.facets || EXCLUDED.facets),
+    updated_at = greatest(cur.updated_at, EXCLUDED.updated_at),
+    last_modified_at = greatest(cur.last_modified_at, EXCLUDED.last_modified_at)
+  RETURNING namespace, name, facets, current_version
+),
+ver AS (
+  INSERT INTO dataset_versions (tenant, version, namespace, name, facets, run_id, created_at)
+  SELECT $1, ds.current_version, ds.namespace, ds.name, stable_facets(ds.facets),
+         CASE WHEN g.output THEN $11::uuid END, $4
+    FROM ds JOIN given g ON g.namespace = ds.namespace AND g.name = ds.name
+   WHERE ds.current_version IS NOT NULL
+  ON CONFLICT DO NOTHING
+),
+ed AS (
+  INSERT INTO edges (tenant, origin, destination)
+  SELECT $1, origin, destination FROM jsonb_to_recordset($14::jsonb) AS e(origin text, destination text)
+   WHERE EXISTS (SELECT 1 FROM ev)
+  ON CONFLICT DO NOTHING
+),
+ce AS (
+  INSERT INTO column_edges (tenant, out_namespace, out_name, out_field, in_namespace, in_name, in_field, transformation)
+  SELECT $1, out_namespace, out_name, out_field, in_namespace, in_name, in_field, transformation
+    FROM jsonb_to_recordset($15::jsonb) AS c(out_namespace text, out_name text, out_field text, in_namespace text,
+                                             in_name text, in_field text, transformation jsonb)
+   WHERE EXISTS (SELECT 1 FROM ev)
+  ON CONFLICT (tenant, out_namespace, out_name, out_field, in_namespace, in_name, in_field)
+  DO UPDATE SET transformation = EXCLUDED.transformation
+),
+rn AS (
+  INSERT INTO runs (tenant, run_id, namespace, job_name, state, state_time, started_at, ended_at, facets, job_facets,
+                    inputs, outputs, created_at, updated_at)
+  SELECT $1, $11::uuid, $7, $8, coalesce($16::text, 'NEW'), $4, $17::timestamptz, $18::timestamptz, $19, $10,
+         (SELECT coalesce(jsonb_object_agg(s.key, s.value || jsonb_build_object('version', ds.current_version)), '{}')
+            FROM jsonb_each($20::jsonb) AS s LEFT JOIN ds ON ds.namespace = s.value->>'namespace' AND ds.name = s.value->>'name'),
+         (SELECT coalesce(jsonb_object_agg(s.key, s.value || jsonb_build_object('version', ds.current_version)), '{}')
+            FROM jsonb_each($21::jsonb) AS s LEFT JOIN ds ON ds.namespace = s.value->>'namespace' AND ds.name = s.value->>'name'),
+         $4, $4
+   WHERE $23::boolean AND EXISTS (SELECT 1 FROM ev)
+  ON CONFLICT (tenant, run_id) DO UPDATE SET
+    state = CASE
+      WHEN $16::text IS NULL THEN runs.state
+      WHEN runs.state = ANY($22::text[]) AND NOT ($16::text = ANY($22::text[])) THEN runs.state
+      WHEN NOT (runs.state = ANY($22::text[])) AND $16::text = ANY($22::text[]) THEN $16::text
+      WHEN runs.state_time IS NULL OR EXCLUDED.state_time >= runs.state_time THEN $16::text
+      ELSE runs.state END,
+    state_time = CASE WHEN $16::text IS NULL THEN runs.state_time ELSE greatest(runs.state_time, EXCLUDED.state_time) END,
+    started_at = least(runs.started_at, EXCLUDED.started_at),
+    ended_at = greatest(runs.ended_at, EXCLUDED.ended_at),
+    facets = runs.facets || EXCLUDED.facets,
+    job_facets = runs.job_facets || EXCLUDED.job_facets,
+    inputs = runs.inputs || EXCLUDED.inputs,
+    outputs = runs.outputs || EXCLUDED.outputs,
+    created_at = least(runs.created_at, EXCLUDED.created_at),
+    updated_at = greatest(runs.updated_at, EXCLUDED.updated_at)
+)
+SELECT EXISTS (SELECT 1 FROM ev) AS inserted`;
