@@ -86,6 +86,9 @@ CREATE TABLE edges (
   tenant text NOT NULL,
   origin text NOT NULL,
   destination text NOT NULL,
+  -- The dataset end of the edge, so a job's inputs and outputs need no lookup.
+  dataset_namespace text NOT NULL,
+  dataset_name text NOT NULL,
   PRIMARY KEY (tenant, origin, destination)
 );
 CREATE INDEX edges_by_destination ON edges (tenant, destination);

@@ -165,11 +165,23 @@ export class LineageStore {
     }
     const jobFacets = (job?.facets ?? {}) as Facets;
     const processing = (jobFacets.jobType as { processingType?: string } | undefined)?.processingType;
-    const edges: { origin: string; destination: string }[] = [];
+    const edges: { origin: string; destination: string; namespace: string; name: string }[] = [];
     if (job) {
       const jobNode = jobNodeId(job.namespace, job.name);
-      for (const d of inputs) edges.push({ origin: datasetNodeId(d.namespace, d.name), destination: jobNode });
-      for (const d of outputs) edges.push({ origin: jobNode, destination: datasetNodeId(d.namespace, d.name) });
+      for (const d of inputs)
+        edges.push({
+          origin: datasetNodeId(d.namespace, d.name),
+          destination: jobNode,
+          namespace: d.namespace,
+          name: d.name,
+        });
+      for (const d of outputs)
+        edges.push({
+          origin: jobNode,
+          destination: datasetNodeId(d.namespace, d.name),
+          namespace: d.namespace,
+          name: d.name,
+        });
     }
     const state = run ? runState(run.eventType) : null;
     const side = (list: (InputDataset | OutputDataset)[], facetKey: 'inputFacets' | 'outputFacets') =>
@@ -339,27 +351,20 @@ export class LineageStore {
     return { runId, facets: type === 'job' ? rows[0].job_facets : rows[0].facets };
   }
 
-  /** Resolves a Marquez node id whose namespace may itself contain ':' (postgres://host:5432). */
+  /** Resolves a Marquez node id (its namespace may itself hold ':', as postgres://host:5432 does) by its index. */
   async resolveNode(
     tenant: string,
     nodeId: string,
   ): Promise<{ kind: 'dataset' | 'job'; namespace: string; name: string }> {
     const match = /^(dataset|job):(.+)$/.exec(nodeId);
     if (!match)
-      throw new BvError('LINEAGE_EVENT_INVALID', `nodeId must be dataset:<namespace>:<name> or job:<namespace>:<name>`);
+      throw new BvError('LINEAGE_EVENT_INVALID', 'nodeId must be dataset:<namespace>:<name> or job:<namespace>:<name>');
     const kind = match[1] as 'dataset' | 'job';
-    const rest = match[2] as string;
-    const namespaces: string[] = [];
-    const names: string[] = [];
-    for (let i = rest.indexOf(':'); i > 0; i = rest.indexOf(':', i + 1)) {
-      namespaces.push(rest.slice(0, i));
-      names.push(rest.slice(i + 1));
-    }
-    const table = kind === 'dataset' ? 'datasets' : 'jobs';
     const { rows } = await this.pool.query<{ namespace: string; name: string }>(
-      `SELECT namespace, name FROM ${table} WHERE tenant = $1 AND (namespace, name) IN (SELECT * FROM unnest($2::text[], $3::text[]))
-       LIMIT 1`,
-      [tenant, namespaces, names],
+      kind === 'dataset'
+        ? `SELECT namespace, name FROM datasets WHERE tenant = $1 AND ('dataset:' || namespace || ':' || name) = $2`
+        : `SELECT namespace, name FROM jobs WHERE tenant = $1 AND ('job:' || namespace || ':' || name) = $2`,
+      [tenant, nodeId],
     );
     if (!rows[0]) throw notFound(`node ${nodeId}`);
     return { kind, namespace: rows[0].namespace, name: rows[0].name };
@@ -370,50 +375,38 @@ export class LineageStore {
     const root = await this.resolveNode(tenant, nodeId);
     const start =
       root.kind === 'dataset' ? datasetNodeId(root.namespace, root.name) : jobNodeId(root.namespace, root.name);
-    const seen = new Set([start]);
-    const edges = new Map<string, { origin: string; destination: string }>();
-    let frontier = [start];
-    for (let level = 0; level < depth && frontier.length; level++) {
-      const { rows } = await this.pool.query<{ origin: string; destination: string }>(
-        direction === 'upstream'
-          ? 'SELECT origin, destination FROM edges WHERE tenant = $1 AND destination = ANY($2)'
-          : direction === 'downstream'
-            ? 'SELECT origin, destination FROM edges WHERE tenant = $1 AND origin = ANY($2)'
-            : `SELECT origin, destination FROM edges WHERE tenant = $1 AND origin = ANY($2)
-               UNION SELECT origin, destination FROM edges WHERE tenant = $1 AND destination = ANY($2)`,
-        [tenant, frontier],
-      );
-      const next: string[] = [];
-      for (const e of rows) {
-        edges.set(`${e.origin}\u001f${e.destination}`, e);
-        for (const node of [e.origin, e.destination]) {
-          if (!seen.has(node)) {
-            seen.add(node);
-            next.push(node);
-          }
-        }
-      }
-      frontier = next;
-    }
-    const ids = [...seen];
-    const jobIds: { namespace: string; name: string }[] = [];
-    const datasetIds: { namespace: string; name: string }[] = [];
-    const idOf = new Map<string, string>();
-    const refs = await this.pool.query<{ kind: string; namespace: string; name: string; id: string }>(
-      `SELECT 'job' AS kind, namespace, name, 'job:' || namespace || ':' || name AS id FROM jobs
-        WHERE tenant = $1 AND 'job:' || namespace || ':' || name = ANY($2)
-       UNION ALL
-       SELECT 'dataset', namespace, name, 'dataset:' || namespace || ':' || name FROM datasets
-        WHERE tenant = $1 AND 'dataset:' || namespace || ':' || name = ANY($2)`,
-      [tenant, ids],
+    // One recursive query walks the graph (each node once per depth); then the edges among the nodes reached.
+    const step =
+      direction === 'upstream'
+        ? 'SELECT origin AS n FROM edges WHERE tenant = $1 AND destination = w.node'
+        : direction === 'downstream'
+          ? 'SELECT destination AS n FROM edges WHERE tenant = $1 AND origin = w.node'
+          : `SELECT destination AS n FROM edges WHERE tenant = $1 AND origin = w.node
+             UNION ALL SELECT origin FROM edges WHERE tenant = $1 AND destination = w.node`;
+    const { rows: reached } = await this.pool.query<{ node: string }>(
+      `WITH RECURSIVE walk(node, depth) AS (
+         SELECT $2::text, 0
+         UNION
+         SELECT x.n, w.depth + 1 FROM walk w CROSS JOIN LATERAL (${step}) x WHERE w.depth < $3
+       )
+       SELECT DISTINCT node FROM walk`,
+      [tenant, start, depth],
     );
-    for (const r of refs.rows) {
-      (r.kind === 'job' ? jobIds : datasetIds).push({ namespace: r.namespace, name: r.name });
-      idOf.set(`${r.kind}\u001f${r.namespace}\u001f${r.name}`, r.id);
-    }
+    const seen = new Set(reached.map((r) => r.node));
+    const { rows: edgeRows } = await this.pool.query<{ origin: string; destination: string }>(
+      'SELECT origin, destination FROM edges WHERE tenant = $1 AND origin = ANY($2) AND destination = ANY($2)',
+      [tenant, [...seen]],
+    );
+    const edges = new Map(edgeRows.map((e) => [`${e.origin}\u001f${e.destination}`, e]));
+    const ids = [...seen];
     const [jobs, datasets] = await Promise.all([
-      this.jobsById(tenant, jobIds, { runs: 1 }),
-      this.datasetsById(tenant, datasetIds, { light: true }),
+      this.jobsWhere(tenant, `('job:' || j.namespace || ':' || j.name) = ANY($2)`, [ids], { runs: 1 }),
+      this.pool
+        .query(`SELECT * FROM datasets WHERE tenant = $1 AND ('dataset:' || namespace || ':' || name) = ANY($2)`, [
+          tenant,
+          ids,
+        ])
+        .then(({ rows }) => rows.map((r) => datasetShape(r, true))),
     ]);
     const graph: MarquezGraphNode[] = [];
     const inEdges = new Map<string, { origin: string; destination: string }[]>();
@@ -607,23 +600,49 @@ export class LineageStore {
     options: { runs: number },
   ): Promise<MarquezJob[]> {
     if (!ids.length) return [];
-    const { rows } = await this.pool.query(
-      `SELECT j.* FROM jobs j JOIN unnest($2::text[], $3::text[]) WITH ORDINALITY AS t(ns, n, o)
-         ON j.namespace = t.ns AND j.name = t.n WHERE j.tenant = $1 ORDER BY t.o`,
-      [tenant, ids.map((i) => i.namespace), ids.map((i) => i.name)],
+    return this.jobsWhere(
+      tenant,
+      `(j.namespace, j.name) IN (SELECT * FROM unnest($2::text[], $3::text[]))`,
+      [ids.map((i) => i.namespace), ids.map((i) => i.name)],
+      options,
     );
+  }
+
+  /** Jobs in Marquez's shape: inputs and outputs from the edges, the latest runs (one: from latest_run_id). */
+  private async jobsWhere(
+    tenant: string,
+    where: string,
+    params: unknown[],
+    options: { runs: number },
+  ): Promise<MarquezJob[]> {
+    const { rows } = await this.pool.query(`SELECT j.* FROM jobs j WHERE j.tenant = $1 AND ${where} ORDER BY j.name`, [
+      tenant,
+      ...params,
+    ]);
+    if (!rows.length) return [];
     const nodes = rows.map((r) => jobNodeId(r.namespace, r.name));
-    const { rows: io } = await this.pool.query<{ origin: string; destination: string }>(
-      `SELECT origin, destination FROM edges WHERE tenant = $1 AND (origin = ANY($2) OR destination = ANY($2))`,
-      [tenant, nodes],
-    );
-    const { rows: recent } = await this.pool.query<{ run_id: string; namespace: string; job_name: string }>(
-      `SELECT r.run_id, r.namespace, r.job_name FROM unnest($2::text[], $3::text[]) AS t(ns, n)
-         CROSS JOIN LATERAL (SELECT run_id, namespace, job_name FROM runs
-                              WHERE tenant = $1 AND namespace = t.ns AND job_name = t.n
-                              ORDER BY created_at DESC LIMIT $4) r`,
-      [tenant, rows.map((r) => r.namespace), rows.map((r) => r.name), options.runs],
-    );
+    const [io, recent] = await Promise.all([
+      this.pool.query<{ origin: string; destination: string; dataset_namespace: string; dataset_name: string }>(
+        `SELECT origin, destination, dataset_namespace, dataset_name FROM edges
+          WHERE tenant = $1 AND (origin = ANY($2) OR destination = ANY($2))`,
+        [tenant, nodes],
+      ),
+      options.runs === 1
+        ? Promise.resolve(
+            rows
+              .filter((r) => r.latest_run_id)
+              .map((r) => ({ run_id: r.latest_run_id as string, namespace: r.namespace, job_name: r.name })),
+          )
+        : this.pool
+            .query<{ run_id: string; namespace: string; job_name: string }>(
+              `SELECT r.run_id, r.namespace, r.job_name FROM unnest($2::text[], $3::text[]) AS t(ns, n)
+                 CROSS JOIN LATERAL (SELECT run_id, namespace, job_name FROM runs
+                                      WHERE tenant = $1 AND namespace = t.ns AND job_name = t.n
+                                      ORDER BY created_at DESC LIMIT $4) r`,
+              [tenant, rows.map((r) => r.namespace), rows.map((r) => r.name), options.runs],
+            )
+            .then((r) => r.rows),
+    ]);
     const runs = new Map(
       (
         await this.runsById(
@@ -632,23 +651,17 @@ export class LineageStore {
         )
       ).map((r) => [r.id, r]),
     );
-    const datasetNodes = [
-      ...new Set(io.flatMap((e) => [e.origin, e.destination]).filter((n) => n.startsWith('dataset:'))),
-    ];
-    const { rows: refs } = await this.pool.query<{ id: string; namespace: string; name: string }>(
-      `SELECT 'dataset:' || namespace || ':' || name AS id, namespace, name FROM datasets
-        WHERE tenant = $1 AND 'dataset:' || namespace || ':' || name = ANY($2)`,
-      [tenant, datasetNodes],
-    );
-    const refOf = new Map(refs.map((r) => [r.id, { namespace: r.namespace, name: r.name }]));
     return rows.map((r) => {
       const node = jobNodeId(r.namespace, r.name);
-      const datasetRef = (id: string) => refOf.get(id) ?? { namespace: '', name: id };
       const latestRuns = recent
         .filter((x) => x.namespace === r.namespace && x.job_name === r.name)
         .map((x) => runs.get(x.run_id))
         .filter((x): x is MarquezRun & { jobName: string; namespace: string } => !!x);
       const facets = r.facets as Facets;
+      const ref = (e: { dataset_namespace: string; dataset_name: string }) => ({
+        namespace: e.dataset_namespace,
+        name: e.dataset_name,
+      });
       return {
         id: { namespace: r.namespace, name: r.name },
         type: r.type,
@@ -659,8 +672,8 @@ export class LineageStore {
         createdAt: r.created_at.toISOString(),
         updatedAt: r.updated_at.toISOString(),
         namespace: r.namespace,
-        inputs: io.filter((e) => e.destination === node).map((e) => datasetRef(e.origin)),
-        outputs: io.filter((e) => e.origin === node).map((e) => datasetRef(e.destination)),
+        inputs: io.rows.filter((e) => e.destination === node).map(ref),
+        outputs: io.rows.filter((e) => e.origin === node).map(ref),
         location: null,
         description: (facets.documentation as { description?: string } | undefined)?.description ?? null,
         latestRun: latestRuns[0] ?? null,
@@ -885,8 +898,9 @@ ver AS (
   ON CONFLICT DO NOTHING
 ),
 ed AS (
-  INSERT INTO edges (tenant, origin, destination)
-  SELECT $1, origin, destination FROM jsonb_to_recordset($14::jsonb) AS e(origin text, destination text)
+  INSERT INTO edges (tenant, origin, destination, dataset_namespace, dataset_name)
+  SELECT $1, origin, destination, namespace, name
+    FROM jsonb_to_recordset($14::jsonb) AS e(origin text, destination text, namespace text, name text)
    WHERE EXISTS (SELECT 1 FROM ev)
   ON CONFLICT DO NOTHING
 ),
