@@ -4,6 +4,7 @@ import { connectorsCommand } from './commands/connectors.js';
 import { demoCommand } from './commands/demo.js';
 import { jobsCommand } from './commands/jobs.js';
 import { lakeCommand } from './commands/lake.js';
+import { lineageCommand } from './commands/lineage.js';
 import { pgServeCommand } from './commands/pg-serve.js';
 import { servicesCommand } from './commands/services.js';
 import { sqlCommand } from './commands/sql.js';
@@ -22,6 +23,7 @@ program.addCommand(jobsCommand());
 program.addCommand(lakeCommand());
 program.addCommand(sqlCommand());
 program.addCommand(pgServeCommand());
+program.addCommand(lineageCommand());
 
 try {
   await program.parseAsync(process.argv);

@@ -37,7 +37,10 @@ export type ErrorCode =
   | 'SQL_CANCELLED'
   | 'SQL_FAILED'
   | 'SQL_BAD_OPTION'
-  | 'WIRE_BAD_OPTION';
+  | 'WIRE_BAD_OPTION'
+  | 'LINEAGE_DELIVERY_FAILED'
+  | 'LINEAGE_EVENT_INVALID'
+  | 'LINEAGE_NOT_FOUND';
 
 export interface BvErrorOptions {
   cause?: unknown;

@@ -4,6 +4,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { BvError, bvHome, type Env, type PlatformConfig, postgresUrl } from '@bitvelocity/core';
 import { Admin } from '@platformatic/kafka';
 import pg from 'pg';
+import { reportConnectorLineage } from './lineage.js';
 import { type ProvisionReport, platformTopics, provisionTopics } from './topics.js';
 
 export interface OutboxConnectorOptions {
@@ -208,6 +209,7 @@ export async function applyOutboxConnector(
       });
     }
     if (status.connector === 'RUNNING' && status.tasks.length > 0 && status.tasks.every((t) => t.state === 'RUNNING')) {
+      await reportConnectorLineage(config, options.name);
       return { topics, publicationCreated, status };
     }
     if (Date.now() > deadline) {

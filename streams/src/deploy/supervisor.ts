@@ -1,5 +1,6 @@
 import type { ChildProcess } from 'node:child_process';
 import { createLogger, loadPlatformConfig } from '@bitvelocity/core';
+import { StreamJobLineage } from './lineage.js';
 import { JobRegistry } from './registry.js';
 
 export interface SupervisorOptions {
@@ -36,6 +37,7 @@ export async function runSupervisor(jobName: string, options: SupervisorOptions)
   const log = createLogger(`streams.${jobName}.supervisor`);
   const registry = await JobRegistry.create(loadPlatformConfig());
   const slots = new Map<number, Slot>();
+  const lineage = new StreamJobLineage(jobName);
   let handledRestart = (await registry.get(jobName))?.restartRequestedAt?.getTime() ?? 0;
   await registry.setSupervisor(jobName, process.pid);
   let shuttingDown = false;
@@ -62,6 +64,7 @@ export async function runSupervisor(jobName: string, options: SupervisorOptions)
       slot.failures = Date.now() - slot.startedAt > 60_000 ? 1 : slot.failures + 1;
       slot.restartAt = Date.now() + Math.min(30_000, 500 * 2 ** (slot.failures - 1));
       log.warn({ index, code, signal, failures: slot.failures }, 'worker exited; restarting');
+      lineage.workerCrashed(index, code, signal);
     });
   };
 
@@ -111,12 +114,16 @@ export async function runSupervisor(jobName: string, options: SupervisorOptions)
           slot = { child: undefined, startedAt: 0, failures: 0, restartAt: 0, stopping: false, everStarted: false };
           slots.set(index, slot);
         }
-        if (!slot.child && Date.now() >= slot.restartAt) await start(index, slot);
+        if (!slot.child && Date.now() >= slot.restartAt) {
+          await start(index, slot);
+          lineage.workerStarted(job);
+        }
       }
       await Promise.race([new Promise((r) => setTimeout(r, options.pollInterval ?? 1000)), stopSignal]);
     }
     await stopAll();
   } finally {
+    await lineage.stopped().catch(() => {});
     await registry.setSupervisor(jobName, null).catch(() => {});
     await registry.close();
     log.info('supervisor stopped');

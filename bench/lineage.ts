@@ -1,0 +1,181 @@
+/**
+ * The lineage service: OpenLineage events accepted per second over HTTP, and GET /api/v1/lineage latency at depth 5
+ * on a graph of 1,000 jobs and 10,000 datasets.
+ *   npx tsx bench/lineage.ts [--events 20000] [--concurrency 32] [--queries 200] [--quick]
+ * (1) Ingest: `events` run events (START + COMPLETE per run; 2 inputs, 1 output with a schema facet) POSTed by
+ *     `concurrency` keep-alive clients to an in-process service; events/s = events / wall time.
+ * (2) Graph: 10 layers of 100 jobs, each job reading 3 datasets of the layer before and writing 10 of its own
+ *     (1,000 jobs, 10,000 datasets, 13,000 edges); then `queries` lineage queries at depth 5 (both directions, and
+ *     upstream only) from random datasets of the middle layers, one at a time: p50/p95/p99 and the graph size.
+ * Needs the stack's Postgres (`bv stack up`). Writes into a schema of its own, dropped at the end.
+ */
+import { randomUUID } from 'node:crypto';
+import { cpus, totalmem } from 'node:os';
+import {
+  BV_JOB_NAMESPACE,
+  datasetNames,
+  facets,
+  inputDataset,
+  loadPlatformConfig,
+  newRunId,
+  outputDataset,
+  postgresUrl,
+  runEvent,
+} from '@bitvelocity/core';
+import { startLineageServer } from '@bitvelocity/lineage';
+import * as hdr from 'hdr-histogram-js';
+import pg from 'pg';
+import { numberArg } from './load.js';
+
+const quick = process.argv.includes('--quick');
+const totalEvents = numberArg('events', quick ? 2_000 : 20_000);
+const concurrency = numberArg('concurrency', 32);
+const queries = numberArg('queries', quick ? 50 : 200);
+const layers = 10;
+const jobsPerLayer = quick ? 20 : 100;
+const outputsPerJob = 10;
+
+const ownerUrl = postgresUrl(loadPlatformConfig().postgres);
+const schema = `lineage_bench_${randomUUID().slice(0, 8)}`;
+const server = await startLineageServer({ postgresUrl: ownerUrl, jwtSecret: 'b'.repeat(48), schema, port: 0 });
+const token = server.app.jwt.sign({ sub: 'bench', tenant: 'bench', roles: ['writer'] });
+const headers = { 'content-type': 'application/json', authorization: `Bearer ${token}` };
+
+async function post(event: unknown): Promise<void> {
+  const response = await fetch(`${server.url}/api/v1/lineage`, {
+    method: 'POST',
+    headers,
+    body: JSON.stringify(event),
+  });
+  if (response.status !== 201) throw new Error(`POST answered ${response.status}: ${await response.text()}`);
+  await response.arrayBuffer();
+}
+
+async function pool<T>(items: T[], workers: number, each: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: workers }, async () => {
+      while (next < items.length) await each(items[next++] as T);
+    }),
+  );
+}
+
+const lake = { host: 'localhost', port: 5432, database: 'bench_lake' };
+const fields = ['id', 'customer_id', 'amount', 'currency', 'created_at'].map((name) => ({ name, type: 'VARCHAR' }));
+
+try {
+  // ---------------------------------------------------------------- (1) ingest
+  const events = [];
+  for (let i = 0; events.length < totalEvents; i++) {
+    const runId = newRunId();
+    const job = {
+      namespace: BV_JOB_NAMESPACE,
+      name: `ingest.job_${i % 500}`,
+      facets: { jobType: facets.jobType('BATCH', 'BENCH') },
+    };
+    const inputs = [
+      inputDataset(datasetNames.kafka('localhost:9092', `topic_${i % 300}`)),
+      inputDataset(datasetNames.ducklake(lake, 'bronze', `t_${i % 700}`)),
+    ];
+    const outputs = [
+      outputDataset(
+        datasetNames.ducklake(lake, 'silver', `t_${i % 900}`),
+        { schema: facets.schema(fields) },
+        { outputStatistics: facets.outputStatistics({ rowCount: i }) },
+      ),
+    ];
+    const t = Date.now() + i;
+    events.push(
+      runEvent({
+        eventType: 'START',
+        runId,
+        job,
+        inputs,
+        outputs: [outputDataset(outputs[0] as { namespace: string; name: string })],
+        eventTime: new Date(t),
+      }),
+    );
+    events.push(runEvent({ eventType: 'COMPLETE', runId, job, inputs, outputs, eventTime: new Date(t + 1) }));
+  }
+  await pool(events.slice(0, 200), concurrency, post); // warm up connections and plans
+  const started = performance.now();
+  await pool(events.slice(200), concurrency, post);
+  const ingestSeconds = (performance.now() - started) / 1000;
+  const accepted = events.length - 200;
+
+  // ---------------------------------------------------------------- (2) graph
+  const graphStarted = performance.now();
+  const layerOutputs: { namespace: string; name: string }[][] = [];
+  const graphEvents = [];
+  for (let layer = 0; layer < layers; layer++) {
+    const outputs: { namespace: string; name: string }[] = [];
+    for (let j = 0; j < jobsPerLayer; j++) {
+      const previous = layerOutputs[layer - 1] ?? [];
+      const inputs = previous.length
+        ? Array.from(
+            { length: 3 },
+            () => previous[Math.floor(Math.random() * previous.length)] as { namespace: string; name: string },
+          )
+        : [];
+      const mine = Array.from({ length: outputsPerJob }, (_, k) =>
+        datasetNames.ducklake(lake, `layer${layer}`, `job${j}_out${k}`),
+      );
+      outputs.push(...mine);
+      graphEvents.push(
+        runEvent({
+          eventType: 'COMPLETE',
+          runId: newRunId(),
+          job: { namespace: 'graph', name: `layer${layer}.job${j}` },
+          inputs: [...new Map(inputs.map((d) => [d.name, inputDataset(d)])).values()],
+          outputs: mine.map((d) => outputDataset(d, { schema: facets.schema(fields) })),
+        }),
+      );
+    }
+    layerOutputs.push(outputs);
+  }
+  await pool(graphEvents, concurrency, post);
+  const graphSeconds = (performance.now() - graphStarted) / 1000;
+
+  const measure = async (direction: 'both' | 'upstream') => {
+    const histogram = hdr.build({
+      lowestDiscernibleValue: 1,
+      highestTrackableValue: 60_000_000,
+      numberOfSignificantValueDigits: 3,
+    });
+    let nodes = 0;
+    for (let q = 0; q < queries; q++) {
+      const layer = layerOutputs[4 + (q % 3)] as { namespace: string; name: string }[];
+      const d = layer[Math.floor(Math.random() * layer.length)] as { namespace: string; name: string };
+      const nodeId = encodeURIComponent(`dataset:${d.namespace}:${d.name}`);
+      const t0 = performance.now();
+      const response = await fetch(`${server.url}/api/v1/lineage?nodeId=${nodeId}&depth=5&direction=${direction}`, {
+        headers,
+      });
+      const body = (await response.json()) as { graph: unknown[] };
+      histogram.recordValue(Math.round((performance.now() - t0) * 1000));
+      nodes += body.graph.length;
+    }
+    const ms = (p: number) => (histogram.getValueAtPercentile(p) / 1000).toFixed(1);
+    return `p50 ${ms(50)} ms, p95 ${ms(95)} ms, p99 ${ms(99)} ms, max ${(histogram.maxValue / 1000).toFixed(1)} ms; ${(nodes / queries).toFixed(0)} nodes per answer`;
+  };
+  const both = await measure('both');
+  const upstream = await measure('upstream');
+
+  console.log(
+    `machine: ${cpus().length} x ${cpus()[0]?.model}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}`,
+  );
+  console.log(
+    `ingest: ${accepted} events in ${ingestSeconds.toFixed(1)} s = ${(accepted / ingestSeconds).toFixed(0)} events/s accepted (concurrency ${concurrency})`,
+  );
+  console.log(
+    `graph: ${layers * jobsPerLayer} jobs, ${layers * jobsPerLayer * outputsPerJob} datasets loaded in ${graphSeconds.toFixed(1)} s`,
+  );
+  console.log(`lineage depth 5, both directions (${queries} queries): ${both}`);
+  console.log(`lineage depth 5, upstream only (${queries} queries): ${upstream}`);
+} finally {
+  await server.close();
+  const client = new pg.Client(ownerUrl);
+  await client.connect();
+  await client.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+  await client.end();
+}

@@ -1,0 +1,943 @@
+import { createHash } from 'node:crypto';
+import {
+  BvError,
+  type DatasetEvent,
+  type InputDataset,
+  type JobEvent,
+  type LineageEvent,
+  type OutputDataset,
+  type RunEvent,
+} from '@bitvelocity/core';
+import pg from 'pg';
+import {
+  type MarquezColumnNode,
+  type MarquezDataset,
+  type MarquezDatasetVersion,
+  type MarquezGraphNode,
+  type MarquezJob,
+  type MarquezRun,
+  runState,
+} from './shapes.js';
+
+type Facets = Record<string, unknown>;
+
+/** Marquez's run states that end a run: a late START or RUNNING never moves a run out of them. */
+const TERMINAL = ['COMPLETED', 'FAILED', 'ABORTED'];
+
+export interface IngestResult {
+  duplicate: boolean;
+}
+
+interface PendingEvent {
+  tenant: string;
+  event: LineageEvent;
+  resolve: (result: IngestResult) => void;
+  reject: (error: unknown) => void;
+}
+
+export type Direction = 'both' | 'upstream' | 'downstream';
+
+interface DatasetWrite {
+  namespace: string;
+  name: string;
+  facets: Facets;
+  output: boolean;
+}
+
+function hash(value: unknown): string {
+  return createHash('sha256').update(JSON.stringify(value)).digest('hex');
+}
+
+export const datasetNodeId = (namespace: string, name: string) => `dataset:${namespace}:${name}`;
+export const jobNodeId = (namespace: string, name: string) => `job:${namespace}:${name}`;
+
+/**
+ * The lineage store in Postgres (its own schema). Every write of one event is one transaction: an event is stored
+ * with everything derived from it, or not at all. Every query is filtered on the caller's tenant.
+ */
+export class LineageStore {
+  private readonly pending: PendingEvent[] = [];
+  private activeWriters = 0;
+  private readonly writers = Number(process.env.BV_LINEAGE_WRITERS ?? 2);
+  private readonly batch = 200;
+  private fallbacks = 0;
+
+  private constructor(
+    readonly pool: pg.Pool,
+    private readonly schema: string,
+  ) {}
+
+  static async create(url: string, options: { schema?: string; max?: number } = {}): Promise<LineageStore> {
+    const schema = options.schema ?? 'lineage';
+    const pool = new pg.Pool({ connectionString: url, max: options.max ?? 8, options: `-c search_path=${schema}` });
+    pool.on('error', () => undefined);
+    await pool.query('SELECT 1');
+    return new LineageStore(pool, schema);
+  }
+
+  /** How many group-commit batches had to be rolled back and written event by event. */
+  get batchFallbacks(): number {
+    return this.fallbacks;
+  }
+
+  async close(): Promise<void> {
+    await this.pool.end();
+  }
+
+  // ---------------------------------------------------------------- writes
+
+  /**
+   * Stores one event and everything derived from it in ONE statement (data-modifying CTEs): atomic without an
+   * explicit transaction, and one round trip per event. Re-delivery (same event key) changes nothing.
+   */
+  async ingest(tenant: string, event: LineageEvent): Promise<IngestResult> {
+    return new Promise((resolve, reject) => {
+      this.pending.push({ tenant, event, resolve, reject });
+      this.drain();
+    });
+  }
+
+  /**
+   * Group commit: concurrent events are written by at most `writers` connections, each taking up to `batch` waiting
+   * events into one transaction, so one WAL flush covers many events. A batch that fails (a deadlock between two
+   * writers, say) is rolled back and its events written one transaction each, so one event's error never fails
+   * another's and nothing is half-stored.
+   */
+  private drain(): void {
+    while (this.activeWriters < this.writers && this.pending.length) {
+      const batch = this.pending.splice(0, this.batch);
+      this.activeWriters += 1;
+      void this.writeBatch(batch).finally(() => {
+        this.activeWriters -= 1;
+        this.drain();
+      });
+    }
+  }
+
+  private async writeBatch(batch: PendingEvent[]): Promise<void> {
+    let client: pg.PoolClient;
+    try {
+      client = await this.pool.connect();
+    } catch (error) {
+      for (const item of batch) item.reject(error);
+      return;
+    }
+    try {
+      if (batch.length === 1) {
+        const [item] = batch as [PendingEvent];
+        await this.writeOne(client, item.tenant, item.event).then(item.resolve, item.reject);
+        return;
+      }
+      const results: IngestResult[] = [];
+      try {
+        await client.query('BEGIN');
+        for (const item of batch) results.push(await this.writeOne(client, item.tenant, item.event));
+        await client.query('COMMIT');
+      } catch {
+        this.fallbacks += 1;
+        await client.query('ROLLBACK').catch(() => undefined);
+        for (const item of batch) await this.writeOne(client, item.tenant, item.event).then(item.resolve, item.reject);
+        return;
+      }
+      for (const [i, item] of batch.entries()) item.resolve(results[i] as IngestResult);
+    } finally {
+      client.release();
+    }
+  }
+
+  private async writeOne(client: pg.PoolClient, tenant: string, event: LineageEvent): Promise<IngestResult> {
+    const kind = 'run' in event ? 'RUN' : 'dataset' in event ? 'DATASET' : 'JOB';
+    const run = kind === 'RUN' ? (event as RunEvent) : undefined;
+    const key = run ? `${run.run.runId}|${run.eventType ?? 'OTHER'}|${run.eventTime}` : hash(event);
+    let job: { namespace: string; name: string; facets?: Facets } | undefined;
+    let inputs: InputDataset[] = [];
+    let outputs: OutputDataset[] = [];
+    let datasets: DatasetWrite[];
+    if (kind === 'DATASET') {
+      const { dataset } = event as DatasetEvent;
+      datasets = [{ namespace: dataset.namespace, name: dataset.name, facets: dataset.facets ?? {}, output: false }];
+    } else {
+      const e = event as RunEvent | JobEvent;
+      job = e.job as typeof job;
+      inputs = e.inputs ?? [];
+      outputs = e.outputs ?? [];
+      datasets = mergeDatasets(inputs, outputs);
+    }
+    const jobFacets = (job?.facets ?? {}) as Facets;
+    const processing = (jobFacets.jobType as { processingType?: string } | undefined)?.processingType;
+    const edges: { origin: string; destination: string; namespace: string; name: string }[] = [];
+    if (job) {
+      const jobNode = jobNodeId(job.namespace, job.name);
+      for (const d of inputs)
+        edges.push({
+          origin: datasetNodeId(d.namespace, d.name),
+          destination: jobNode,
+          namespace: d.namespace,
+          name: d.name,
+        });
+      for (const d of outputs)
+        edges.push({
+          origin: jobNode,
+          destination: datasetNodeId(d.namespace, d.name),
+          namespace: d.namespace,
+          name: d.name,
+        });
+    }
+    const state = run ? runState(run.eventType) : null;
+    const side = (list: (InputDataset | OutputDataset)[], facetKey: 'inputFacets' | 'outputFacets') =>
+      Object.fromEntries(
+        list.map((d) => [
+          `${d.namespace}\u001f${d.name}`,
+          { namespace: d.namespace, name: d.name, facets: (d as unknown as Record<string, unknown>)[facetKey] ?? {} },
+        ]),
+      );
+    // A named (prepared) statement: the big CTE is parsed and planned once per connection, not per event.
+    const { rows } = await this.pool.query<{ inserted: boolean }>({
+      name: 'lineage-ingest',
+      text: INGEST_SQL,
+      values: [
+        tenant,
+        key,
+        kind,
+        event.eventTime,
+        event,
+        [...new Set([...(job ? [job.namespace] : []), ...datasets.map((d) => d.namespace)])].sort(),
+        job?.namespace ?? null,
+        job?.name ?? null,
+        processing === 'STREAMING' ? 'STREAM' : 'BATCH',
+        jobFacets,
+        run?.run.runId ?? null,
+        processing !== undefined,
+        JSON.stringify(datasets.sort((x, y) => (x.namespace + x.name < y.namespace + y.name ? -1 : 1))),
+        JSON.stringify(edges),
+        JSON.stringify(columnEdges(outputs)),
+        state,
+        run?.eventType === 'START' ? run.eventTime : null,
+        state && TERMINAL.includes(state) ? run?.eventTime : null,
+        run?.run.facets ?? {},
+        side(inputs, 'inputFacets'),
+        side(outputs, 'outputFacets'),
+        TERMINAL,
+        !!run,
+      ],
+    });
+    return { duplicate: !rows[0]?.inserted };
+  }
+
+  // ---------------------------------------------------------------- reads
+
+  async namespaces(tenant: string) {
+    const { rows } = await this.pool.query(
+      `SELECT n.name, n.created_at, greatest(n.created_at,
+              (SELECT max(updated_at) FROM jobs j WHERE j.tenant = n.tenant AND j.namespace = n.name),
+              (SELECT max(updated_at) FROM datasets d WHERE d.tenant = n.tenant AND d.namespace = n.name)) AS updated_at
+         FROM namespaces n WHERE tenant = $1 ORDER BY name`,
+      [tenant],
+    );
+    return rows.map((r) => namespaceShape(r));
+  }
+
+  async namespace(tenant: string, name: string) {
+    const { rows } = await this.pool.query(
+      'SELECT name, created_at, updated_at FROM namespaces WHERE tenant = $1 AND name = $2',
+      [tenant, name],
+    );
+    if (!rows[0]) throw notFound(`namespace ${name}`);
+    return namespaceShape(rows[0]);
+  }
+
+  async jobs(
+    tenant: string,
+    namespace: string,
+    limit = 100,
+    offset = 0,
+  ): Promise<{ jobs: MarquezJob[]; totalCount: number }> {
+    const { rows } = await this.pool.query<{ name: string; total: string }>(
+      `SELECT name, count(*) OVER () AS total FROM jobs WHERE tenant = $1 AND namespace = $2 ORDER BY name LIMIT $3 OFFSET $4`,
+      [tenant, namespace, limit, offset],
+    );
+    const jobs = await this.jobsById(
+      tenant,
+      rows.map((r) => ({ namespace, name: r.name })),
+      { runs: 1 },
+    );
+    return { jobs, totalCount: Number(rows[0]?.total ?? 0) };
+  }
+
+  async job(tenant: string, namespace: string, name: string): Promise<MarquezJob> {
+    const [job] = await this.jobsById(tenant, [{ namespace, name }], { runs: 10 });
+    if (!job) throw notFound(`job ${namespace}/${name}`);
+    return job;
+  }
+
+  async datasets(
+    tenant: string,
+    namespace: string,
+    limit = 100,
+    offset = 0,
+  ): Promise<{ datasets: MarquezDataset[]; totalCount: number }> {
+    const { rows } = await this.pool.query<{ name: string; total: string }>(
+      `SELECT name, count(*) OVER () AS total FROM datasets WHERE tenant = $1 AND namespace = $2 ORDER BY name LIMIT $3 OFFSET $4`,
+      [tenant, namespace, limit, offset],
+    );
+    const datasets = await this.datasetsById(
+      tenant,
+      rows.map((r) => ({ namespace, name: r.name })),
+    );
+    return { datasets, totalCount: Number(rows[0]?.total ?? 0) };
+  }
+
+  async dataset(tenant: string, namespace: string, name: string): Promise<MarquezDataset> {
+    const [dataset] = await this.datasetsById(tenant, [{ namespace, name }]);
+    if (!dataset) throw notFound(`dataset ${namespace}/${name}`);
+    return dataset;
+  }
+
+  async datasetVersions(
+    tenant: string,
+    namespace: string,
+    name: string,
+    limit = 100,
+    offset = 0,
+  ): Promise<{ versions: MarquezDatasetVersion[]; totalCount: number }> {
+    const { rows } = await this.pool.query(
+      `SELECT v.*, count(*) OVER () AS total FROM dataset_versions v WHERE tenant = $1 AND namespace = $2 AND name = $3
+        ORDER BY created_at DESC LIMIT $4 OFFSET $5`,
+      [tenant, namespace, name, limit, offset],
+    );
+    const runIds = [...new Set(rows.map((r) => r.run_id).filter(Boolean))] as string[];
+    const runs = new Map((await this.runsById(tenant, runIds)).map((r) => [r.id, r]));
+    return {
+      versions: rows.map((r) => datasetVersionShape(r, r.run_id ? runs.get(r.run_id) : undefined)),
+      totalCount: Number(rows[0]?.total ?? 0),
+    };
+  }
+
+  async datasetVersion(tenant: string, namespace: string, name: string, version: string) {
+    const { rows } = await this.pool.query(
+      'SELECT * FROM dataset_versions WHERE tenant = $1 AND namespace = $2 AND name = $3 AND version = $4',
+      [tenant, namespace, name, version],
+    );
+    if (!rows[0]) throw notFound(`dataset version ${version}`);
+    const [run] = rows[0].run_id ? await this.runsById(tenant, [rows[0].run_id]) : [];
+    return datasetVersionShape(rows[0], run);
+  }
+
+  async runsOfJob(tenant: string, namespace: string, job: string, limit = 100, offset = 0) {
+    const { rows } = await this.pool.query<{ run_id: string; total: string }>(
+      `SELECT run_id, count(*) OVER () AS total FROM runs WHERE tenant = $1 AND namespace = $2 AND job_name = $3
+        ORDER BY created_at DESC LIMIT $4 OFFSET $5`,
+      [tenant, namespace, job, limit, offset],
+    );
+    const runs = await this.runsById(
+      tenant,
+      rows.map((r) => r.run_id),
+    );
+    return { runs, totalCount: Number(rows[0]?.total ?? 0) };
+  }
+
+  async run(tenant: string, runId: string): Promise<MarquezRun & { jobName: string; namespace: string }> {
+    const [run] = await this.runsById(tenant, [runId]);
+    if (!run) throw notFound(`run ${runId}`);
+    return run;
+  }
+
+  async runFacets(tenant: string, runId: string, type: 'run' | 'job') {
+    const { rows } = await this.pool.query('SELECT facets, job_facets FROM runs WHERE tenant = $1 AND run_id = $2', [
+      tenant,
+      runId,
+    ]);
+    if (!rows[0]) throw notFound(`run ${runId}`);
+    return { runId, facets: type === 'job' ? rows[0].job_facets : rows[0].facets };
+  }
+
+  /** Resolves a Marquez node id (its namespace may itself hold ':', as postgres://host:5432 does) by its index. */
+  async resolveNode(
+    tenant: string,
+    nodeId: string,
+  ): Promise<{ kind: 'dataset' | 'job'; namespace: string; name: string }> {
+    const match = /^(dataset|job):(.+)$/.exec(nodeId);
+    if (!match)
+      throw new BvError('LINEAGE_EVENT_INVALID', 'nodeId must be dataset:<namespace>:<name> or job:<namespace>:<name>');
+    const kind = match[1] as 'dataset' | 'job';
+    const { rows } = await this.pool.query<{ namespace: string; name: string }>(
+      kind === 'dataset'
+        ? `SELECT namespace, name FROM datasets WHERE tenant = $1 AND ('dataset:' || namespace || ':' || name) = $2`
+        : `SELECT namespace, name FROM jobs WHERE tenant = $1 AND ('job:' || namespace || ':' || name) = $2`,
+      [tenant, nodeId],
+    );
+    if (!rows[0]) throw notFound(`node ${nodeId}`);
+    return { kind, namespace: rows[0].namespace, name: rows[0].name };
+  }
+
+  /** Marquez's GET /lineage: the nodes within `depth` edges of the node, each with its in- and out-edges. */
+  async lineage(tenant: string, nodeId: string, depth: number, direction: Direction = 'both') {
+    const root = await this.resolveNode(tenant, nodeId);
+    const start =
+      root.kind === 'dataset' ? datasetNodeId(root.namespace, root.name) : jobNodeId(root.namespace, root.name);
+    // One recursive query walks the graph (each node once per depth); then the edges among the nodes reached.
+    const step =
+      direction === 'upstream'
+        ? 'SELECT origin AS n FROM edges WHERE tenant = $1 AND destination = w.node'
+        : direction === 'downstream'
+          ? 'SELECT destination AS n FROM edges WHERE tenant = $1 AND origin = w.node'
+          : `SELECT destination AS n FROM edges WHERE tenant = $1 AND origin = w.node
+             UNION ALL SELECT origin FROM edges WHERE tenant = $1 AND destination = w.node`;
+    const { rows: reached } = await this.pool.query<{ node: string }>(
+      `WITH RECURSIVE walk(node, depth) AS (
+         SELECT $2::text, 0
+         UNION
+         SELECT x.n, w.depth + 1 FROM walk w CROSS JOIN LATERAL (${step}) x WHERE w.depth < $3
+       )
+       SELECT DISTINCT node FROM walk`,
+      [tenant, start, depth],
+    );
+    const seen = new Set(reached.map((r) => r.node));
+    const { rows: edgeRows } = await this.pool.query<{ origin: string; destination: string }>(
+      'SELECT origin, destination FROM edges WHERE tenant = $1 AND origin = ANY($2) AND destination = ANY($2)',
+      [tenant, [...seen]],
+    );
+    const edges = new Map(edgeRows.map((e) => [`${e.origin}\u001f${e.destination}`, e]));
+    const ids = [...seen];
+    const [jobs, datasets] = await Promise.all([
+      this.jobsWhere(tenant, `('job:' || j.namespace || ':' || j.name) = ANY($2)`, [ids], { runs: 1 }),
+      this.pool
+        .query(`SELECT * FROM datasets WHERE tenant = $1 AND ('dataset:' || namespace || ':' || name) = ANY($2)`, [
+          tenant,
+          ids,
+        ])
+        .then(({ rows }) => rows.map((r) => datasetShape(r, true))),
+    ]);
+    const graph: MarquezGraphNode[] = [];
+    const inEdges = new Map<string, { origin: string; destination: string }[]>();
+    const outEdges = new Map<string, { origin: string; destination: string }[]>();
+    for (const e of edges.values()) {
+      if (!seen.has(e.origin) || !seen.has(e.destination)) continue;
+      outEdges.set(e.origin, [...(outEdges.get(e.origin) ?? []), e]);
+      inEdges.set(e.destination, [...(inEdges.get(e.destination) ?? []), e]);
+    }
+    for (const job of jobs) {
+      const id = jobNodeId(job.namespace, job.name);
+      graph.push({ id, type: 'JOB', data: job, inEdges: inEdges.get(id) ?? [], outEdges: outEdges.get(id) ?? [] });
+    }
+    for (const dataset of datasets) {
+      const id = datasetNodeId(dataset.namespace, dataset.name);
+      graph.push({
+        id,
+        type: 'DATASET',
+        data: dataset,
+        inEdges: inEdges.get(id) ?? [],
+        outEdges: outEdges.get(id) ?? [],
+      });
+    }
+    return { graph };
+  }
+
+  /** Marquez's GET /column-lineage: field nodes upstream of a dataset or a field (and downstream on request). */
+  async columnLineage(tenant: string, nodeId: string, depth: number, withDownstream: boolean) {
+    let start: { namespace: string; name: string; field?: string };
+    const field = /^datasetField:(.+)$/.exec(nodeId);
+    if (field) {
+      const rest = field[1] as string;
+      const cut = rest.lastIndexOf(':');
+      const ds = await this.resolveNode(tenant, `dataset:${rest.slice(0, cut)}`);
+      start = { namespace: ds.namespace, name: ds.name, field: rest.slice(cut + 1) };
+    } else {
+      const ds = await this.resolveNode(tenant, nodeId);
+      start = { namespace: ds.namespace, name: ds.name };
+    }
+    type Row = {
+      out_namespace: string;
+      out_name: string;
+      out_field: string;
+      in_namespace: string;
+      in_name: string;
+      in_field: string;
+      transformation: { description: string | null; transformations: { type?: string }[] } | null;
+    };
+    const key = (ns: string, n: string, f: string) => `datasetField:${ns}:${n}:${f}`;
+    const all = new Map<string, Row>();
+    const seen = new Set<string>();
+    const walk = async (up: boolean) => {
+      let frontier: { ns: string; n: string; f: string | null }[] = [
+        { ns: start.namespace, n: start.name, f: start.field ?? null },
+      ];
+      for (let level = 0; level < depth && frontier.length; level++) {
+        const [ns, n, f] = [frontier.map((x) => x.ns), frontier.map((x) => x.n), frontier.map((x) => x.f)];
+        const side = up ? 'out' : 'in';
+        const { rows } = await this.pool.query<Row>(
+          `SELECT c.* FROM column_edges c JOIN unnest($2::text[], $3::text[], $4::text[]) AS t(ns, n, f)
+             ON c.${side}_namespace = t.ns AND c.${side}_name = t.n AND (t.f IS NULL OR c.${side}_field = t.f)
+           WHERE c.tenant = $1`,
+          [tenant, ns, n, f],
+        );
+        frontier = [];
+        for (const r of rows) {
+          all.set(`${key(r.out_namespace, r.out_name, r.out_field)}<${key(r.in_namespace, r.in_name, r.in_field)}`, r);
+          const next = up
+            ? { ns: r.in_namespace, n: r.in_name, f: r.in_field }
+            : { ns: r.out_namespace, n: r.out_name, f: r.out_field };
+          const id = key(next.ns, next.n, next.f);
+          if (!seen.has(id)) {
+            seen.add(id);
+            frontier.push(next);
+          }
+        }
+      }
+    };
+    await walk(true);
+    if (withDownstream) await walk(false);
+    const nodes = new Map<string, MarquezColumnNode>();
+    const types = await this.fieldTypes(tenant, [...all.values()]);
+    const node = (ns: string, n: string, f: string) => {
+      const id = key(ns, n, f);
+      let found = nodes.get(id);
+      if (!found) {
+        found = {
+          id,
+          type: 'DATASET_FIELD',
+          data: {
+            namespace: ns,
+            dataset: n,
+            datasetVersion: null,
+            field: f,
+            fieldType: types.get(id) ?? null,
+            transformationDescription: null,
+            transformationType: null,
+            inputFields: [],
+          },
+          inEdges: [],
+          outEdges: [],
+        };
+        nodes.set(id, found);
+      }
+      return found;
+    };
+    for (const r of all.values()) {
+      const out = node(r.out_namespace, r.out_name, r.out_field);
+      const input = node(r.in_namespace, r.in_name, r.in_field);
+      const edge = { origin: input.id, destination: out.id };
+      input.outEdges.push(edge);
+      out.inEdges.push(edge);
+      const transformationType = r.transformation?.transformations?.[0]?.type ?? null;
+      out.data.transformationDescription = r.transformation?.description ?? null;
+      out.data.transformationType = transformationType;
+      out.data.inputFields.push({
+        namespace: r.in_namespace,
+        dataset: r.in_name,
+        field: r.in_field,
+        transformationDescription: r.transformation?.description ?? null,
+        transformationType,
+      });
+    }
+    return { graph: [...nodes.values()] };
+  }
+
+  private async fieldTypes(
+    tenant: string,
+    rows: { out_namespace: string; out_name: string; in_namespace: string; in_name: string }[],
+  ) {
+    const ids = new Set<string>();
+    for (const r of rows) {
+      ids.add(`${r.out_namespace}\u001f${r.out_name}`);
+      ids.add(`${r.in_namespace}\u001f${r.in_name}`);
+    }
+    const list = [...ids].map((i) => i.split('\u001f') as [string, string]);
+    const types = new Map<string, string>();
+    if (!list.length) return types;
+    const { rows: found } = await this.pool.query<{
+      namespace: string;
+      name: string;
+      fields: { name: string; type?: string }[] | null;
+    }>(
+      `SELECT namespace, name, facets->'schema'->'fields' AS fields FROM datasets
+        WHERE tenant = $1 AND (namespace, name) IN (SELECT * FROM unnest($2::text[], $3::text[]))`,
+      [tenant, list.map((l) => l[0]), list.map((l) => l[1])],
+    );
+    for (const d of found)
+      for (const f of d.fields ?? []) if (f.type) types.set(`datasetField:${d.namespace}:${d.name}:${f.name}`, f.type);
+    return types;
+  }
+
+  /** Marquez's GET /search: jobs and datasets whose name contains `q` (case-insensitive). */
+  async search(
+    tenant: string,
+    q: string,
+    options: { filter?: 'DATASET' | 'JOB'; limit?: number; namespace?: string } = {},
+  ) {
+    const pattern = `%${q.toLowerCase().replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+    const parts: string[] = [];
+    if (options.filter !== 'DATASET')
+      parts.push(`SELECT 'JOB' AS type, name, namespace, updated_at FROM jobs WHERE tenant = $1 AND lower(name) LIKE $2
+                  AND ($4::text IS NULL OR namespace = $4)`);
+    if (options.filter !== 'JOB')
+      parts.push(`SELECT 'DATASET', name, namespace, updated_at FROM datasets WHERE tenant = $1 AND lower(name) LIKE $2
+                  AND ($4::text IS NULL OR namespace = $4)`);
+    const { rows } = await this.pool.query<{
+      type: 'JOB' | 'DATASET';
+      name: string;
+      namespace: string;
+      updated_at: Date;
+    }>(`${parts.join(' UNION ALL ')} ORDER BY updated_at DESC, name LIMIT $3`, [
+      tenant,
+      pattern,
+      options.limit ?? 10,
+      options.namespace ?? null,
+    ]);
+    const results = rows.map((r) => ({
+      type: r.type,
+      name: r.name,
+      updatedAt: r.updated_at.toISOString(),
+      namespace: r.namespace,
+      nodeId: r.type === 'JOB' ? jobNodeId(r.namespace, r.name) : datasetNodeId(r.namespace, r.name),
+    }));
+    return { totalCount: results.length, results };
+  }
+
+  private async jobsById(
+    tenant: string,
+    ids: { namespace: string; name: string }[],
+    options: { runs: number },
+  ): Promise<MarquezJob[]> {
+    if (!ids.length) return [];
+    return this.jobsWhere(
+      tenant,
+      `(j.namespace, j.name) IN (SELECT * FROM unnest($2::text[], $3::text[]))`,
+      [ids.map((i) => i.namespace), ids.map((i) => i.name)],
+      options,
+    );
+  }
+
+  /** Jobs in Marquez's shape: inputs and outputs from the edges, the latest runs (one: from latest_run_id). */
+  private async jobsWhere(
+    tenant: string,
+    where: string,
+    params: unknown[],
+    options: { runs: number },
+  ): Promise<MarquezJob[]> {
+    const { rows } = await this.pool.query(`SELECT j.* FROM jobs j WHERE j.tenant = $1 AND ${where} ORDER BY j.name`, [
+      tenant,
+      ...params,
+    ]);
+    if (!rows.length) return [];
+    const nodes = rows.map((r) => jobNodeId(r.namespace, r.name));
+    const [io, recent] = await Promise.all([
+      this.pool.query<{ origin: string; destination: string; dataset_namespace: string; dataset_name: string }>(
+        `SELECT origin, destination, dataset_namespace, dataset_name FROM edges
+          WHERE tenant = $1 AND (origin = ANY($2) OR destination = ANY($2))`,
+        [tenant, nodes],
+      ),
+      options.runs === 1
+        ? Promise.resolve(
+            rows
+              .filter((r) => r.latest_run_id)
+              .map((r) => ({ run_id: r.latest_run_id as string, namespace: r.namespace, job_name: r.name })),
+          )
+        : this.pool
+            .query<{ run_id: string; namespace: string; job_name: string }>(
+              `SELECT r.run_id, r.namespace, r.job_name FROM unnest($2::text[], $3::text[]) AS t(ns, n)
+                 CROSS JOIN LATERAL (SELECT run_id, namespace, job_name FROM runs
+                                      WHERE tenant = $1 AND namespace = t.ns AND job_name = t.n
+                                      ORDER BY created_at DESC LIMIT $4) r`,
+              [tenant, rows.map((r) => r.namespace), rows.map((r) => r.name), options.runs],
+            )
+            .then((r) => r.rows),
+    ]);
+    const runs = new Map(
+      (
+        await this.runsById(
+          tenant,
+          recent.map((r) => r.run_id),
+        )
+      ).map((r) => [r.id, r]),
+    );
+    return rows.map((r) => {
+      const node = jobNodeId(r.namespace, r.name);
+      const latestRuns = recent
+        .filter((x) => x.namespace === r.namespace && x.job_name === r.name)
+        .map((x) => runs.get(x.run_id))
+        .filter((x): x is MarquezRun & { jobName: string; namespace: string } => !!x);
+      const facets = r.facets as Facets;
+      const ref = (e: { dataset_namespace: string; dataset_name: string }) => ({
+        namespace: e.dataset_namespace,
+        name: e.dataset_name,
+      });
+      return {
+        id: { namespace: r.namespace, name: r.name },
+        type: r.type,
+        name: r.name,
+        simpleName: r.name.split('.').pop() ?? r.name,
+        parentJobName: null,
+        parentJobUuid: null,
+        createdAt: r.created_at.toISOString(),
+        updatedAt: r.updated_at.toISOString(),
+        namespace: r.namespace,
+        inputs: io.rows.filter((e) => e.destination === node).map(ref),
+        outputs: io.rows.filter((e) => e.origin === node).map(ref),
+        location: null,
+        description: (facets.documentation as { description?: string } | undefined)?.description ?? null,
+        latestRun: latestRuns[0] ?? null,
+        latestRuns,
+        facets,
+        currentVersion: null,
+      };
+    });
+  }
+
+  private async datasetsById(
+    tenant: string,
+    ids: { namespace: string; name: string }[],
+    options: { light?: boolean } = {},
+  ): Promise<MarquezDataset[]> {
+    if (!ids.length) return [];
+    const { rows } = await this.pool.query(
+      `SELECT d.* FROM datasets d JOIN unnest($2::text[], $3::text[]) WITH ORDINALITY AS t(ns, n, o)
+         ON d.namespace = t.ns AND d.name = t.n WHERE d.tenant = $1 ORDER BY t.o`,
+      [tenant, ids.map((i) => i.namespace), ids.map((i) => i.name)],
+    );
+    return rows.map((r) => datasetShape(r, options.light));
+  }
+
+  private async runsById(
+    tenant: string,
+    ids: string[],
+  ): Promise<(MarquezRun & { jobName: string; namespace: string })[]> {
+    if (!ids.length) return [];
+    const { rows } = await this.pool.query(
+      `SELECT r.* FROM runs r JOIN unnest($2::uuid[]) WITH ORDINALITY AS t(id, o) ON r.run_id = t.id
+        WHERE r.tenant = $1 ORDER BY t.o`,
+      [tenant, ids],
+    );
+    return rows.map((r) => {
+      const versions = (side: Record<string, { namespace: string; name: string; version?: string; facets: Facets }>) =>
+        Object.values(side).map((d) => ({
+          datasetVersionId: { namespace: d.namespace, name: d.name, version: d.version ?? null },
+          facets: d.facets,
+        }));
+      const started = r.started_at as Date | null;
+      const ended = r.ended_at as Date | null;
+      return {
+        id: r.run_id,
+        createdAt: r.created_at.toISOString(),
+        updatedAt: r.updated_at.toISOString(),
+        nominalStartTime: null,
+        nominalEndTime: null,
+        state: r.state,
+        startedAt: started?.toISOString() ?? null,
+        endedAt: ended?.toISOString() ?? null,
+        durationMs: started && ended ? ended.getTime() - started.getTime() : null,
+        args: {},
+        jobVersion: { namespace: r.namespace, name: r.job_name, version: null },
+        inputDatasetVersions: versions(r.inputs),
+        outputDatasetVersions: versions(r.outputs),
+        context: {},
+        facets: r.facets,
+        jobName: r.job_name,
+        namespace: r.namespace,
+      };
+    });
+  }
+}
+
+function mergeDatasets(inputs: InputDataset[], outputs: OutputDataset[]): DatasetWrite[] {
+  const byId = new Map<string, DatasetWrite>();
+  const add = (d: InputDataset | OutputDataset, extra: Facets, output: boolean) => {
+    const key = `${d.namespace}\u001f${d.name}`;
+    const prior = byId.get(key);
+    const facets = { ...(prior?.facets ?? {}), ...(d.facets ?? {}), ...extra };
+    byId.set(key, { namespace: d.namespace, name: d.name, facets, output: output || !!prior?.output });
+  };
+  for (const d of inputs) {
+    // Quality results arrive as input facets of the checked dataset; Marquez shows them on the dataset too.
+    const extra: Facets = {};
+    for (const k of ['dataQualityAssertions', 'dataQualityMetrics'])
+      if (d.inputFacets?.[k]) extra[k] = d.inputFacets[k];
+    add(d, extra, false);
+  }
+  for (const d of outputs) add(d, {}, true);
+  return [...byId.values()];
+}
+
+function notFound(what: string): BvError {
+  return new BvError('LINEAGE_NOT_FOUND', `${what} not found`);
+}
+
+function namespaceShape(r: { name: string; created_at: Date; updated_at: Date }) {
+  return {
+    name: r.name,
+    createdAt: r.created_at.toISOString(),
+    updatedAt: r.updated_at.toISOString(),
+    ownerName: 'bitvelocity',
+    description: null,
+    isHidden: false,
+  };
+}
+
+function fieldsOf(facets: Facets) {
+  const schema = facets.schema as { fields?: { name: string; type?: string; description?: string }[] } | undefined;
+  const tags = (facets.tags as { tags?: { key: string; value: string; field?: string }[] } | undefined)?.tags ?? [];
+  return (schema?.fields ?? []).map((f) => ({
+    name: f.name,
+    type: f.type ?? 'UNKNOWN',
+    tags: tags.filter((t) => t.field === f.name).map((t) => `${t.key}:${t.value}`),
+    description: f.description ?? null,
+  }));
+}
+
+function datasetShape(r: Record<string, unknown>, light = false): MarquezDataset {
+  const facets = r.facets as Facets;
+  const namespace = r.namespace as string;
+  const tags = (facets.tags as { tags?: { key: string; value: string; field?: string }[] } | undefined)?.tags ?? [];
+  return {
+    id: { namespace, name: r.name as string },
+    type: namespace.startsWith('kafka://') ? 'STREAM' : 'DB_TABLE',
+    name: r.name as string,
+    physicalName: r.name as string,
+    createdAt: (r.created_at as Date).toISOString(),
+    updatedAt: (r.updated_at as Date).toISOString(),
+    namespace,
+    sourceName: namespace,
+    fields: fieldsOf(facets),
+    tags: tags.filter((t) => !t.field).map((t) => `${t.key}:${t.value}`),
+    lastModifiedAt: (r.last_modified_at as Date | null)?.toISOString() ?? null,
+    lastLifecycleState: '',
+    description: (facets.documentation as { description?: string } | undefined)?.description ?? null,
+    facets: light ? {} : facets,
+    currentVersion: (r.current_version as string | null) ?? null,
+    columnLineage: null,
+    deleted: false,
+  };
+}
+
+function datasetVersionShape(r: Record<string, unknown>, run: MarquezRun | undefined): MarquezDatasetVersion {
+  const facets = r.facets as Facets;
+  const namespace = r.namespace as string;
+  return {
+    id: { namespace, name: r.name as string, version: r.version as string },
+    type: namespace.startsWith('kafka://') ? 'STREAM' : 'DB_TABLE',
+    name: r.name as string,
+    physicalName: r.name as string,
+    createdAt: (r.created_at as Date).toISOString(),
+    version: r.version as string,
+    namespace,
+    sourceName: namespace,
+    fields: fieldsOf(facets),
+    tags: [],
+    lifecycleState: null,
+    description: (facets.documentation as { description?: string } | undefined)?.description ?? null,
+    createdByRun: run ?? null,
+    facets,
+  };
+}
+
+function columnEdges(outputs: OutputDataset[]) {
+  const byKey = new Map<string, Record<string, unknown>>();
+  for (const out of outputs) {
+    for (const [field, spec] of Object.entries(out.facets?.columnLineage?.fields ?? {})) {
+      for (const input of spec.inputFields ?? []) {
+        const row = {
+          out_namespace: out.namespace,
+          out_name: out.name,
+          out_field: field,
+          in_namespace: input.namespace,
+          in_name: input.name,
+          in_field: input.field,
+          transformation: {
+            description: spec.transformationDescription ?? null,
+            transformations: input.transformations ?? [],
+          },
+        };
+        byKey.set(JSON.stringify([out.namespace, out.name, field, input.namespace, input.name, input.field]), row);
+      }
+    }
+  }
+  return [...byKey.values()];
+}
+
+const INGEST_SQL = `
+WITH ev AS (
+  INSERT INTO events (tenant, event_key, kind, event_time, body) VALUES ($1, $2, $3, $4, $5)
+  ON CONFLICT DO NOTHING RETURNING 1
+),
+ns AS (
+  INSERT INTO namespaces (tenant, name, created_at, updated_at)
+  SELECT $1, n, $4, $4 FROM unnest($6::text[]) AS n WHERE EXISTS (SELECT 1 FROM ev)
+  ON CONFLICT DO NOTHING
+),
+jb AS (
+  INSERT INTO jobs (tenant, namespace, name, type, facets, created_at, updated_at, latest_run_id)
+  SELECT $1, $7, $8, $9, $10, $4, $4, $11::uuid WHERE $7::text IS NOT NULL AND EXISTS (SELECT 1 FROM ev)
+  ON CONFLICT (tenant, namespace, name) DO UPDATE SET
+    facets = jobs.facets || EXCLUDED.facets,
+    type = CASE WHEN $12::boolean THEN EXCLUDED.type ELSE jobs.type END,
+    updated_at = greatest(jobs.updated_at, EXCLUDED.updated_at),
+    latest_run_id = coalesce(EXCLUDED.latest_run_id, jobs.latest_run_id)
+),
+given AS (
+  SELECT * FROM jsonb_to_recordset($13::jsonb) AS d(namespace text, name text, facets jsonb, output boolean)
+   WHERE EXISTS (SELECT 1 FROM ev)
+),
+ds AS (
+  INSERT INTO datasets AS cur (tenant, namespace, name, facets, created_at, updated_at, last_modified_at, current_version)
+  SELECT $1, namespace, name, facets, $4, $4, CASE WHEN output THEN $4::timestamptz END,
+         dataset_version(namespace, name, facets)
+    FROM given ORDER BY namespace, name
+  ON CONFLICT (tenant, namespace, name) DO UPDATE SET
+    facets = cur.facets || EXCLUDED.facets,
+    current_version = dataset_version(cur.namespace, cur.name, cur.facets || EXCLUDED.facets),
+    updated_at = greatest(cur.updated_at, EXCLUDED.updated_at),
+    last_modified_at = greatest(cur.last_modified_at, EXCLUDED.last_modified_at)
+  RETURNING namespace, name, facets, current_version
+),
+ver AS (
+  INSERT INTO dataset_versions (tenant, version, namespace, name, facets, run_id, created_at)
+  SELECT $1, ds.current_version, ds.namespace, ds.name, stable_facets(ds.facets),
+         CASE WHEN g.output THEN $11::uuid END, $4
+    FROM ds JOIN given g ON g.namespace = ds.namespace AND g.name = ds.name
+   WHERE ds.current_version IS NOT NULL
+  ON CONFLICT DO NOTHING
+),
+ed AS (
+  INSERT INTO edges (tenant, origin, destination, dataset_namespace, dataset_name)
+  SELECT $1, origin, destination, namespace, name
+    FROM jsonb_to_recordset($14::jsonb) AS e(origin text, destination text, namespace text, name text)
+   WHERE EXISTS (SELECT 1 FROM ev)
+  ON CONFLICT DO NOTHING
+),
+ce AS (
+  INSERT INTO column_edges (tenant, out_namespace, out_name, out_field, in_namespace, in_name, in_field, transformation)
+  SELECT $1, out_namespace, out_name, out_field, in_namespace, in_name, in_field, transformation
+    FROM jsonb_to_recordset($15::jsonb) AS c(out_namespace text, out_name text, out_field text, in_namespace text,
+                                             in_name text, in_field text, transformation jsonb)
+   WHERE EXISTS (SELECT 1 FROM ev)
+  ON CONFLICT (tenant, out_namespace, out_name, out_field, in_namespace, in_name, in_field)
+  DO UPDATE SET transformation = EXCLUDED.transformation
+),
+rn AS (
+  INSERT INTO runs (tenant, run_id, namespace, job_name, state, state_time, started_at, ended_at, facets, job_facets,
+                    inputs, outputs, created_at, updated_at)
+  SELECT $1, $11::uuid, $7, $8, coalesce($16::text, 'NEW'), $4, $17::timestamptz, $18::timestamptz, $19, $10,
+         (SELECT coalesce(jsonb_object_agg(s.key, s.value || jsonb_build_object('version', ds.current_version)), '{}')
+            FROM jsonb_each($20::jsonb) AS s LEFT JOIN ds ON ds.namespace = s.value->>'namespace' AND ds.name = s.value->>'name'),
+         (SELECT coalesce(jsonb_object_agg(s.key, s.value || jsonb_build_object('version', ds.current_version)), '{}')
+            FROM jsonb_each($21::jsonb) AS s LEFT JOIN ds ON ds.namespace = s.value->>'namespace' AND ds.name = s.value->>'name'),
+         $4, $4
+   WHERE $23::boolean AND EXISTS (SELECT 1 FROM ev)
+  ON CONFLICT (tenant, run_id) DO UPDATE SET
+    state = CASE
+      WHEN $16::text IS NULL THEN runs.state
+      WHEN runs.state = ANY($22::text[]) AND NOT ($16::text = ANY($22::text[])) THEN runs.state
+      WHEN NOT (runs.state = ANY($22::text[])) AND $16::text = ANY($22::text[]) THEN $16::text
+      WHEN runs.state_time IS NULL OR EXCLUDED.state_time >= runs.state_time THEN $16::text
+      ELSE runs.state END,
+    state_time = CASE WHEN $16::text IS NULL THEN runs.state_time ELSE greatest(runs.state_time, EXCLUDED.state_time) END,
+    started_at = least(runs.started_at, EXCLUDED.started_at),
+    ended_at = greatest(runs.ended_at, EXCLUDED.ended_at),
+    facets = runs.facets || EXCLUDED.facets,
+    job_facets = runs.job_facets || EXCLUDED.job_facets,
+    inputs = runs.inputs || EXCLUDED.inputs,
+    outputs = runs.outputs || EXCLUDED.outputs,
+    created_at = least(runs.created_at, EXCLUDED.created_at),
+    updated_at = greatest(runs.updated_at, EXCLUDED.updated_at)
+)
+SELECT EXISTS (SELECT 1 FROM ev) AS inserted`;
