@@ -6,6 +6,7 @@ import { jobsCommand } from './commands/jobs.js';
 import { lakeCommand } from './commands/lake.js';
 import { servicesCommand } from './commands/services.js';
 import { stackCommand } from './commands/stack.js';
+import { warehouseCommand } from './commands/warehouse.js';
 
 const program = new Command('bv')
   .description('BitVelocity: stream-processing data platform')
@@ -18,6 +19,7 @@ program.addCommand(servicesCommand());
 program.addCommand(connectorsCommand());
 program.addCommand(jobsCommand());
 program.addCommand(lakeCommand());
+program.addCommand(warehouseCommand());
 
 try {
   await program.parseAsync(process.argv);
