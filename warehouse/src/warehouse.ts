@@ -282,19 +282,26 @@ export class Warehouse implements LakeTransform<WarehouseReport> {
       }
       await this.ensureStaticMembers(insert);
 
-      // The natural keys this build touches: changed in Silver, or named by a new fact (an inferred member).
+      // The natural keys whose chains change in this build (new Silver events of theirs), and the keys new facts name
+      // (each gets an inferred member while it has no version).
       await temp(
         'wh_products',
-        `SELECT DISTINCT product_id FROM (SELECT product_id FROM ${q(S.products)} WHERE ${isNew}
-           UNION ALL SELECT product_id FROM ${q(S.orderLines)} WHERE ${isNew}) WHERE product_id IS NOT NULL`,
+        `SELECT DISTINCT product_id FROM ${q(S.products)} WHERE ${isNew} AND product_id IS NOT NULL`,
       );
       await temp(
         'wh_customers',
-        `SELECT DISTINCT customer_id FROM (SELECT customer_id FROM ${q(S.customers)} WHERE ${isNew}
-           UNION ALL SELECT customer_id FROM ${q(S.orders)} WHERE ${isNew}) WHERE customer_id IS NOT NULL`,
+        `SELECT DISTINCT customer_id FROM ${q(S.customers)} WHERE ${isNew} AND customer_id IS NOT NULL`,
+      );
+      await temp(
+        'wh_named_products',
+        `SELECT DISTINCT product_id FROM ${q(S.orderLines)} WHERE ${isNew} AND product_id IS NOT NULL`,
+      );
+      await temp(
+        'wh_named_customers',
+        `SELECT DISTINCT customer_id FROM ${q(S.orders)} WHERE ${isNew} AND customer_id IS NOT NULL`,
       );
 
-      // Dimensions: every version of a touched key is re-cut from all its Silver events.
+      // Dimensions: every version of a changed key is re-cut from all its Silver events.
       await lake.run(
         `DELETE FROM ${q(T.dimProduct)} WHERE product_id IN (SELECT product_id FROM temp.main.wh_products)`,
       );
@@ -536,7 +543,11 @@ export class Warehouse implements LakeTransform<WarehouseReport> {
     factSource: LakeTable,
     position: bigint,
   ): string {
-    const touched = naturalKey === 'product_id' ? 'temp.main.wh_products' : 'temp.main.wh_customers';
+    // a changed key whose events are all deletes has no version either
+    const touched =
+      naturalKey === 'product_id'
+        ? '(SELECT product_id FROM temp.main.wh_products UNION SELECT product_id FROM temp.main.wh_named_products)'
+        : '(SELECT customer_id FROM temp.main.wh_customers UNION SELECT customer_id FROM temp.main.wh_named_customers)';
     const nulls = dim.columns
       .filter((c) => ![keyColumn, naturalKey].includes(c.name))
       .map((c) => {
