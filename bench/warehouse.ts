@@ -145,6 +145,13 @@ print(
   `full build: ${seconds(fullMs)} (${full?.read} Silver rows; fact_order ${await count(`${gold}.fact_order`)}, fact_order_line ${await count(`${gold}.fact_order_line`)}, dim_product ${await count(`${gold}.dim_product`)}, dim_customer ${await count(`${gold}.dim_customer`)})`,
 );
 
+const steps = (r: { steps: Record<string, number> } | undefined) =>
+  Object.entries(r?.steps ?? {})
+    .filter(([, ms]) => ms >= 200)
+    .sort((a, b) => b[1] - a[1])
+    .map(([name, ms]) => `${name} ${seconds(ms)}`)
+    .join(', ');
+print(`  steps: ${steps(full)}`);
 await lake.transaction(() => generate('increment'));
 const [incremental, incrementalMs] = await timed(() => warehouse.runOnce());
 print(

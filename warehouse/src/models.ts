@@ -20,6 +20,8 @@ export interface ModelContext {
   silver: string;
   /** The highest Silver _bronze_rowid the build reads. */
   position: bigint;
+  /** A full build: every key is in scope, so the scope filters fall away. */
+  full: boolean;
 }
 
 /** The surrogate key of a natural key's first version (or its inferred member): md5 of the natural key, as BIGINT. */
@@ -43,6 +45,9 @@ export function modelSql(name: ModelName, context: ModelContext): string {
     .replaceAll('{{silver}}', context.silver)
     .replaceAll('{{position}}', context.position.toString())
     .replaceAll('{{open}}', OPEN_VALID_TO)
+    .replace(/\{\{scope (\w+) ([\w.]+)\}\}/g, (_m, set: string, column: string) =>
+      context.full ? 'true' : `${column} IN (SELECT ${column.replace(/^\w+\./, '')} FROM temp.main.${set})`,
+    )
     .replace(/\{\{memberKey ([\w.]+)\}\}/g, (_m, key: string) => memberKeySql(key))
     .replace(/\{\{versionKey ([\w.]+)\}\}/g, (_m, key: string) => versionKeySql(key));
 }

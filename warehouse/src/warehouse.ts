@@ -51,6 +51,8 @@ export interface WarehouseReport extends TransformReport {
   buildSeq?: number;
   lateFacts: number;
   correctionsSent: number;
+  /** Milliseconds per step of the build (insert:<table>, temp:<set>, delete), for benchmarks. */
+  steps: Record<string, number>;
 }
 
 export type BuildRecord = {
@@ -122,7 +124,7 @@ export class Warehouse implements LakeTransform<WarehouseReport> {
     return warehouse;
   }
 
-  private get context(): Omit<ModelContext, 'position'> {
+  private get context(): Omit<ModelContext, 'position' | 'full'> {
     return { gold: this.tables.dimProduct.schema, silver: this.silver.orders.schema };
   }
 
@@ -229,6 +231,15 @@ export class Warehouse implements LakeTransform<WarehouseReport> {
       durationMs: 0,
       lateFacts: 0,
       correctionsSent: 0,
+      steps: {},
+    };
+    const timeStep = async <R>(name: string, work: () => Promise<R>): Promise<R> => {
+      const started = performance.now();
+      try {
+        return await work();
+      } finally {
+        report.steps[name] = (report.steps[name] ?? 0) + Math.round(performance.now() - started);
+      }
     };
     await lake.run(`SET TimeZone = 'UTC'`);
     await lake.run('BEGIN TRANSACTION');
@@ -252,16 +263,18 @@ export class Warehouse implements LakeTransform<WarehouseReport> {
         report.published = true;
         return report;
       }
-      const model = (name: ModelName) => modelSql(name, { ...this.context, position });
+      const model = (name: ModelName) => modelSql(name, { ...this.context, position, full: mode === 'full' });
       const written = report.written;
       const insert = async (table: LakeTable, sql: string) => {
         const columns = table.columns.map((c) => `"${c.name}"`).join(', ');
-        const [r] = await lake.rows<{ Count: bigint }>(
-          `INSERT INTO ${q(table)} (${columns}) SELECT ${columns} FROM (${sql}) model`,
+        const [r] = await timeStep(`insert:${table.name}`, () =>
+          lake.rows<{ Count: bigint }>(`INSERT INTO ${q(table)} (${columns}) SELECT ${columns} FROM (${sql}) model`),
         );
         written[q(table)] = (written[q(table)] ?? 0) + Number(r?.Count ?? 0);
       };
-      const temp = (name: string, sql: string) => lake.run(`CREATE OR REPLACE TEMP TABLE ${name} AS ${sql}`);
+      const temp = (name: string, sql: string) =>
+        timeStep(`temp:${name}`, () => lake.run(`CREATE OR REPLACE TEMP TABLE ${name} AS ${sql}`));
+      const del = (sql: string) => timeStep('delete', () => lake.run(sql));
       const S = this.silver;
 
       if (mode === 'full') {
@@ -278,7 +291,7 @@ export class Warehouse implements LakeTransform<WarehouseReport> {
           T.martHourlyOrdersByStatus,
           T.martOrdersPerMinute,
         ])
-          await lake.run(`DELETE FROM ${q(table)}`);
+          await del(`DELETE FROM ${q(table)}`);
       }
       await this.ensureStaticMembers(insert);
 
@@ -302,12 +315,10 @@ export class Warehouse implements LakeTransform<WarehouseReport> {
       );
 
       // Dimensions: every version of a changed key is re-cut from all its Silver events.
-      await lake.run(
-        `DELETE FROM ${q(T.dimProduct)} WHERE product_id IN (SELECT product_id FROM temp.main.wh_products)`,
-      );
+      await del(`DELETE FROM ${q(T.dimProduct)} WHERE product_id IN (SELECT product_id FROM temp.main.wh_products)`);
       await insert(T.dimProduct, model('dim_product'));
       await insert(T.dimProduct, this.inferredSql(T.dimProduct, 'product_key', 'product_id', S.orderLines, position));
-      await lake.run(
+      await del(
         `DELETE FROM ${q(T.dimCustomer)} WHERE customer_id IN (SELECT customer_id FROM temp.main.wh_customers)`,
       );
       await insert(T.dimCustomer, model('dim_customer'));
@@ -316,7 +327,10 @@ export class Warehouse implements LakeTransform<WarehouseReport> {
       // Facts: new orders, and every order whose customer or products had their chains re-cut.
       await temp(
         'wh_orders',
-        `SELECT DISTINCT order_id FROM (
+        mode === 'full'
+          ? `SELECT DISTINCT order_id FROM (SELECT order_id FROM ${q(S.orders)} UNION ALL SELECT order_id FROM ${q(S.orderLines)})
+              WHERE order_id IS NOT NULL`
+          : `SELECT DISTINCT order_id FROM (
            SELECT order_id FROM ${q(S.orders)} WHERE ${isNew}
            UNION ALL SELECT order_id FROM ${q(S.orderLines)} WHERE ${isNew}
            UNION ALL SELECT order_id FROM ${q(S.orders)}
@@ -333,8 +347,8 @@ export class Warehouse implements LakeTransform<WarehouseReport> {
         'wh_before_products',
         `SELECT DISTINCT product_id FROM ${q(T.factOrderLine)} WHERE order_id IN (SELECT order_id FROM temp.main.wh_orders)`,
       );
-      await lake.run(`DELETE FROM ${q(T.factOrderLine)} WHERE order_id IN (SELECT order_id FROM temp.main.wh_orders)`);
-      await lake.run(`DELETE FROM ${q(T.factOrder)} WHERE order_id IN (SELECT order_id FROM temp.main.wh_orders)`);
+      await del(`DELETE FROM ${q(T.factOrderLine)} WHERE order_id IN (SELECT order_id FROM temp.main.wh_orders)`);
+      await del(`DELETE FROM ${q(T.factOrder)} WHERE order_id IN (SELECT order_id FROM temp.main.wh_orders)`);
       await insert(T.factOrder, model('fact_order'));
       await insert(T.factOrderLine, model('fact_order_line'));
 
@@ -376,7 +390,7 @@ export class Warehouse implements LakeTransform<WarehouseReport> {
              FROM temp.main.wh_late l LEFT JOIN ${q(T.martHourlyOrdersByStatus)} m ON m.hour_start = l.hour_start AND m.currency IS NOT DISTINCT FROM l.currency
             GROUP BY ALL`,
         );
-      const before = await lateTotals();
+      const before = await timeStep('late', lateTotals);
 
       // Marts: the periods, customers and products the touched facts were in before and are in now.
       await temp(
@@ -401,14 +415,14 @@ export class Warehouse implements LakeTransform<WarehouseReport> {
         [T.martHourlyOrdersByStatus, 'mart_hourly_orders_by_status'],
         [T.martOrdersPerMinute, 'mart_orders_per_minute'],
       ] as const) {
-        await lake.run(`DELETE FROM ${q(table)} WHERE date_key IN (SELECT date_key FROM temp.main.wh_dates)`);
+        await del(`DELETE FROM ${q(table)} WHERE date_key IN (SELECT date_key FROM temp.main.wh_dates)`);
         await insert(table, model(name));
       }
-      await lake.run(
+      await del(
         `DELETE FROM ${q(T.martCustomerLifetimeValue)} WHERE customer_id IN (SELECT customer_id FROM temp.main.wh_ltv_customers)`,
       );
       await insert(T.martCustomerLifetimeValue, model('mart_customer_ltv'));
-      await lake.run(
+      await del(
         `DELETE FROM ${q(T.martProductPriceHistory)} WHERE product_id IN (SELECT product_id FROM temp.main.wh_price_products)`,
       );
       await insert(T.martProductPriceHistory, model('mart_product_price_history'));
@@ -503,7 +517,7 @@ export class Warehouse implements LakeTransform<WarehouseReport> {
           return { ...report, published: false, heldReason: verdict.reason, position: previous.toString() };
         }
       }
-      await lake.run('COMMIT');
+      await timeStep('commit', () => lake.run('COMMIT'));
       committed = true;
       const [after_] = await lake.rows<{ id: bigint }>(`SELECT id FROM ducklake_current_snapshot(current_database())`);
       report.published = true;

@@ -10,8 +10,11 @@ import {
   silverTables,
 } from '@bitvelocity/lakehouse';
 import { Consumer, MessagesStreamModes, stringDeserializers } from '@platformatic/kafka';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { CorrectionPublisher, memberKeySql, OPEN_VALID_TO, type OrderFactCorrected, Warehouse } from '../src/index.js';
+
+// builds commit to the shared lake; a loaded machine makes a build take seconds
+vi.setConfig({ testTimeout: 60_000 });
 
 const config = loadPlatformConfig();
 const id = randomUUID().replaceAll('-', '').slice(0, 10);
@@ -272,6 +275,7 @@ describe('the warehouse build', () => {
         )
       )[0];
     const before = await total();
+    const [published] = await lake.rows<{ id: bigint }>(`SELECT id FROM ducklake_current_snapshot(current_database())`);
     await land([...orderCreated(order.O5, 12, C1, [[P1, 1, '10.00']])]);
     const report = await warehouse.runOnce();
     expect(report).toMatchObject({ lateFacts: 1, correctionsSent: 1 });
@@ -307,6 +311,11 @@ describe('the warehouse build', () => {
         expect.objectContaining({ mart: `${gold}.mart_hourly_orders_by_status`, period: '2026-11-20T10:00:00Z' }),
       ],
     });
+    // the state the marts had before the correction stays readable through the lake's time travel
+    const [then] = await lake.rows<{ orders: bigint }>(
+      `SELECT sum(orders) AS orders FROM ${q('mart_daily_sales')} AT (VERSION => ${published?.id}) WHERE date_key = ${day}`,
+    );
+    expect(then?.orders).toBe(before?.orders);
     const [correction] = await lake.rows(`SELECT order_id, sent FROM ${q('fact_corrections')}`);
     expect(correction).toEqual({ order_id: order.O5, sent: true });
     afterIncrements = await snapshotRows();

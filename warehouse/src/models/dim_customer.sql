@@ -2,7 +2,7 @@
 -- (same chain rules as dim_product.sql). Every customer event carries the full state, so no attribute is carried.
 WITH events AS (
   SELECT * FROM {{silver}}.customers
-   WHERE customer_id IN (SELECT customer_id FROM temp.main.wh_customers) AND _bronze_rowid <= {{position}}
+   WHERE {{scope wh_customers customer_id}} AND _bronze_rowid <= {{position}}
 ),
 hashed AS (
   SELECT customer_id, event_id, occurred_at, tenant_id, _bronze_topic, _bronze_partition, _bronze_offset, _bronze_rowid,

@@ -3,7 +3,7 @@
 -- into its place and the versions around it are re-cut; equal event times are ordered by offset.
 WITH events AS (
   SELECT * FROM {{silver}}.products
-   WHERE product_id IN (SELECT product_id FROM temp.main.wh_products) AND _bronze_rowid <= {{position}}
+   WHERE {{scope wh_products product_id}} AND _bronze_rowid <= {{position}}
 ),
 -- A price change carries only the price: every attribute is the latest one known at that point of the chain.
 filled AS (

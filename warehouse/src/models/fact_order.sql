@@ -1,7 +1,7 @@
 -- gold.fact_order rows (accumulating snapshot) for the orders in temp.wh_orders, folded from all their Silver events.
 WITH events AS (
   SELECT *, split_part(event_type, '.', 3) AS action FROM {{silver}}.orders
-   WHERE order_id IN (SELECT order_id FROM temp.main.wh_orders) AND _bronze_rowid <= {{position}}
+   WHERE {{scope wh_orders order_id}} AND _bronze_rowid <= {{position}}
 ),
 created AS (
   SELECT * FROM events WHERE action = 'created'
@@ -43,7 +43,7 @@ in_range AS (
 after_delete AS (
   SELECT o.order_id, d.customer_key FROM orders o
     JOIN {{gold}}.dim_customer d ON d.customer_id = o.customer_id AND d.valid_to <= o.order_at
-   WHERE o.order_id NOT IN (SELECT order_id FROM in_range)
+   ANTI JOIN in_range r ON r.order_id = o.order_id
   QUALIFY row_number() OVER (PARTITION BY o.order_id ORDER BY d.valid_to DESC, d.version_no DESC) = 1
 )
 SELECT o.order_id,

@@ -3,7 +3,7 @@ WITH lines AS (
   SELECT l.*, coalesce(f.order_at, l.occurred_at) AS order_at, f.customer_key, f.status
     FROM {{silver}}.order_lines l
     LEFT JOIN {{gold}}.fact_order f USING (order_id)
-   WHERE l.order_id IN (SELECT order_id FROM temp.main.wh_orders) AND l._bronze_rowid <= {{position}}
+   WHERE {{scope wh_orders l.order_id}} AND l._bronze_rowid <= {{position}}
   QUALIFY row_number() OVER (PARTITION BY l.order_id, l.line_no ORDER BY l.occurred_at, l._bronze_partition, l._bronze_offset, l.event_id) = 1
 ),
 -- The product version valid at the order's event time (same rules as the customer in fact_order.sql).

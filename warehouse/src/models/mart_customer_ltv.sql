@@ -1,14 +1,14 @@
 -- gold.mart_customer_ltv for the customers in temp.wh_ltv_customers, over their non-cancelled orders.
 WITH current_version AS (
   SELECT customer_id, customer_key, name, segment FROM {{gold}}.dim_customer
-   WHERE customer_id IN (SELECT customer_id FROM temp.main.wh_ltv_customers)
+   WHERE {{scope wh_ltv_customers customer_id}} AND customer_id IS NOT NULL
   QUALIFY row_number() OVER (PARTITION BY customer_id ORDER BY is_inferred, valid_from DESC, version_no DESC) = 1
 ),
 totals AS (
   SELECT customer_id, currency, count(*) AS orders, sum(order_amount) AS revenue,
          min(order_at) AS first_order_at, max(order_at) AS last_order_at
     FROM {{gold}}.fact_order
-   WHERE customer_id IN (SELECT customer_id FROM temp.main.wh_ltv_customers)
+   WHERE {{scope wh_ltv_customers customer_id}} AND customer_id IS NOT NULL
      AND status <> 'cancelled' AND order_amount IS NOT NULL
    GROUP BY customer_id, currency
 )

@@ -7,5 +7,5 @@ SELECT l.date_key, d.date AS sale_date,
   LEFT JOIN {{gold}}.dim_product p ON p.product_key = l.product_key
   LEFT JOIN {{gold}}.dim_customer c ON c.customer_key = l.customer_key
   LEFT JOIN {{gold}}.dim_date d ON d.date_key = l.date_key
- WHERE l.date_key IN (SELECT date_key FROM temp.main.wh_dates) AND NOT l.is_cancelled
+ WHERE {{scope wh_dates l.date_key}} AND NOT l.is_cancelled
  GROUP BY ALL

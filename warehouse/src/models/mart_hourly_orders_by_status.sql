@@ -2,5 +2,5 @@
 SELECT date_key, hour_key, date_trunc('hour', order_at) AS hour_start, status, currency,
        count(*) AS orders, CAST(coalesce(sum(order_amount), 0) AS DECIMAL(18,2)) AS amount
   FROM {{gold}}.fact_order
- WHERE date_key IN (SELECT date_key FROM temp.main.wh_dates)
+ WHERE {{scope wh_dates date_key}}
  GROUP BY ALL

@@ -3,5 +3,5 @@ SELECT date_key, date_trunc('minute', order_at) AS minute_start, currency,
        count(*) AS orders, count(*) FILTER (WHERE status = 'cancelled') AS cancelled,
        CAST(coalesce(sum(order_amount) FILTER (WHERE status <> 'cancelled'), 0) AS DECIMAL(18,2)) AS revenue
   FROM {{gold}}.fact_order
- WHERE date_key IN (SELECT date_key FROM temp.main.wh_dates)
+ WHERE {{scope wh_dates date_key}}
  GROUP BY ALL

@@ -4,7 +4,7 @@ WITH versions AS (
   SELECT product_id, product_key, version_no, price, currency, valid_from, valid_to,
          lag(price) OVER chain AS previous_price, lag(valid_to) OVER chain AS previous_to
     FROM {{gold}}.dim_product
-   WHERE product_id IN (SELECT product_id FROM temp.main.wh_price_products) AND NOT is_inferred
+   WHERE {{scope wh_price_products product_id}} AND product_id IS NOT NULL AND NOT is_inferred
   WINDOW chain AS (PARTITION BY product_id ORDER BY version_no)
 ),
 periods AS (
@@ -15,7 +15,7 @@ periods AS (
 sold AS (
   SELECT product_key, count(DISTINCT order_id) AS orders, sum(quantity) AS units, sum(line_amount) AS revenue
     FROM {{gold}}.fact_order_line
-   WHERE product_id IN (SELECT product_id FROM temp.main.wh_price_products) AND NOT is_cancelled
+   WHERE {{scope wh_price_products product_id}} AND NOT is_cancelled
    GROUP BY product_key
 )
 SELECT p.product_id, p.price, max(p.currency) AS currency, min(p.valid_from) AS price_from,
