@@ -157,6 +157,7 @@ const [incremental, incrementalMs] = await timed(() => warehouse.runOnce());
 print(
   `incremental build (1 %): ${seconds(incrementalMs)} (${incremental.read} Silver rows, ${incremental.lateFacts} late facts, fact_order rows rewritten ${incremental.written[`${gold}.fact_order`] ?? 0})`,
 );
+print(`  steps: ${steps(incremental)}`);
 
 // The plain export: the raw Silver rows as Parquet files on local disk, read by a bare DuckDB.
 mkdirSync(exportDir, { recursive: true });

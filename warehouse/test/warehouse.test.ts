@@ -181,6 +181,21 @@ afterAll(async () => {
 describe('the warehouse build', () => {
   let afterIncrements: Record<string, string[]>;
 
+  it('describes every table and column in the catalog (COMMENT ON), as \\d shows them', async () => {
+    const undescribed = await lake.rows(
+      `SELECT table_name, column_name FROM duckdb_columns()
+        WHERE database_name = current_database() AND schema_name = $1 AND (comment IS NULL OR comment = '')`,
+      [gold],
+    );
+    expect(undescribed).toEqual([]);
+    const tables = await lake.rows<{ table_name: string; comment: string | null }>(
+      `SELECT table_name, comment FROM duckdb_tables() WHERE database_name = current_database() AND schema_name = $1`,
+      [gold],
+    );
+    expect(tables.length).toBe(warehouse.outputs.length);
+    expect(tables.filter((t) => !t.comment)).toEqual([]);
+  });
+
   it('chains SCD2 versions by event time: no-op and re-delivered changes make none, a delete closes', async () => {
     await land([
       customer(C1, 5, 'consumer'),

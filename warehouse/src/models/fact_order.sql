@@ -1,26 +1,29 @@
 -- gold.fact_order rows (accumulating snapshot) for the orders in temp.wh_orders, folded from all their Silver events.
 WITH events AS (
-  SELECT *, split_part(event_type, '.', 3) AS action FROM {{silver}}.orders
+  SELECT *, split_part(event_type, '.', 3) AS action,
+         (occurred_at, _bronze_partition, _bronze_offset, event_id) AS chain_pos
+    FROM {{silver}}.orders
    WHERE {{scope wh_orders order_id}} AND _bronze_rowid <= {{position}}
 ),
 created AS (
   SELECT * FROM events WHERE action = 'created'
   QUALIFY row_number() OVER (PARTITION BY order_id ORDER BY occurred_at, _bronze_partition, _bronze_offset, event_id) = 1
 ),
+-- arg_min/arg_max over the chain position (a struct, compared field by field) instead of ordered aggregates.
 folded AS (
   SELECT order_id,
-         last(coalesce(status, action) ORDER BY occurred_at, _bronze_partition, _bronze_offset, event_id) AS status,
-         last(event_id ORDER BY occurred_at, _bronze_partition, _bronze_offset, event_id) AS last_event_id,
-         first(customer_id ORDER BY occurred_at, _bronze_partition, _bronze_offset, event_id) FILTER (WHERE customer_id IS NOT NULL) AS any_customer_id,
-         first(currency ORDER BY occurred_at, _bronze_partition, _bronze_offset, event_id) FILTER (WHERE currency IS NOT NULL) AS any_currency,
-         first(tenant_id ORDER BY occurred_at, _bronze_partition, _bronze_offset, event_id) AS any_tenant_id,
+         arg_max(coalesce(status, action), chain_pos) AS status,
+         arg_max(event_id, chain_pos) AS last_event_id,
+         arg_min(customer_id, chain_pos) FILTER (WHERE customer_id IS NOT NULL) AS any_customer_id,
+         arg_min(currency, chain_pos) FILTER (WHERE currency IS NOT NULL) AS any_currency,
+         arg_min(tenant_id, chain_pos) FILTER (WHERE tenant_id IS NOT NULL) AS any_tenant_id,
          min(occurred_at) AS first_at,
          min(coalesce(status_at, occurred_at)) FILTER (WHERE action = 'paid') AS paid_at,
-         first(amount ORDER BY occurred_at, _bronze_partition, _bronze_offset, event_id) FILTER (WHERE action = 'paid') AS paid_amount,
+         arg_min(amount, chain_pos) FILTER (WHERE action = 'paid' AND amount IS NOT NULL) AS paid_amount,
          min(coalesce(status_at, occurred_at)) FILTER (WHERE action = 'shipped') AS shipped_at,
-         first(carrier ORDER BY occurred_at, _bronze_partition, _bronze_offset, event_id) FILTER (WHERE action = 'shipped') AS carrier,
+         arg_min(carrier, chain_pos) FILTER (WHERE action = 'shipped' AND carrier IS NOT NULL) AS carrier,
          min(coalesce(status_at, occurred_at)) FILTER (WHERE action = 'cancelled') AS cancelled_at,
-         first(cancel_reason ORDER BY occurred_at, _bronze_partition, _bronze_offset, event_id) FILTER (WHERE action = 'cancelled') AS cancel_reason,
+         arg_min(cancel_reason, chain_pos) FILTER (WHERE action = 'cancelled' AND cancel_reason IS NOT NULL) AS cancel_reason,
          CAST(count(*) AS INTEGER) AS event_count,
          max(_bronze_rowid) AS _bronze_rowid
     FROM events GROUP BY order_id
@@ -40,10 +43,10 @@ in_range AS (
   SELECT o.order_id, d.customer_key FROM orders o
     JOIN {{gold}}.dim_customer d ON d.customer_id = o.customer_id AND o.order_at >= d.valid_from AND o.order_at < d.valid_to
 ),
+unmatched AS (SELECT o.* FROM orders o ANTI JOIN in_range r ON r.order_id = o.order_id),
 after_delete AS (
-  SELECT o.order_id, d.customer_key FROM orders o
+  SELECT o.order_id, d.customer_key FROM unmatched o
     JOIN {{gold}}.dim_customer d ON d.customer_id = o.customer_id AND d.valid_to <= o.order_at
-   ANTI JOIN in_range r ON r.order_id = o.order_id
   QUALIFY row_number() OVER (PARTITION BY o.order_id ORDER BY d.valid_to DESC, d.version_no DESC) = 1
 )
 SELECT o.order_id,

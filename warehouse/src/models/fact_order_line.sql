@@ -11,10 +11,10 @@ in_range AS (
   SELECT l.order_id, l.line_no, d.product_key FROM lines l
     JOIN {{gold}}.dim_product d ON d.product_id = l.product_id AND l.order_at >= d.valid_from AND l.order_at < d.valid_to
 ),
+unmatched AS (SELECT l.* FROM lines l ANTI JOIN in_range r ON r.order_id = l.order_id AND r.line_no = l.line_no),
 after_delete AS (
-  SELECT l.order_id, l.line_no, d.product_key FROM lines l
+  SELECT l.order_id, l.line_no, d.product_key FROM unmatched l
     JOIN {{gold}}.dim_product d ON d.product_id = l.product_id AND d.valid_to <= l.order_at
-   ANTI JOIN in_range r ON r.order_id = l.order_id AND r.line_no = l.line_no
   QUALIFY row_number() OVER (PARTITION BY l.order_id, l.line_no ORDER BY d.valid_to DESC, d.version_no DESC) = 1
 )
 SELECT l.order_id, l.line_no,
