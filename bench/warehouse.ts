@@ -11,7 +11,7 @@
 import { mkdirSync, rmSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { loadPlatformConfig } from '@bitvelocity/core';
-import { DuckDb, ensureTable, openLake, qualifiedName, silverTables } from '@bitvelocity/lakehouse';
+import { DuckDb, ensureTable, openLake, qualifiedName, retryOnConflict, silverTables } from '@bitvelocity/lakehouse';
 import { Warehouse } from '@bitvelocity/warehouse';
 import { numberArg } from './load.js';
 
@@ -31,6 +31,8 @@ const START = '2024-12-01 00:00:00+00';
 const DAYS = 730;
 
 const lake = await openLake(config, { threads: 2, memoryLimit: '8GB' });
+// the shared catalog is busy (other writers commit snapshots all the time): retry a commit's catalog write longer
+await lake.run('SET ducklake_max_retry_count = 100');
 const S = {
   orders: qualifiedName(silver.orders),
   lines: qualifiedName(silver.orderLines),
@@ -134,7 +136,7 @@ print(
 );
 for (const table of [silver.orders, silver.orderLines, silver.products, silver.customers])
   await ensureTable(lake, table);
-const [, generateMs] = await timed(() => lake.transaction(() => generate('initial')));
+const [, generateMs] = await timed(() => retryOnConflict(() => lake.transaction(() => generate('initial'))));
 print(
   `silver generated in ${seconds(generateMs)}: ${await count(S.customers)} customer events, ${await count(S.products)} product events, ${await count(S.orders)} order events, ${await count(S.lines)} order lines`,
 );
@@ -152,7 +154,7 @@ const steps = (r: { steps: Record<string, number> } | undefined) =>
     .map(([name, ms]) => `${name} ${seconds(ms)}`)
     .join(', ');
 print(`  steps: ${steps(full)}`);
-await lake.transaction(() => generate('increment'));
+await retryOnConflict(() => lake.transaction(() => generate('increment')));
 const [incremental, incrementalMs] = await timed(() => warehouse.runOnce());
 print(
   `incremental build (1 %): ${seconds(incrementalMs)} (${incremental.read} Silver rows, ${incremental.lateFacts} late facts, fact_order rows rewritten ${incremental.written[`${gold}.fact_order`] ?? 0})`,
