@@ -9,6 +9,7 @@ import { pgServeCommand } from './commands/pg-serve.js';
 import { servicesCommand } from './commands/services.js';
 import { sqlCommand } from './commands/sql.js';
 import { stackCommand } from './commands/stack.js';
+import { warehouseCommand } from './commands/warehouse.js';
 
 const program = new Command('bv')
   .description('BitVelocity: stream-processing data platform')
@@ -24,6 +25,7 @@ program.addCommand(lakeCommand());
 program.addCommand(sqlCommand());
 program.addCommand(pgServeCommand());
 program.addCommand(lineageCommand());
+program.addCommand(warehouseCommand());
 
 try {
   await program.parseAsync(process.argv);

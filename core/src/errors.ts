@@ -40,7 +40,8 @@ export type ErrorCode =
   | 'WIRE_BAD_OPTION'
   | 'LINEAGE_DELIVERY_FAILED'
   | 'LINEAGE_EVENT_INVALID'
-  | 'LINEAGE_NOT_FOUND';
+  | 'LINEAGE_NOT_FOUND'
+  | 'WAREHOUSE_PUBLISH_FAILED';
 
 export interface BvErrorOptions {
   cause?: unknown;

@@ -1,0 +1,63 @@
+-- gold.fact_order rows (accumulating snapshot) for the orders in temp.wh_orders, folded from all their Silver events.
+WITH events AS (
+  SELECT *, split_part(event_type, '.', 3) AS action,
+         (occurred_at, _bronze_partition, _bronze_offset, event_id) AS chain_pos
+    FROM {{silver}}.orders
+   WHERE {{scope wh_orders order_id}} AND _bronze_rowid <= {{position}}
+),
+created AS (
+  SELECT * FROM events WHERE action = 'created'
+  QUALIFY row_number() OVER (PARTITION BY order_id ORDER BY occurred_at, _bronze_partition, _bronze_offset, event_id) = 1
+),
+-- arg_min/arg_max over the chain position (a struct, compared field by field) instead of ordered aggregates.
+folded AS (
+  SELECT order_id,
+         arg_max(coalesce(status, action), chain_pos) AS status,
+         arg_max(event_id, chain_pos) AS last_event_id,
+         arg_min(customer_id, chain_pos) FILTER (WHERE customer_id IS NOT NULL) AS any_customer_id,
+         arg_min(currency, chain_pos) FILTER (WHERE currency IS NOT NULL) AS any_currency,
+         arg_min(tenant_id, chain_pos) FILTER (WHERE tenant_id IS NOT NULL) AS any_tenant_id,
+         min(occurred_at) AS first_at,
+         min(coalesce(status_at, occurred_at)) FILTER (WHERE action = 'paid') AS paid_at,
+         arg_min(amount, chain_pos) FILTER (WHERE action = 'paid' AND amount IS NOT NULL) AS paid_amount,
+         min(coalesce(status_at, occurred_at)) FILTER (WHERE action = 'shipped') AS shipped_at,
+         arg_min(carrier, chain_pos) FILTER (WHERE action = 'shipped' AND carrier IS NOT NULL) AS carrier,
+         min(coalesce(status_at, occurred_at)) FILTER (WHERE action = 'cancelled') AS cancelled_at,
+         arg_min(cancel_reason, chain_pos) FILTER (WHERE action = 'cancelled' AND cancel_reason IS NOT NULL) AS cancel_reason,
+         CAST(count(*) AS INTEGER) AS event_count,
+         max(_bronze_rowid) AS _bronze_rowid
+    FROM events GROUP BY order_id
+),
+orders AS (
+  SELECT f.*, c.event_id AS created_event_id, c.amount AS order_amount, c.line_count,
+         coalesce(c.status_at, c.occurred_at) AS created_at,
+         coalesce(c.customer_id, f.any_customer_id) AS customer_id,
+         coalesce(c.currency, f.any_currency) AS currency,
+         coalesce(c.tenant_id, f.any_tenant_id) AS tenant_id,
+         coalesce(c.occurred_at, f.first_at) AS order_at
+    FROM folded f LEFT JOIN created c USING (order_id)
+),
+-- The customer version valid at the order's event time ([valid_from, valid_to) holds it; an inferred member holds
+-- every instant). Outside every version: before the first one it is the member key, after a delete the last version.
+in_range AS (
+  SELECT o.order_id, d.customer_key FROM orders o
+    JOIN {{gold}}.dim_customer d ON d.customer_id = o.customer_id AND o.order_at >= d.valid_from AND o.order_at < d.valid_to
+),
+unmatched AS (SELECT o.* FROM orders o ANTI JOIN in_range r ON r.order_id = o.order_id),
+after_delete AS (
+  SELECT o.order_id, d.customer_key FROM unmatched o
+    JOIN {{gold}}.dim_customer d ON d.customer_id = o.customer_id AND d.valid_to <= o.order_at
+  QUALIFY row_number() OVER (PARTITION BY o.order_id ORDER BY d.valid_to DESC, d.version_no DESC) = 1
+)
+SELECT o.order_id,
+       coalesce(r.customer_key, a.customer_key,
+                CASE WHEN o.customer_id IS NULL THEN -1 ELSE {{memberKey o.customer_id}} END) AS customer_key,
+       o.customer_id,
+       coalesce(CAST(strftime(o.order_at, '%Y%m%d') AS INTEGER), -1) AS date_key,
+       coalesce(CAST(hour(o.order_at) AS INTEGER), -1) AS hour_key,
+       o.order_at, o.status, o.currency, o.order_amount, o.paid_amount, o.line_count,
+       o.created_at, o.paid_at, o.shipped_at, o.cancelled_at, o.carrier, o.cancel_reason, o.event_count,
+       o.created_event_id, o.last_event_id, o.tenant_id, o._bronze_rowid
+  FROM orders o
+  LEFT JOIN in_range r USING (order_id)
+  LEFT JOIN after_delete a USING (order_id)

@@ -1,0 +1,722 @@
+import { BvError } from '@bitvelocity/core';
+import {
+  type DuckDb,
+  ensureTable,
+  GOLD_TABLES,
+  type LakeTable,
+  type LakeTransform,
+  type PendingIncrement,
+  qualifiedName,
+  retryOnConflict,
+  type SilverTables,
+  silverTables,
+  sqlLiteral,
+  type TransformContext,
+  type TransformLag,
+  type TransformReport,
+} from '@bitvelocity/lakehouse';
+import { describeTable } from './comments.js';
+import {
+  CORRECTION_EVENT_TYPE,
+  type CorrectionPublisher,
+  correctionEnvelope,
+  type OrderFactCorrected,
+  type PeriodCorrection,
+  uuidFrom,
+} from './corrections.js';
+import { type ModelContext, type ModelName, memberKeySql, modelSql } from './models.js';
+import {
+  INFERRED_VALID_FROM,
+  OPEN_VALID_TO,
+  UNKNOWN_KEY,
+  type WarehouseTables,
+  warehouseInputs,
+  warehouseTables,
+} from './tables.js';
+
+export interface WarehouseOptions {
+  lake: DuckDb;
+  /** The Silver tables it builds from (`silver.*` by default). */
+  silver?: SilverTables;
+  /** The schema of the warehouse's Gold tables (`gold` by default). */
+  schema?: string;
+  /** The z-score anomaly table the dashboard mart reads (gold.anomalies); skipped while it does not exist. */
+  anomalies?: LakeTable;
+  /** Where correction events for late facts go; without one they stay unsent in fact_corrections. */
+  corrections?: CorrectionPublisher;
+}
+
+export interface WarehouseReport extends TransformReport {
+  mode: 'incremental' | 'full';
+  buildSeq?: number;
+  lateFacts: number;
+  correctionsSent: number;
+  /** Milliseconds per step of the build (insert:<table>, temp:<set>, delete), for benchmarks. */
+  steps: Record<string, number>;
+}
+
+export type BuildRecord = {
+  build_seq: bigint;
+  mode: string;
+  started_at: Date;
+  finished_at: Date;
+  silver_position: bigint;
+  silver_snapshot_id: bigint;
+  silver_rows_read: bigint;
+  published_up_to: Date | null;
+  late_facts: number;
+  rows_written: string;
+};
+
+export interface WarehouseStatus {
+  lastBuild?: {
+    buildSeq: number;
+    mode: string;
+    finishedAt: string;
+    silverPosition: string;
+    silverSnapshotId: string;
+    publishedUpTo: string | null;
+    lateFacts: number;
+  };
+  lag: { pendingRows: number; consumedUpTo?: string; inputUpTo?: string };
+  rows: Record<string, number>;
+  unsentCorrections: number;
+}
+
+const ROWID_MIN = -1n;
+
+/**
+ * The warehouse as a lake transform: SCD2 dimensions, facts and marts in Gold from the Silver tables. A build reads
+ * what Silver committed after the position the previous build recorded, finds the natural keys and orders it touches,
+ * and recomputes exactly those from all their Silver rows (dimension chains re-cut set-wise with window functions,
+ * facts re-resolved against the re-cut chains, marts recomputed for the periods, customers and products touched).
+ * Because a build recomputes whole chains and whole periods, an incremental build gives the rows a full build gives.
+ * One build is one lake transaction: its rows, its corrections and its new Silver position commit together.
+ */
+export class Warehouse implements LakeTransform<WarehouseReport> {
+  readonly name = 'warehouse';
+  readonly inputs: readonly LakeTable[];
+  readonly outputs: readonly LakeTable[];
+  readonly tables: WarehouseTables;
+  private readonly lake: DuckDb;
+  private readonly silver: SilverTables;
+  private readonly anomalies: LakeTable;
+  private readonly publisher: CorrectionPublisher | undefined;
+
+  private constructor(options: WarehouseOptions) {
+    this.lake = options.lake;
+    this.silver = options.silver ?? silverTables();
+    this.tables = warehouseTables(options.schema ?? 'gold');
+    this.anomalies = options.anomalies ?? GOLD_TABLES.anomalies;
+    this.publisher = options.corrections;
+    this.inputs = warehouseInputs(this.silver);
+    this.outputs = Object.values(this.tables);
+  }
+
+  /** Creates the Gold tables (and the Silver ones it reads, if missing) with their descriptions. */
+  static async create(options: WarehouseOptions): Promise<Warehouse> {
+    const warehouse = new Warehouse(options);
+    for (const table of warehouse.inputs) await ensureTable(options.lake, table);
+    for (const table of warehouse.outputs) {
+      await ensureTable(options.lake, table);
+      await describeTable(options.lake, table);
+    }
+    return warehouse;
+  }
+
+  private get context(): Omit<ModelContext, 'position' | 'full'> {
+    return { gold: this.tables.dimProduct.schema, silver: this.silver.orders.schema };
+  }
+
+  runOnce(context: TransformContext = {}): Promise<WarehouseReport> {
+    return this.build('incremental', context);
+  }
+
+  /** A full build: every Gold row recomputed from all of Silver, in one transaction (`from` is not needed: chains are whole). */
+  async rebuild(_from?: Date, context: TransformContext = {}): Promise<WarehouseReport[]> {
+    return [await this.build('full', context)];
+  }
+
+  async lastBuild(): Promise<BuildRecord | undefined> {
+    const [row] = await this.lake.rows<BuildRecord>(
+      `SELECT * FROM ${qualifiedName(this.tables.builds)} ORDER BY build_seq DESC LIMIT 1`,
+    );
+    return row;
+  }
+
+  private maxRowidSql(): string {
+    return `SELECT coalesce(max(m), ${ROWID_MIN}) AS position FROM (${this.inputs
+      .map((t) => `SELECT max(_bronze_rowid) AS m FROM ${qualifiedName(t)}`)
+      .join(' UNION ALL ')})`;
+  }
+
+  async lag(): Promise<TransformLag> {
+    const last = await this.lastBuild();
+    const position = last?.silver_position ?? ROWID_MIN;
+    const [pending] = await this.lake.rows<{ pending: bigint; input_up_to: Date | null; consumed_up_to: Date | null }>(
+      `SELECT sum(n) AS pending, max(newest) AS input_up_to, max(consumed) AS consumed_up_to FROM (${this.inputs
+        .map(
+          (t) =>
+            `SELECT count(*) FILTER (WHERE _bronze_rowid > ${position}) AS n, max(occurred_at) AS newest,
+                    max(occurred_at) FILTER (WHERE _bronze_rowid <= ${position}) AS consumed FROM ${qualifiedName(t)}`,
+        )
+        .join(' UNION ALL ')})`,
+    );
+    return {
+      position: position.toString(),
+      pendingRows: Number(pending?.pending ?? 0),
+      ...(pending?.consumed_up_to ? { consumedUpTo: new Date(pending.consumed_up_to) } : {}),
+      ...(pending?.input_up_to ? { inputUpTo: new Date(pending.input_up_to) } : {}),
+    };
+  }
+
+  async status(): Promise<WarehouseStatus> {
+    const last = await this.lastBuild();
+    const lag = await this.lag();
+    const rows: Record<string, number> = {};
+    for (const table of this.outputs) {
+      const [r] = await this.lake.rows<{ n: bigint }>(`SELECT count(*) AS n FROM ${qualifiedName(table)}`);
+      rows[qualifiedName(table)] = Number(r?.n ?? 0);
+    }
+    const [unsent] = await this.lake.rows<{ n: bigint }>(
+      `SELECT count(*) AS n FROM ${qualifiedName(this.tables.corrections)} WHERE NOT sent`,
+    );
+    return {
+      ...(last
+        ? {
+            lastBuild: {
+              buildSeq: Number(last.build_seq),
+              mode: last.mode,
+              finishedAt: new Date(last.finished_at).toISOString(),
+              silverPosition: last.silver_position.toString(),
+              silverSnapshotId: last.silver_snapshot_id.toString(),
+              publishedUpTo: last.published_up_to ? new Date(last.published_up_to).toISOString() : null,
+              lateFacts: last.late_facts,
+            },
+          }
+        : {}),
+      lag: {
+        pendingRows: lag.pendingRows,
+        ...(lag.consumedUpTo ? { consumedUpTo: lag.consumedUpTo.toISOString() } : {}),
+        ...(lag.inputUpTo ? { inputUpTo: lag.inputUpTo.toISOString() } : {}),
+      },
+      rows,
+      unsentCorrections: Number(unsent?.n ?? 0),
+    };
+  }
+
+  private async build(mode: 'incremental' | 'full', context: TransformContext): Promise<WarehouseReport> {
+    const startedAt = new Date();
+    const report = await retryOnConflict(() => this.buildOnce(mode, context, startedAt));
+    report.correctionsSent = await this.sendCorrections();
+    report.durationMs = Date.now() - startedAt.getTime();
+    return report;
+  }
+
+  private async buildOnce(
+    mode: 'incremental' | 'full',
+    context: TransformContext,
+    startedAt: Date,
+  ): Promise<WarehouseReport> {
+    const lake = this.lake;
+    const T = this.tables;
+    const q = (t: LakeTable) => qualifiedName(t);
+    const report: WarehouseReport = {
+      transform: this.name,
+      mode,
+      read: 0,
+      written: {},
+      position: '',
+      published: false,
+      durationMs: 0,
+      lateFacts: 0,
+      correctionsSent: 0,
+      steps: {},
+    };
+    const timeStep = async <R>(name: string, work: () => Promise<R>): Promise<R> => {
+      const started = performance.now();
+      try {
+        return await work();
+      } finally {
+        report.steps[name] = (report.steps[name] ?? 0) + Math.round(performance.now() - started);
+      }
+    };
+    await lake.run(`SET TimeZone = 'UTC'`);
+    await lake.run('BEGIN TRANSACTION');
+    let committed = false;
+    try {
+      const last = await this.lastBuild();
+      const previous = mode === 'full' ? ROWID_MIN : (last?.silver_position ?? ROWID_MIN);
+      const [{ position } = { position: ROWID_MIN }] = await lake.rows<{ position: bigint }>(this.maxRowidSql());
+      report.position = position.toString();
+      const [snapshot] = await lake.rows<{ id: bigint }>(
+        `SELECT id FROM ducklake_current_snapshot(current_database())`,
+      );
+      const isNew = `_bronze_rowid > ${previous} AND _bronze_rowid <= ${position}`;
+      const [read] = await lake.rows<{ n: bigint }>(
+        `SELECT sum(n) AS n FROM (${this.inputs.map((t) => `SELECT count(*) AS n FROM ${q(t)} WHERE ${isNew}`).join(' UNION ALL ')})`,
+      );
+      report.read = Number(read?.n ?? 0);
+      if (mode === 'incremental' && report.read === 0) {
+        await lake.run('ROLLBACK');
+        committed = true;
+        report.published = true;
+        return report;
+      }
+      const model = (name: ModelName) => modelSql(name, { ...this.context, position, full: mode === 'full' });
+      const written = report.written;
+      const insert = async (table: LakeTable, sql: string) => {
+        const columns = table.columns.map((c) => `"${c.name}"`).join(', ');
+        const [r] = await timeStep(`insert:${table.name}`, () =>
+          lake.rows<{ Count: bigint }>(`INSERT INTO ${q(table)} (${columns}) SELECT ${columns} FROM (${sql}) model`),
+        );
+        written[q(table)] = (written[q(table)] ?? 0) + Number(r?.Count ?? 0);
+      };
+      const temp = (name: string, sql: string) =>
+        timeStep(`temp:${name}`, () => lake.run(`CREATE OR REPLACE TEMP TABLE ${name} AS ${sql}`));
+      const del = (sql: string) => timeStep('delete', () => lake.run(sql));
+      const S = this.silver;
+
+      if (mode === 'full') {
+        for (const table of [
+          T.dimProduct,
+          T.dimCustomer,
+          T.dimDate,
+          T.dimHour,
+          T.factOrder,
+          T.factOrderLine,
+          T.martDailySales,
+          T.martCustomerLifetimeValue,
+          T.martProductPriceHistory,
+          T.martHourlyOrdersByStatus,
+          T.martOrdersPerMinute,
+        ])
+          await del(`DELETE FROM ${q(table)}`);
+      }
+      await this.ensureStaticMembers(insert);
+
+      // The natural keys whose chains change in this build (new Silver events of theirs), and the keys new facts name
+      // (each gets an inferred member while it has no version).
+      await temp(
+        'wh_products',
+        `SELECT DISTINCT product_id FROM ${q(S.products)} WHERE ${isNew} AND product_id IS NOT NULL`,
+      );
+      await temp(
+        'wh_customers',
+        `SELECT DISTINCT customer_id FROM ${q(S.customers)} WHERE ${isNew} AND customer_id IS NOT NULL`,
+      );
+      await temp(
+        'wh_named_products',
+        `SELECT DISTINCT product_id FROM ${q(S.orderLines)} WHERE ${isNew} AND product_id IS NOT NULL`,
+      );
+      await temp(
+        'wh_named_customers',
+        `SELECT DISTINCT customer_id FROM ${q(S.orders)} WHERE ${isNew} AND customer_id IS NOT NULL`,
+      );
+
+      // Dimensions: every version of a changed key is re-cut from all its Silver events.
+      await del(`DELETE FROM ${q(T.dimProduct)} WHERE product_id IN (SELECT product_id FROM temp.main.wh_products)`);
+      await insert(T.dimProduct, model('dim_product'));
+      await insert(T.dimProduct, this.inferredSql(T.dimProduct, 'product_key', 'product_id', S.orderLines, position));
+      await del(
+        `DELETE FROM ${q(T.dimCustomer)} WHERE customer_id IN (SELECT customer_id FROM temp.main.wh_customers)`,
+      );
+      await insert(T.dimCustomer, model('dim_customer'));
+      await insert(T.dimCustomer, this.inferredSql(T.dimCustomer, 'customer_key', 'customer_id', S.orders, position));
+
+      // Facts: new orders, and every order whose customer or products had their chains re-cut.
+      await temp(
+        'wh_orders',
+        mode === 'full'
+          ? `SELECT DISTINCT order_id FROM (SELECT order_id FROM ${q(S.orders)} UNION ALL SELECT order_id FROM ${q(S.orderLines)})
+              WHERE order_id IS NOT NULL`
+          : `SELECT DISTINCT order_id FROM (
+           SELECT order_id FROM ${q(S.orders)} WHERE ${isNew}
+           UNION ALL SELECT order_id FROM ${q(S.orderLines)} WHERE ${isNew}
+           UNION ALL SELECT order_id FROM ${q(S.orders)}
+            WHERE customer_id IN (SELECT customer_id FROM temp.main.wh_customers) AND _bronze_rowid <= ${position}
+           UNION ALL SELECT order_id FROM ${q(S.orderLines)}
+            WHERE product_id IN (SELECT product_id FROM temp.main.wh_products) AND _bronze_rowid <= ${position}
+         ) WHERE order_id IS NOT NULL`,
+      );
+      await temp(
+        'wh_before',
+        `SELECT order_id, customer_id, date_key FROM ${q(T.factOrder)} WHERE order_id IN (SELECT order_id FROM temp.main.wh_orders)`,
+      );
+      await temp(
+        'wh_before_products',
+        `SELECT DISTINCT product_id FROM ${q(T.factOrderLine)} WHERE order_id IN (SELECT order_id FROM temp.main.wh_orders)`,
+      );
+      await del(`DELETE FROM ${q(T.factOrderLine)} WHERE order_id IN (SELECT order_id FROM temp.main.wh_orders)`);
+      await del(`DELETE FROM ${q(T.factOrder)} WHERE order_id IN (SELECT order_id FROM temp.main.wh_orders)`);
+      await insert(T.factOrder, model('fact_order'));
+      await insert(T.factOrderLine, model('fact_order_line'));
+
+      // The calendar grows to cover the facts.
+      await insert(
+        T.dimDate,
+        `WITH span AS (SELECT min(order_at)::DATE AS first_day, max(order_at)::DATE AS last_day FROM ${q(T.factOrder)})
+         SELECT CAST(strftime(d, '%Y%m%d') AS INTEGER) AS date_key, d::DATE AS date, CAST(isodow(d) AS INTEGER) AS day_of_week,
+                dayname(d) AS day_name, CAST(week(d) AS INTEGER) AS week, CAST(month(d) AS INTEGER) AS month,
+                monthname(d) AS month_name, CAST(quarter(d) AS INTEGER) AS quarter, CAST(year(d) AS INTEGER) AS year,
+                isodow(d) >= 6 AS is_weekend
+           FROM span, range(span.first_day::TIMESTAMP, span.last_day::TIMESTAMP + INTERVAL 1 DAY, INTERVAL 1 DAY) r(d)
+          WHERE span.first_day IS NOT NULL
+            AND CAST(strftime(d, '%Y%m%d') AS INTEGER) NOT IN (SELECT date_key FROM ${q(T.dimDate)})`,
+      );
+
+      // Late facts: orders new to the facts whose event time is behind what the marts had published.
+      const publishedBefore = mode === 'incremental' ? last?.published_up_to : null;
+      await temp(
+        'wh_late',
+        publishedBefore
+          ? `SELECT order_id, order_at, date_key, date_trunc('hour', order_at) AS hour_start, currency, tenant_id
+               FROM ${q(T.factOrder)}
+              WHERE order_id IN (SELECT order_id FROM temp.main.wh_orders)
+                AND order_id NOT IN (SELECT order_id FROM temp.main.wh_before)
+                AND order_at < TIMESTAMPTZ '${new Date(publishedBefore).toISOString()}'`
+          : `SELECT NULL::VARCHAR AS order_id, NULL::TIMESTAMPTZ AS order_at, NULL::INTEGER AS date_key,
+                    NULL::TIMESTAMPTZ AS hour_start, NULL::VARCHAR AS currency, NULL::VARCHAR AS tenant_id WHERE false`,
+      );
+      const lateTotals = () =>
+        lake.rows<{ order_id: string; mart: string; period: string; orders: bigint; revenue: string }>(
+          `SELECT l.order_id, '${q(T.martDailySales)}' AS mart, strftime(l.order_at, '%Y-%m-%d') AS period,
+                  coalesce(sum(m.orders), 0) AS orders, CAST(CAST(coalesce(sum(m.revenue), 0) AS DECIMAL(18,2)) AS VARCHAR) AS revenue
+             FROM temp.main.wh_late l LEFT JOIN ${q(T.martDailySales)} m ON m.date_key = l.date_key AND m.currency IS NOT DISTINCT FROM l.currency
+            GROUP BY ALL
+           UNION ALL
+           SELECT l.order_id, '${q(T.martHourlyOrdersByStatus)}', strftime(l.hour_start, '%Y-%m-%dT%H:00:00Z'),
+                  coalesce(sum(m.orders), 0), CAST(CAST(coalesce(sum(m.amount), 0) AS DECIMAL(18,2)) AS VARCHAR)
+             FROM temp.main.wh_late l LEFT JOIN ${q(T.martHourlyOrdersByStatus)} m ON m.hour_start = l.hour_start AND m.currency IS NOT DISTINCT FROM l.currency
+            GROUP BY ALL`,
+        );
+      const before = await timeStep('late', lateTotals);
+
+      // Marts: the periods, customers and products the touched facts were in before and are in now.
+      await temp(
+        'wh_dates',
+        `SELECT date_key FROM temp.main.wh_before UNION
+         SELECT date_key FROM ${q(T.factOrder)} WHERE order_id IN (SELECT order_id FROM temp.main.wh_orders)`,
+      );
+      await temp(
+        'wh_ltv_customers',
+        `SELECT customer_id FROM temp.main.wh_before WHERE customer_id IS NOT NULL UNION
+         SELECT customer_id FROM ${q(T.factOrder)} WHERE order_id IN (SELECT order_id FROM temp.main.wh_orders) AND customer_id IS NOT NULL UNION
+         SELECT customer_id FROM temp.main.wh_customers`,
+      );
+      await temp(
+        'wh_price_products',
+        `SELECT product_id FROM temp.main.wh_products UNION
+         SELECT product_id FROM temp.main.wh_before_products WHERE product_id IS NOT NULL UNION
+         SELECT product_id FROM ${q(T.factOrderLine)} WHERE order_id IN (SELECT order_id FROM temp.main.wh_orders) AND product_id IS NOT NULL`,
+      );
+      for (const [table, name] of [
+        [T.martDailySales, 'mart_daily_sales'],
+        [T.martHourlyOrdersByStatus, 'mart_hourly_orders_by_status'],
+        [T.martOrdersPerMinute, 'mart_orders_per_minute'],
+      ] as const) {
+        await del(`DELETE FROM ${q(table)} WHERE date_key IN (SELECT date_key FROM temp.main.wh_dates)`);
+        await insert(table, model(name));
+      }
+      await del(
+        `DELETE FROM ${q(T.martCustomerLifetimeValue)} WHERE customer_id IN (SELECT customer_id FROM temp.main.wh_ltv_customers)`,
+      );
+      await insert(T.martCustomerLifetimeValue, model('mart_customer_ltv'));
+      await del(
+        `DELETE FROM ${q(T.martProductPriceHistory)} WHERE product_id IN (SELECT product_id FROM temp.main.wh_price_products)`,
+      );
+      await insert(T.martProductPriceHistory, model('mart_product_price_history'));
+      await this.dashboardMarts(insert);
+
+      // Corrections, written with the rows; sent to Kafka after COMMIT.
+      const after = await lateTotals();
+      const buildSeq = Number(last?.build_seq ?? 0n) + 1;
+      report.buildSeq = buildSeq;
+      const [published] = await lake.rows<{ up_to: Date | null }>(
+        `SELECT max(order_at) AS up_to FROM ${q(T.factOrder)}`,
+      );
+      const lates = await lake.rows<{
+        order_id: string;
+        order_at: Date;
+        currency: string | null;
+        tenant_id: string | null;
+      }>(`SELECT order_id, order_at, currency, tenant_id FROM temp.main.wh_late ORDER BY order_at, order_id`);
+      report.lateFacts = lates.length;
+      if (lates.length > 0 && publishedBefore) {
+        const periodsOf = (orderId: string): PeriodCorrection[] =>
+          before
+            .filter((b) => b.order_id === orderId)
+            .map((b) => {
+              const a = after.find((x) => x.order_id === orderId && x.mart === b.mart);
+              return {
+                mart: b.mart,
+                period: b.period,
+                before: { orders: Number(b.orders), revenue: b.revenue },
+                after: { orders: Number(a?.orders ?? 0), revenue: a?.revenue ?? '0.00' },
+              };
+            });
+        const rows = lates.map((late) => {
+          const payload: OrderFactCorrected = {
+            fact: q(T.factOrder),
+            orderId: late.order_id,
+            orderAt: new Date(late.order_at).toISOString(),
+            currency: late.currency,
+            publishedUpTo: new Date(publishedBefore).toISOString(),
+            buildSeq,
+            periods: periodsOf(late.order_id),
+          };
+          return {
+            correction_id: uuidFrom(`${q(T.factOrder)}|${late.order_id}|${buildSeq}`),
+            tenant_id: late.tenant_id ?? 'unknown',
+            payload,
+          };
+        });
+        for (const row of rows) {
+          await lake.run(
+            `INSERT INTO ${q(T.corrections)} VALUES ($1, $2, $3, $4::TIMESTAMPTZ, $5::TIMESTAMPTZ, $6, $7::JSON, false)`,
+            [
+              row.correction_id,
+              BigInt(buildSeq),
+              row.payload.orderId,
+              row.payload.orderAt,
+              row.payload.publishedUpTo,
+              row.tenant_id,
+              JSON.stringify(row.payload.periods),
+            ],
+          );
+        }
+        written[q(T.corrections)] = rows.length;
+      }
+
+      await lake.run(
+        `INSERT INTO ${q(T.builds)} VALUES ($1, $2, $3::TIMESTAMPTZ, now(), $4, $5, $6, $7::TIMESTAMPTZ, $8, $9::JSON)`,
+        [
+          BigInt(buildSeq),
+          mode,
+          startedAt.toISOString(),
+          position,
+          snapshot?.id ?? 0n,
+          BigInt(report.read),
+          published?.up_to ? new Date(published.up_to).toISOString() : null,
+          report.lateFacts,
+          JSON.stringify(written),
+        ],
+      );
+
+      if (context.beforePublish) {
+        const increment: PendingIncrement = {
+          transform: this.name,
+          lake,
+          outputs: this.increments(written),
+        };
+        const verdict = await context.beforePublish(increment);
+        if (verdict.action === 'hold') {
+          await lake.run('ROLLBACK');
+          committed = true;
+          await verdict.afterRollback?.();
+          return { ...report, published: false, heldReason: verdict.reason, position: previous.toString() };
+        }
+      }
+      await timeStep('commit', () => lake.run('COMMIT'));
+      committed = true;
+      const [after_] = await lake.rows<{ id: bigint }>(`SELECT id FROM ducklake_current_snapshot(current_database())`);
+      report.published = true;
+      if (after_) report.snapshotId = after_.id;
+      return report;
+    } finally {
+      if (!committed) await lake.run('ROLLBACK').catch(() => {});
+    }
+  }
+
+  /** The rows each output got in this build, as relations over the open transaction (for a publish hook). */
+  private increments(written: Record<string, number>): PendingIncrement['outputs'] {
+    const T = this.tables;
+    const byKey: [LakeTable, string][] = [
+      [T.dimProduct, `product_id IN (SELECT product_id FROM temp.main.wh_products)`],
+      [T.dimCustomer, `customer_id IN (SELECT customer_id FROM temp.main.wh_customers)`],
+      [T.factOrder, `order_id IN (SELECT order_id FROM temp.main.wh_orders)`],
+      [T.factOrderLine, `order_id IN (SELECT order_id FROM temp.main.wh_orders)`],
+      [T.martDailySales, `date_key IN (SELECT date_key FROM temp.main.wh_dates)`],
+      [T.martHourlyOrdersByStatus, `date_key IN (SELECT date_key FROM temp.main.wh_dates)`],
+      [T.martOrdersPerMinute, `date_key IN (SELECT date_key FROM temp.main.wh_dates)`],
+      [T.martCustomerLifetimeValue, `customer_id IN (SELECT customer_id FROM temp.main.wh_ltv_customers)`],
+      [T.martProductPriceHistory, `product_id IN (SELECT product_id FROM temp.main.wh_price_products)`],
+    ];
+    return byKey.map(([table, where]) => ({
+      table,
+      increment: `(SELECT * FROM ${qualifiedName(table)} WHERE ${where})`,
+      rows: written[qualifiedName(table)] ?? 0,
+    }));
+  }
+
+  /** Inferred members: touched natural keys that facts name but that have no version yet. */
+  private inferredSql(
+    dim: LakeTable,
+    keyColumn: string,
+    naturalKey: string,
+    factSource: LakeTable,
+    position: bigint,
+  ): string {
+    // a changed key whose events are all deletes has no version either
+    const touched =
+      naturalKey === 'product_id'
+        ? '(SELECT product_id FROM temp.main.wh_products UNION SELECT product_id FROM temp.main.wh_named_products)'
+        : '(SELECT customer_id FROM temp.main.wh_customers UNION SELECT customer_id FROM temp.main.wh_named_customers)';
+    const nulls = dim.columns
+      .filter((c) => ![keyColumn, naturalKey].includes(c.name))
+      .map((c) => {
+        switch (c.name) {
+          case 'valid_from':
+            return `TIMESTAMPTZ '${INFERRED_VALID_FROM}' AS valid_from`;
+          case 'valid_to':
+            return `TIMESTAMPTZ '${OPEN_VALID_TO}' AS valid_to`;
+          case 'is_current':
+          case 'is_inferred':
+            return `true AS ${c.name}`;
+          case 'version_no':
+            return `0 AS version_no`;
+          default:
+            return `CAST(NULL AS ${c.type}) AS "${c.name}"`;
+        }
+      });
+    return `SELECT ${memberKeySql(`t.${naturalKey}`)} AS ${keyColumn}, t.${naturalKey}, ${nulls.join(', ')}
+              FROM ${touched} t
+             WHERE t.${naturalKey} NOT IN (SELECT ${naturalKey} FROM ${qualifiedName(dim)} WHERE ${naturalKey} IS NOT NULL)
+               AND t.${naturalKey} IN (SELECT ${naturalKey} FROM ${qualifiedName(factSource)} WHERE _bronze_rowid <= ${position})`;
+  }
+
+  /** The unknown member (-1) of each dimension, the unknown day and the 24 hours of dim_hour. */
+  private async ensureStaticMembers(insert: (table: LakeTable, sql: string) => Promise<void>): Promise<void> {
+    const T = this.tables;
+    const unknown = (dim: LakeTable, keyColumn: string) => {
+      const values = dim.columns
+        .filter((c) => c.name !== keyColumn)
+        .map((c) => {
+          switch (c.name) {
+            case 'valid_from':
+              return `TIMESTAMPTZ '${INFERRED_VALID_FROM}' AS valid_from`;
+            case 'valid_to':
+              return `TIMESTAMPTZ '${OPEN_VALID_TO}' AS valid_to`;
+            case 'is_current':
+              return 'true AS is_current';
+            case 'is_inferred':
+              return 'false AS is_inferred';
+            case 'version_no':
+              return '0 AS version_no';
+            case 'name':
+              return `'unknown' AS name`;
+            default:
+              return `CAST(NULL AS ${c.type}) AS "${c.name}"`;
+          }
+        });
+      return `SELECT ${UNKNOWN_KEY} AS ${keyColumn}, ${values.join(', ')}
+               WHERE NOT EXISTS (SELECT 1 FROM ${qualifiedName(dim)} WHERE ${keyColumn} = ${UNKNOWN_KEY})`;
+    };
+    await insert(T.dimProduct, unknown(T.dimProduct, 'product_key'));
+    await insert(T.dimCustomer, unknown(T.dimCustomer, 'customer_key'));
+    await insert(
+      T.dimDate,
+      `SELECT -1 AS date_key, NULL::DATE AS date, NULL::INTEGER AS day_of_week, 'unknown' AS day_name, NULL::INTEGER AS week,
+              NULL::INTEGER AS month, 'unknown' AS month_name, NULL::INTEGER AS quarter, NULL::INTEGER AS year,
+              NULL::BOOLEAN AS is_weekend
+        WHERE NOT EXISTS (SELECT 1 FROM ${qualifiedName(T.dimDate)} WHERE date_key = -1)`,
+    );
+    await insert(
+      T.dimHour,
+      `SELECT h AS hour_key,
+              CASE WHEN h < 0 THEN 'unknown' ELSE printf('%02d:00-%02d:00', h, (h + 1) % 24) END AS label,
+              CASE WHEN h < 0 THEN 'unknown' WHEN h < 6 THEN 'night' WHEN h < 12 THEN 'morning'
+                   WHEN h < 18 THEN 'afternoon' ELSE 'evening' END AS day_part
+         FROM (SELECT CAST(range AS INTEGER) AS h FROM range(-1, 24))
+        WHERE h NOT IN (SELECT hour_key FROM ${qualifiedName(T.dimHour)})`,
+    );
+  }
+
+  /** The dashboard marts that summarise the whole platform; rewritten by every build. */
+  private async dashboardMarts(insert: (table: LakeTable, sql: string) => Promise<void>): Promise<void> {
+    const T = this.tables;
+    const lake = this.lake;
+    await lake.run(`DELETE FROM ${qualifiedName(T.martAnomalies)}`);
+    const [exists] = await lake.rows<{ n: bigint }>(
+      `SELECT count(*) AS n FROM duckdb_tables() WHERE database_name = current_database() AND schema_name = $1 AND table_name = $2`,
+      [this.anomalies.schema, this.anomalies.name],
+    );
+    if (Number(exists?.n ?? 0) > 0) {
+      await insert(
+        T.martAnomalies,
+        `SELECT date_trunc('hour', event_time) AS hour_start, metric, count(*) AS anomalies, max(abs(score)) AS max_score,
+                max(event_time) AS last_event_time
+           FROM ${qualifiedName(this.anomalies)} GROUP BY ALL`,
+      );
+    }
+    await lake.run(`DELETE FROM ${qualifiedName(T.martPipelineFreshness)}`);
+    const layer = (layerName: string, table: LakeTable, eventColumn: string, ingestColumn: string | null) =>
+      `SELECT '${layerName}' AS layer, '${qualifiedName(table)}' AS table_name, count(*) AS rows,
+              max(${eventColumn}) AS newest_event_at, ${ingestColumn ? `max(${ingestColumn})` : 'NULL::TIMESTAMPTZ'} AS newest_ingested_at,
+              now() AS measured_at,
+              epoch(now()) - epoch(${ingestColumn ? `coalesce(max(${ingestColumn}), max(${eventColumn}))` : `max(${eventColumn})`}) AS lag_seconds
+         FROM ${qualifiedName(table)}`;
+    await insert(
+      T.martPipelineFreshness,
+      [
+        ...this.inputs.map((t) => layer('silver', t, 'occurred_at', '_ingested_at')),
+        layer('gold', T.factOrder, 'order_at', null),
+      ].join(' UNION ALL '),
+    );
+  }
+
+  /** Sends the corrections not sent yet (this build's, and any a failed send left), then marks them sent. */
+  private async sendCorrections(): Promise<number> {
+    if (!this.publisher) return 0;
+    const table = qualifiedName(this.tables.corrections);
+    const pending = await this.lake.rows<{
+      correction_id: string;
+      build_seq: bigint;
+      order_id: string;
+      order_at: Date;
+      published_up_to: Date;
+      tenant_id: string;
+      periods: string;
+    }>(
+      `SELECT * EXCLUDE (sent), CAST(periods AS VARCHAR) AS periods FROM ${table} WHERE NOT sent ORDER BY build_seq, order_at`,
+    );
+    if (pending.length === 0) return 0;
+    const orders = await this.lake.rows<{ order_id: string; currency: string | null }>(
+      `SELECT order_id, currency FROM ${qualifiedName(this.tables.factOrder)}
+        WHERE order_id IN (SELECT order_id FROM ${table} WHERE NOT sent)`,
+    );
+    const currency = new Map(orders.map((o) => [o.order_id, o.currency]));
+    const envelopes = pending.map((c) =>
+      correctionEnvelope(
+        c.correction_id,
+        c.tenant_id,
+        {
+          fact: qualifiedName(this.tables.factOrder),
+          orderId: c.order_id,
+          orderAt: new Date(c.order_at).toISOString(),
+          currency: currency.get(c.order_id) ?? null,
+          publishedUpTo: new Date(c.published_up_to).toISOString(),
+          buildSeq: Number(c.build_seq),
+          periods: JSON.parse(c.periods) as PeriodCorrection[],
+        },
+        new Date(),
+      ),
+    );
+    try {
+      await this.publisher.send(envelopes);
+    } catch (error) {
+      throw new BvError(
+        'WAREHOUSE_PUBLISH_FAILED',
+        `the build committed but ${envelopes.length} ${CORRECTION_EVENT_TYPE} event(s) could not be sent to ${this.publisher.topic}; they stay unsent in ${table} and the next build sends them`,
+        { cause: error, retriable: true },
+      );
+    }
+    const ids = pending.map((c) => c.correction_id);
+    await retryOnConflict(() =>
+      this.lake.transaction(() =>
+        this.lake.run(`UPDATE ${table} SET sent = true WHERE correction_id IN (${ids.map(sqlLiteral).join(', ')})`),
+      ),
+    );
+    return envelopes.length;
+  }
+}
