@@ -29,7 +29,9 @@ export type ErrorCode =
   | 'JOB_INVALID'
   | 'LAKE_FENCED'
   | 'LAKE_COMMIT_FAILED'
-  | 'LAKE_SCHEMA_INCOMPATIBLE';
+  | 'LAKE_SCHEMA_INCOMPATIBLE'
+  | 'ANOMALY_BAD_OPTION'
+  | 'ANOMALY_VALUE_NOT_FINITE';
 
 export interface BvErrorOptions {
   cause?: unknown;
