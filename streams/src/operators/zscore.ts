@@ -108,7 +108,9 @@ export function zScoreOperator<T>(options: ZScoreOptions<T>): OperatorFactory {
       if (stored instanceof RollingWindow) window = stored;
       else if (stored) window = RollingWindow.restore(stored, o.span !== undefined, o.recomputeEvery);
       // A key quiet for longer than the TTL starts afresh (whether or not the sweep has deleted it yet).
-      if (window && window.last < Math.max(watermark, now) - o.ttl) window = undefined;
+      // (A window restored from the oldest layouts has no times: its age is unknown until its next point.)
+      if (window && window.last > Number.NEGATIVE_INFINITY && window.last < Math.max(watermark, now) - o.ttl)
+        window = undefined;
       return window ?? new RollingWindow(o.span !== undefined, o.recomputeEvery);
     };
 
@@ -247,7 +249,7 @@ export function zScoreOperator<T>(options: ZScoreOptions<T>): OperatorFactory {
           const stale: string[] = [];
           for (const [windowKey, window] of windows) {
             const last = window instanceof RollingWindow ? window.last : (window as WindowState).last;
-            if (typeof last === 'number' && last < horizon) stale.push(windowKey);
+            if (typeof last === 'number' && last > Number.NEGATIVE_INFINITY && last < horizon) stale.push(windowKey);
           }
           for (const windowKey of stale) windows.delete(windowKey);
         }
