@@ -31,7 +31,7 @@ export type ErrorCode =
   | 'LAKE_COMMIT_FAILED'
   | 'LAKE_SCHEMA_INCOMPATIBLE'
   | 'ANOMALY_BAD_OPTION'
-  | 'ANOMALY_VALUE_NOT_FINITE';
+  | 'ANOMALY_VALUE_INVALID';
 
 export interface BvErrorOptions {
   cause?: unknown;

@@ -248,8 +248,8 @@ describe('zero spread and non-finite values', () => {
     const outputs = task.takeOutputs();
     const dead = outputs.filter((o) => o.topic === deadLetterTopicOf('input'));
     expect(dead.map((d) => [d.headers['bv-dlq-code'], d.headers['bv-dlq-offset']])).toEqual([
-      ['ANOMALY_VALUE_NOT_FINITE', '2'],
-      ['ANOMALY_VALUE_NOT_FINITE', '3'],
+      ['ANOMALY_VALUE_INVALID', '2'],
+      ['ANOMALY_VALUE_INVALID', '3'],
     ]);
     expect(dead[0]?.headers['bv-dlq-reason']).toMatch(/z-score m: the value of key "k" is lots, not a finite number/);
     expect(task.counters.deadLettered).toBe(2);

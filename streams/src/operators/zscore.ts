@@ -1,5 +1,6 @@
 import { BvError } from '@bitvelocity/core';
 import { calibrated } from './anomaly/calibrate.js';
+import { isoTime } from './anomaly/iso.js';
 import { type ResolvedOptions, resolveOptions, type ZScoreOptions } from './anomaly/options.js';
 import { medianAndMad } from './anomaly/robust.js';
 import { type LegacyState, RollingWindow, type WindowState } from './anomaly/window.js';
@@ -125,14 +126,28 @@ export function zScoreOperator<T>(options: ZScoreOptions<T>): OperatorFactory {
     return {
       process(record, out) {
         const key = record.key ?? '';
-        const x = o.value(record.value);
-        if (typeof x !== 'number' || !Number.isFinite(x)) {
+        const observed = o.value(record.value);
+        if (typeof observed !== 'number' || !Number.isFinite(observed)) {
           throw new BvError(
-            'ANOMALY_VALUE_NOT_FINITE',
-            `z-score ${o.metric}: the value of key "${key}" is ${String(x)}, not a finite number`,
+            'ANOMALY_VALUE_INVALID',
+            `z-score ${o.metric}: the value of key "${key}" is ${String(observed)}, not a finite number`,
             { details: { metric: o.metric, key } },
           );
         }
+        if (o.transform !== undefined && observed < 0) {
+          throw new BvError(
+            'ANOMALY_VALUE_INVALID',
+            `z-score ${o.metric}: the value of key "${key}" is ${observed}; a ${o.transform} scale needs values >= 0`,
+            { details: { metric: o.metric, key } },
+          );
+        }
+        // Scored on the transformed scale (mean and stddev are on it too); `value` stays the observed one.
+        const x =
+          o.transform === 'log'
+            ? Math.log1p(observed)
+            : o.transform === 'sqrt'
+              ? 2 * Math.sqrt(observed + 0.375)
+              : observed;
         const t = record.timestamp;
         let episode = episodes.get(key);
         if (episode && t - episode.last >= o.closeAfter) {
@@ -186,7 +201,7 @@ export function zScoreOperator<T>(options: ZScoreOptions<T>): OperatorFactory {
                 points: 0,
                 peakCalibrated: -1,
                 peakScore: 0,
-                peakValue: x,
+                peakValue: observed,
                 peakAt: t,
                 peakDirection: direction,
                 reason,
@@ -201,7 +216,7 @@ export function zScoreOperator<T>(options: ZScoreOptions<T>): OperatorFactory {
             if (cal > episode.peakCalibrated || (cal === episode.peakCalibrated && magnitude > peak)) {
               episode.peakCalibrated = cal;
               episode.peakScore = Number.isFinite(z) ? z : null;
-              episode.peakValue = x;
+              episode.peakValue = observed;
               episode.peakAt = t;
               episode.peakDirection = direction;
               episode.reason = reason;
@@ -213,7 +228,7 @@ export function zScoreOperator<T>(options: ZScoreOptions<T>): OperatorFactory {
           const score: AnomalyScore = {
             metric: o.metric,
             key,
-            value: x,
+            value: observed,
             mean: center,
             stddev: spread,
             score: z,
@@ -225,7 +240,7 @@ export function zScoreOperator<T>(options: ZScoreOptions<T>): OperatorFactory {
             season,
             episodeId: reason !== null && episode ? episode.id : null,
             eventId: record.origin.eventId ?? null,
-            eventTime: new Date(t).toISOString(),
+            eventTime: isoTime(t),
           };
           out.side(SCORES, { ...record, value: score });
         }
@@ -288,13 +303,13 @@ function episodeEvent(
     metric: o.metric,
     key,
     episodeId: e.id,
-    start: new Date(e.start).toISOString(),
-    end: new Date(e.last).toISOString(),
+    start: isoTime(e.start),
+    end: isoTime(e.last),
     points: e.points,
     peakCalibrated: e.peakCalibrated,
     peakScore: e.peakScore,
     peakValue: e.peakValue,
-    peakAt: new Date(e.peakAt).toISOString(),
+    peakAt: isoTime(e.peakAt),
     peakDirection: e.peakDirection,
     reason: e.reason,
     eventId: e.eventId,

@@ -148,7 +148,7 @@ export class Task {
     try {
       this.entry.emit(streamRecord);
     } catch (error) {
-      // An operator's BvError names the reason (e.g. ANOMALY_VALUE_NOT_FINITE); anything else is a processing failure.
+      // An operator's BvError names the reason (e.g. ANOMALY_VALUE_INVALID); anything else is a processing failure.
       const code = error instanceof BvError ? error.code : 'PROCESSING_FAILED';
       this.deadLetter(record, code, (error as Error).message);
       return;

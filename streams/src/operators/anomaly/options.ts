@@ -23,6 +23,12 @@ export interface ZScoreOptions<T> {
   threshold?: number;
   /** `mean` (mean and standard deviation, the default) or `median` (median and MAD x 1.4826, for heavy tails). */
   center?: 'mean' | 'median';
+  /**
+   * Score a transformed value: `log` (log(1 + x), for heavy-tailed amounts) or `sqrt` (Anscombe's 2 sqrt(x + 3/8),
+   * for counts, whose variance grows with their mean). Values must then be >= 0. The reported mean and stddev are on
+   * the transformed scale; `value` is the observed one.
+   */
+  transform?: 'log' | 'sqrt';
   /** A baseline per hour of the day or per hour of the week (UTC): each point is scored against its season's window. */
   seasonality?: 'hourOfDay' | 'hourOfWeek';
   /** An episode closes once no point was anomalous for this long (event time). Default `10m`. */
@@ -59,6 +65,7 @@ export interface ResolvedOptions {
   minSamples: number;
   alertAt: number;
   robust: boolean;
+  transform: 'log' | 'sqrt' | undefined;
   seasonality: 'hourOfDay' | 'hourOfWeek' | undefined;
   closeAfter: number;
   ttl: number;
@@ -124,6 +131,9 @@ export function resolveOptions<T>(options: ZScoreOptions<T>): ResolvedOptions {
   }
   const center = options.center ?? 'mean';
   if (center !== 'mean' && center !== 'median') bad(metric, `center must be 'mean' or 'median', not ${center}`);
+  const transform = options.transform;
+  if (transform !== undefined && transform !== 'log' && transform !== 'sqrt')
+    bad(metric, `transform must be 'log' or 'sqrt', not ${transform}`);
   const seasonality = options.seasonality;
   if (seasonality !== undefined && seasonality !== 'hourOfDay' && seasonality !== 'hourOfWeek')
     bad(metric, `seasonality must be 'hourOfDay' or 'hourOfWeek', not ${seasonality}`);
@@ -149,6 +159,7 @@ export function resolveOptions<T>(options: ZScoreOptions<T>): ResolvedOptions {
     minSamples,
     alertAt,
     robust: center === 'median',
+    transform,
     seasonality,
     closeAfter,
     ttl,
