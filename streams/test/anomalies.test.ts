@@ -257,6 +257,25 @@ describe('zero spread and non-finite values', () => {
   });
 });
 
+describe('scales', () => {
+  it('a negative value on a log or square-root scale is dead-lettered, not scored as NaN', () => {
+    const job = detector({ window: { points: 10 }, minSamples: 3, transform: 'log' });
+    const outputs = run(job, raw(series([10, 12, 11, -5, 10])));
+    expect(
+      outputs.filter((o) => o.topic === deadLetterTopicOf('input')).map((o) => o.headers['bv-dlq-reason']),
+    ).toEqual(['z-score m: the value of key "k" is -5; a log scale needs values >= 0']);
+    expect((values(outputs, 'scores') as Score[]).map((s) => s.value)).toEqual([10]);
+  });
+
+  it('on a log scale a large multiplicative jump is flagged and the observed value is reported', () => {
+    const noise = normals(60, 21).map((z) => Math.round(4000 * Math.exp(0.3 * z)));
+    const job = detector({ window: { points: 50 }, minSamples: 30, transform: 'log' });
+    const scores = values(run(job, raw(series([...noise, 400_000]))), 'scores') as Score[];
+    expect(scores.filter((s) => s.anomalous).map((s) => s.value)).toEqual([400_000]);
+    expect(scores.at(-1)?.mean).toBeCloseTo(Math.log1p(4000), 0);
+  });
+});
+
 describe('episodes', () => {
   const job = detector({ window: { points: 30 }, minSamples: 20, closeAfter: '10s' });
   const base = normals(300, 9).map((z) => 50 + z);

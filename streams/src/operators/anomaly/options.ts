@@ -13,7 +13,7 @@ export interface ZScoreOptions<T> {
   metric: string;
   /**
    * Calibrated score in (0, 1) at or above which a point is anomalous (1 minus the two-sided Student-t tail of its z):
-   * 0.9999 means "outside the 99.99% prediction interval". Default {@link ANOMALY_DEFAULTS.alertAt}.
+   * 0.99999 means "outside the 99.999% prediction interval". Default {@link ANOMALY_DEFAULTS.alertAt}.
    */
   alertAt?: number;
   /**
@@ -48,7 +48,7 @@ export interface ZScoreOptions<T> {
 
 /** The platform's defaults, chosen with bench/anomalies.ts (see docs/anomalies.md). */
 export const ANOMALY_DEFAULTS = {
-  alertAt: 0.9999,
+  alertAt: 0.99999,
   closeAfter: '10m',
   maxPoints: 10_000,
   stateTtl: '7d',
