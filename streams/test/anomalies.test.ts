@@ -277,7 +277,7 @@ describe('scales', () => {
 });
 
 describe('episodes', () => {
-  const job = detector({ window: { points: 30 }, minSamples: 20, closeAfter: '10s' });
+  const job = detector({ window: { points: 30 }, minSamples: 20, closeAfter: '10s', alertAt: 0.9999 });
   const base = normals(300, 9).map((z) => 50 + z);
   // One anomalous stretch of five spikes within 10 s, then quiet; then a second, separate spike.
   const vs = base.slice(0, 100);
@@ -396,7 +396,7 @@ describe('eviction and state', () => {
   });
 
   it('state checkpointed in the older layouts is restored and its statistics recomputed exactly', () => {
-    const job = detector({ window: { points: 5 }, minSamples: 3 });
+    const job = detector({ window: { points: 5 }, minSamples: 3, threshold: 3 });
     const legacy = (value: unknown) => ({ key: '2-zScore.rolling\u0000k', value: JSON.stringify(value) });
     for (const state of [
       // { values, mean, m2 } with running sums that had drifted (m2 slightly negative)
