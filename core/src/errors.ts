@@ -41,7 +41,9 @@ export type ErrorCode =
   | 'LINEAGE_DELIVERY_FAILED'
   | 'LINEAGE_EVENT_INVALID'
   | 'LINEAGE_NOT_FOUND'
-  | 'WAREHOUSE_PUBLISH_FAILED';
+  | 'WAREHOUSE_PUBLISH_FAILED'
+  | 'ANOMALY_BAD_OPTION'
+  | 'ANOMALY_VALUE_INVALID';
 
 export interface BvErrorOptions {
   cause?: unknown;

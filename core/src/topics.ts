@@ -21,7 +21,10 @@ export const ANALYTICS_TOPICS = {
   ordersPerProductMinute: 'analytics.orders_per_product_1m',
   revenue5m: 'analytics.revenue_5m',
   customerSessions: 'analytics.customer_sessions',
+  /** Anomaly episodes (the alerts): an `open` and a `closed` event per episode, keyed by `<metric>:<key>`. */
   anomalies: 'analytics.anomalies',
+  /** Every point the z-score detectors scored (raw z, calibrated score, episode), keyed by `<metric>:<key>`. */
+  anomalyScores: 'analytics.anomaly_scores',
 } as const;
 
 /** The deduplicated copy of an envelope topic. */

@@ -18,15 +18,22 @@ describe('Gold from the stream jobs', () => {
     for (const cleanup of cleanups.reverse()) await cleanup();
   });
 
-  it('lands window results (every revision, the latest in the view) and anomalies exactly once; bad records to the DLQ', async () => {
+  it('lands window results (every revision, the latest in the view), anomaly episodes, scores and anomalous points exactly once; bad records to the DLQ', async () => {
     const perProduct = await createTopic(brokers, 'gold-ppm', 2);
     const revenue = await createTopic(brokers, 'gold-rev', 1);
     const sessions = await createTopic(brokers, 'gold-ses', 1);
     const anomalies = await createTopic(brokers, 'gold-ano', 1);
+    const anomalyScores = await createTopic(brokers, 'gold-asc', 1);
     const job = goldJob({
       lake: lakeSystem({ views: GOLD_VIEWS }),
       name: `test-gold-${perProduct.slice(-8)}`,
-      topics: { ordersPerProductMinute: perProduct, revenue5m: revenue, customerSessions: sessions, anomalies },
+      topics: {
+        ordersPerProductMinute: perProduct,
+        revenue5m: revenue,
+        customerSessions: sessions,
+        anomalies,
+        anomalyScores,
+      },
     });
     const p1 = `p1-${perProduct.slice(-8)}`;
     const p2 = `p2-${perProduct.slice(-8)}`;
@@ -44,7 +51,18 @@ describe('Gold from the stream jobs', () => {
       { key: 'EUR', value: windowResult('EUR', 0, { orders: 2, revenueCents: 12345 }) },
     ]);
     await produce(brokers, sessions, [{ key: 'c1', value: windowResult('c1', 0, { events: 7, orders: 2 }) }]);
+    const episode = {
+      kind: 'anomaly_episode',
+      metric: 'order_amount_cents',
+      key: 'EUR',
+      episodeId: `order_amount_cents:EUR:${Date.parse(minute(3))}:${perProduct.slice(-8)}`,
+      start: minute(3),
+      peakDirection: 1,
+      reason: 'z',
+      eventId: 'e-2',
+    };
     await produce(brokers, anomalies, [
+      // A per-point anomaly as the topic carried them before episodes: it still lands in gold.anomalies.
       {
         key: 'order_amount_cents:EUR',
         value: JSON.stringify({
@@ -57,6 +75,67 @@ describe('Gold from the stream jobs', () => {
           samples: 500,
           eventId: 'e-1',
           eventTime: minute(3),
+        }),
+      },
+      {
+        key: 'order_amount_cents:EUR',
+        value: JSON.stringify({
+          ...episode,
+          status: 'open',
+          end: minute(3),
+          points: 1,
+          peakCalibrated: 0.99999,
+          peakScore: 9.5,
+          peakValue: 88000,
+          peakAt: minute(3),
+        }),
+      },
+      {
+        key: 'order_amount_cents:EUR',
+        value: JSON.stringify({
+          ...episode,
+          status: 'closed',
+          end: minute(5),
+          points: 3,
+          peakCalibrated: 1,
+          peakScore: 12.5,
+          peakValue: 99000,
+          peakAt: minute(4),
+        }),
+      },
+    ]);
+    const score = (eventId: string, fields: object) =>
+      JSON.stringify({
+        metric: 'product_orders_per_minute',
+        key: p1,
+        value: 3,
+        mean: 3,
+        stddev: 0,
+        score: 0,
+        calibrated: 0,
+        direction: 0,
+        samples: 60,
+        anomalous: false,
+        reason: null,
+        season: null,
+        episodeId: null,
+        eventId,
+        eventTime: minute(7),
+        ...fields,
+      });
+    await produce(brokers, anomalyScores, [
+      { key: `m:${p1}`, value: score('s-1', {}) },
+      // A zero-spread anomaly: JSON carries its infinite z as null with the direction.
+      {
+        key: `m:${p1}`,
+        value: score('s-2', {
+          value: 40,
+          score: null,
+          calibrated: 1,
+          direction: 1,
+          anomalous: true,
+          reason: 'zero_spread',
+          episodeId: 'ep-1',
         }),
       },
     ]);
@@ -95,7 +174,10 @@ describe('Gold from the stream jobs', () => {
         (await count('orders_per_product_1m_revisions', perProduct)) === 3 &&
         (await count('revenue_5m_revisions', revenue)) === 1 &&
         (await count('customer_sessions_revisions', sessions)) === 1 &&
-        (await count('anomalies', anomalies)) === 1
+        (await count('anomalies', anomalies)) === 1 &&
+        (await count('anomalies', anomalyScores)) === 1 &&
+        (await count('anomaly_scores', anomalyScores)) === 2 &&
+        (await count('anomaly_episode_events', anomalies)) === 2
           ? true
           : undefined,
       60_000,
@@ -118,6 +200,29 @@ describe('Gold from the stream jobs', () => {
     expect(
       await lake.rows(`SELECT metric, key, score, event_id FROM gold.anomalies WHERE _source_topic = $1`, [anomalies]),
     ).toEqual([{ metric: 'order_amount_cents', key: 'EUR', score: 758.3, event_id: 'e-1' }]);
+    expect(
+      await lake.rows(
+        `SELECT event_id, score, calibrated, anomalous, reason FROM gold.anomaly_scores WHERE _source_topic = $1 ORDER BY event_id`,
+        [anomalyScores],
+      ),
+    ).toEqual([
+      { event_id: 's-1', score: 0, calibrated: 0, anomalous: false, reason: null },
+      { event_id: 's-2', score: Number.POSITIVE_INFINITY, calibrated: 1, anomalous: true, reason: 'zero_spread' },
+    ]);
+    expect(
+      await lake.rows(`SELECT event_id, reason, episode_id FROM gold.anomalies WHERE _source_topic = $1`, [
+        anomalyScores,
+      ]),
+    ).toEqual([{ event_id: 's-2', reason: 'zero_spread', episode_id: 'ep-1' }]);
+    // The view: one row per episode, the closed one.
+    expect(
+      await lake.rows(
+        `SELECT status, points, peak_score, peak_value, end_time::VARCHAR AS end_time FROM gold.anomaly_episodes WHERE episode_id = $1`,
+        [episode.episodeId],
+      ),
+    ).toEqual([
+      { status: 'closed', points: 3, peak_score: 12.5, peak_value: 99000, end_time: expect.stringContaining(':05:00') },
+    ]);
     const dead = await readAll(brokers, deadLetterTopicOf(perProduct));
     expect(dead.map((r) => r.headers.get('bv-dlq-code')?.toString())).toEqual(['UNDECODABLE']);
   }, 120_000);

@@ -13,5 +13,12 @@ export { runWorker, type TaskStatus, type WorkerOptions, type WorkerStatus } fro
 export * from './operators/windows/aggregates.js';
 export * from './operators/windows/assigners.js';
 export type { WindowResult } from './operators/windows/result.js';
-export type { Anomaly, ZScoreOptions } from './operators/zscore.js';
+export {
+  ANOMALY_DEFAULTS,
+  type Anomaly,
+  type AnomalyEpisode,
+  type AnomalyReason,
+  type AnomalyScore,
+  type ZScoreOptions,
+} from './operators/zscore.js';
 export { type ChangelogEntry, Task, type TaskCounters } from './runtime/task.js';

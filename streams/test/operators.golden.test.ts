@@ -48,12 +48,14 @@ describe('dedupe', () => {
 describe('rolling z-score', () => {
   const job = defineJob({
     name: 'golden-zscore',
-    build: (j) =>
-      j
+    build: (j) => {
+      const anomalies = j
         .source(source)
         .keyBy((e) => e.key ?? 'a')
-        .zScore({ metric: 'amount', value: (e) => e.v as number, window: { points: 5 }, minSamples: 3, threshold: 3 })
-        .to(kafkaSink('anomalies')),
+        .zScore({ metric: 'amount', value: (e) => e.v as number, window: { points: 5 }, minSamples: 3, threshold: 3 });
+      anomalies.to(kafkaSink('anomalies'));
+      anomalies.scores().to(kafkaSink('scores'));
+    },
   });
   const input: GoldenEvent[] = [
     { t: 1, id: 'e1', v: 10 },
@@ -68,25 +70,35 @@ describe('rolling z-score', () => {
     { t: 10, id: 'b1', key: 'b', v: 1000 }, // another key: its own window
   ];
 
-  it('scores each event against the window before it and emits anomalies with their context', () => {
-    const anomalies = values(run(job, raw(input)), 'anomalies') as Record<string, unknown>[];
+  it('scores each event against the window before it; an anomalous point opens an episode with its context', () => {
+    const outputs = run(job, raw(input));
+    const scores = values(outputs, 'scores') as Record<string, unknown>[];
+    // e4..e9 of key a are scored (e1..e3 had fewer than 3 points before them); b1 is its key's first point.
+    expect(scores.map((s) => s.eventId)).toEqual(['e4', 'e5', 'e6', 'e7', 'e8', 'e9']);
+    const anomalous = scores.filter((s) => s.anomalous);
     // The five points before e9 are e4..e8.
     const before = [11, 10, 11, 12, 11];
     const mean = before.reduce((a, b) => a + b) / before.length;
     const stddev = Math.sqrt(before.reduce((a, b) => a + (b - mean) ** 2, 0) / (before.length - 1));
-    expect(anomalies).toHaveLength(1);
-    const [anomaly] = anomalies;
+    expect(anomalous).toHaveLength(1);
+    const [anomaly] = anomalous;
     expect(anomaly).toMatchObject({
       metric: 'amount',
       key: 'a',
       value: 30,
       samples: 5,
+      reason: 'z',
       eventId: 'e9',
+      episodeId: 'amount:a:9000',
       eventTime: new Date(9000).toISOString(),
     });
     expect(anomaly?.mean as number).toBeCloseTo(mean, 10);
     expect(anomaly?.stddev as number).toBeCloseTo(stddev, 10);
     expect(anomaly?.score as number).toBeCloseTo((30 - mean) / stddev, 10);
+    expect(anomaly?.calibrated as number).toBeGreaterThan(0.9999);
+    expect(values(outputs, 'anomalies')).toEqual([
+      expect.objectContaining({ kind: 'anomaly_episode', status: 'open', episodeId: 'amount:a:9000', points: 1 }),
+    ]);
   });
 
   it('flags a spike once the window has enough samples, and not a value inside the spread', () => {
@@ -102,15 +114,17 @@ describe('rolling z-score', () => {
             ]),
         ),
       ),
-      'anomalies',
-    ) as { eventId: string }[];
-    expect(spikes.map((s) => s.eventId)).toEqual(['p6']);
+      'scores',
+    ) as { eventId: string; anomalous: boolean }[];
+    expect(spikes.filter((s) => s.anomalous).map((s) => s.eventId)).toEqual(['p6']);
   });
 
-  it('gives the same anomalies when restored from its changelog at any point', () => {
-    const expected = values(run(job, raw(input)), 'anomalies');
+  it('gives the same scores and episodes when restored from its changelog at any point', () => {
+    const expected = run(job, raw(input));
     for (let at = 0; at < input.length; at++) {
-      expect(values(run(job, raw(input), { restartAfter: [at] }), 'anomalies')).toEqual(expected);
+      const restarted = run(job, raw(input), { restartAfter: [at] });
+      expect(values(restarted, 'anomalies'), `restart after ${at}`).toEqual(values(expected, 'anomalies'));
+      expect(values(restarted, 'scores'), `restart after ${at}`).toEqual(values(expected, 'scores'));
     }
   });
 });

@@ -14,7 +14,13 @@ import type { WindowAssigner } from '../operators/windows/assigners.js';
 import { LATE, type WindowResult } from '../operators/windows/result.js';
 import { sessionWindowOperator } from '../operators/windows/session-operator.js';
 import { fixedWindowOperator } from '../operators/windows/window-operator.js';
-import { type Anomaly, type ZScoreOptions, zScoreOperator } from '../operators/zscore.js';
+import {
+  type AnomalyEpisode,
+  type AnomalyScore,
+  SCORES,
+  type ZScoreOptions,
+  zScoreOperator,
+} from '../operators/zscore.js';
 import { type Duration, toMillis } from './duration.js';
 import type { Origin } from './record.js';
 import type { SinkSpec, TransactionalSystem } from './sinks.js';
@@ -143,9 +149,20 @@ export class KeyedStream<T> extends Stream<T> {
     return new WindowedStream<T, R>(this.job, id, 'main');
   }
 
-  /** Rolling z-score per key; emits an anomaly for each event at or beyond the threshold. */
-  zScore(options: ZScoreOptions<T>): Stream<Anomaly> {
-    return this.chain('zScore', zScoreOperator(options));
+  /**
+   * Rolling z-score per key: emits anomaly episodes (one `open` and one `closed` event per episode, the alerts);
+   * `.scores()` is every scored point. The options are checked here (BvError `ANOMALY_BAD_OPTION`).
+   */
+  zScore(options: ZScoreOptions<T>): AnomalyStream {
+    const id = this.job.addOperator(this.nodeId, this.port, 'zScore', zScoreOperator(options));
+    return new AnomalyStream(this.job, id, 'main');
+  }
+}
+
+export class AnomalyStream extends Stream<AnomalyEpisode> {
+  /** Every scored point, anomalous or not, with its raw z and calibrated score. */
+  scores(): Stream<AnomalyScore> {
+    return new Stream<AnomalyScore>(this.job, this.nodeId, SCORES);
   }
 }
 

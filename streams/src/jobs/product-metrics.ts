@@ -1,5 +1,5 @@
 import { ANALYTICS_TOPICS } from '@bitvelocity/core';
-import { aggregates, count, defineJob, jsonRecords, kafkaSink, sum, tumbling } from '../index.js';
+import { ANOMALY_DEFAULTS, aggregates, count, defineJob, jsonRecords, kafkaSink, sum, tumbling } from '../index.js';
 import { eventTime, type OrderLine } from './model.js';
 
 /** Orders per product per minute (tumbling), and z-score anomalies on each product's per-minute order rate. */
@@ -25,17 +25,22 @@ export default defineJob({
         },
       );
     perMinute.to(kafkaSink(ANALYTICS_TOPICS.ordersPerProductMinute));
-    perMinute
+    const anomalies = perMinute
       // Only the on-time firing of a minute is a sample of the rate; late updates would count a minute twice.
       .filter((w) => w.revision === 0)
       .keyBy((w) => w.key)
+      // Settings chosen with bench/anomalies.ts (docs/anomalies.md): episodes are the alerts, every score lands in Gold.
       .zScore({
         metric: 'product_orders_per_minute',
         value: (w) => w.result.orders,
         window: { points: 60 },
-        minSamples: 10,
-        threshold: 3,
-      })
-      .to(kafkaSink(ANALYTICS_TOPICS.anomalies, { key: (a) => `${a.metric}:${a.key}` }));
+        minSamples: 20,
+        alertAt: ANOMALY_DEFAULTS.alertAt,
+        // Order counts: their variance grows with their mean; on the square-root scale a quiet product is not noisy.
+        transform: 'sqrt',
+        closeAfter: '10m',
+      });
+    anomalies.to(kafkaSink(ANALYTICS_TOPICS.anomalies, { key: (a) => `${a.metric}:${a.key}` }));
+    anomalies.scores().to(kafkaSink(ANALYTICS_TOPICS.anomalyScores, { key: (a) => `${a.metric}:${a.key}` }));
   },
 });

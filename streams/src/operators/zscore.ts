@@ -1,125 +1,319 @@
-import { type Duration, toMillis } from '../api/duration.js';
-import type { OperatorFactory } from './operator.js';
+import { BvError } from '@bitvelocity/core';
+import { calibrated } from './anomaly/calibrate.js';
+import { isoTime } from './anomaly/iso.js';
+import { type ResolvedOptions, resolveOptions, type ZScoreOptions } from './anomaly/options.js';
+import { medianAndMad } from './anomaly/robust.js';
+import { type LegacyState, RollingWindow, type WindowState } from './anomaly/window.js';
+import type { Collector, OperatorFactory } from './operator.js';
 
-export interface ZScoreOptions<T> {
-  /** The observed value of an event. */
-  value: (value: T) => number;
-  /** The rolling window: the last N points, or the points of the last T of event time. */
-  window: { points: number } | { duration: Duration };
-  /** Points needed in the window before anything is scored. */
-  minSamples: number;
-  /** |score| at or above which the event is an anomaly. */
-  threshold: number;
-  /** Names the metric in the anomaly event, e.g. `order_amount`. */
-  metric: string;
-}
+export { ANOMALY_DEFAULTS, type ZScoreOptions } from './anomaly/options.js';
 
-/** What the z-score operator emits for an anomalous event. */
-export interface Anomaly {
+/** The side output of every scored point. */
+export const SCORES = 'scores';
+
+/** Why a point is anomalous: its calibrated score crossed `alertAt`, or it differs from a window of equal values. */
+export type AnomalyReason = 'z' | 'zero_spread';
+
+/** One scored point (the `scores()` side output; the Gold table `gold.anomaly_scores`). */
+export interface AnomalyScore {
   metric: string;
   key: string;
   value: number;
+  /** The window's center (mean, or median with `center: 'median'`) and spread (stddev, or MAD x 1.4826). */
   mean: number;
   stddev: number;
+  /** The raw z. Infinite for a zero-spread anomaly (JSON writes that as null: read `direction` and `reason`). */
   score: number;
+  /** 1 minus the two-sided Student-t tail of the z over `samples` points: in [0, 1], comparable across metrics. */
+  calibrated: number;
+  /** +1 above the center, -1 below, 0 at it. */
+  direction: 1 | -1 | 0;
   samples: number;
-  /** The event that triggered it. */
+  anomalous: boolean;
+  reason: AnomalyReason | null;
+  /** The season bucket (hour of day 0-23 or of week 0-167, UTC) with seasonality, otherwise null. */
+  season: number | null;
+  /** The episode this point opened or extended. */
+  episodeId: string | null;
+  /** The event that was scored. */
   eventId: string | null;
   eventTime: string;
 }
 
-interface Rolling {
-  /** Values in the window, oldest first. */
-  values: number[];
-  /** Their event times, kept only for a time-based window (the state is checkpointed: keep it small). */
-  times?: number[];
-  mean: number;
-  /** Welford's sum of squared deviations. */
-  m2: number;
-}
+/** @deprecated the per-point record is {@link AnomalyScore}. */
+export type Anomaly = AnomalyScore;
 
 /**
- * Rolling z-score per key: each event is scored against the mean and (sample) standard deviation of the points before
- * it in the window, then joins the window. Welford's update with removal keeps it O(1) per event; the state is the
- * window itself, checkpointed like any other.
+ * An anomaly episode: the alert. `open` is emitted when a point's calibrated score first crosses `alertAt`; `closed`
+ * once no point was anomalous for `closeAfter`, with the final peak, end and point count.
+ */
+export interface AnomalyEpisode {
+  kind: 'anomaly_episode';
+  status: 'open' | 'closed';
+  metric: string;
+  key: string;
+  /** `<metric>:<key>:<start in ms>`, stable across restarts. */
+  episodeId: string;
+  start: string;
+  /** The event time of the latest anomalous point. */
+  end: string;
+  /** Anomalous points in the episode so far. */
+  points: number;
+  peakCalibrated: number;
+  /** The peak's raw z; null when infinite (a zero-spread anomaly). */
+  peakScore: number | null;
+  peakValue: number;
+  peakAt: string;
+  peakDirection: 1 | -1 | 0;
+  reason: AnomalyReason;
+  /** The event that opened the episode. */
+  eventId: string | null;
+}
+
+interface EpisodeState {
+  id: string;
+  start: number;
+  last: number;
+  points: number;
+  peakCalibrated: number;
+  peakScore: number | null;
+  peakValue: number;
+  peakAt: number;
+  peakDirection: 1 | -1 | 0;
+  reason: AnomalyReason;
+  eventId: string | null;
+}
+
+const SEASON_SEP = '\u0001';
+const HOUR = 3_600_000;
+
+/**
+ * Rolling z-score per key. Each point is scored against the points before it in its key's window (of its season, with
+ * seasonality), then joins the window. Emits anomaly episodes (the alerts) on the main output and every scored point
+ * on the `scores` side output. See docs/anomalies.md.
  */
 export function zScoreOperator<T>(options: ZScoreOptions<T>): OperatorFactory {
-  const maxPoints = 'points' in options.window ? options.window.points : Number.POSITIVE_INFINITY;
-  const span = 'duration' in options.window ? toMillis(options.window.duration, 'z-score window') : undefined;
-  if (options.minSamples < 2) throw new RangeError('z-score minSamples must be at least 2');
+  const o = resolveOptions(options);
   return (context) => {
-    const rolling = context.state<Rolling>('rolling');
+    const windows = context.state<RollingWindow | WindowState | LegacyState>('rolling');
+    const episodes = context.state<EpisodeState>('episodes');
+    /** Keys with an open episode (an index over the `episodes` store, rebuilt on restore). */
+    const open = new Set<string>();
+    let watermark = Number.NEGATIVE_INFINITY;
+    let sweptBucket = Number.NEGATIVE_INFINITY;
+    const sweepEvery = Math.max(Math.floor(o.ttl / 4), 1);
+
+    const load = (windowKey: string, now: number): RollingWindow => {
+      const stored = windows.get(windowKey);
+      let window: RollingWindow | undefined;
+      if (stored instanceof RollingWindow) window = stored;
+      else if (stored) window = RollingWindow.restore(stored, o.span !== undefined, o.recomputeEvery);
+      // A key quiet for longer than the TTL starts afresh (whether or not the sweep has deleted it yet).
+      // (A window restored from the oldest layouts has no times: its age is unknown until its next point.)
+      if (window && window.last > Number.NEGATIVE_INFINITY && window.last < Math.max(watermark, now) - o.ttl)
+        window = undefined;
+      return window ?? new RollingWindow(o.span !== undefined, o.recomputeEvery);
+    };
+
+    const close = (key: string, episode: EpisodeState, out: Collector) => {
+      episodes.delete(key);
+      open.delete(key);
+      out.emit({ ...episodeRecordBase, key, value: episodeEvent(o, key, episode, 'closed'), timestamp: episode.last });
+    };
+    // The record fields an episode emitted from a watermark carries (no input record caused it).
+    const episodeRecordBase = { origin: { topic: '', partition: -1, offset: -1n } };
+
     return {
       process(record, out) {
         const key = record.key ?? '';
-        const x = options.value(record.value as T);
-        if (!Number.isFinite(x)) return;
-        const state: Rolling = upgrade(rolling.get(key)) ?? {
-          values: [],
-          mean: 0,
-          m2: 0,
-          ...(span === undefined ? {} : { times: [] }),
-        };
-        if (span !== undefined && state.times) {
-          while (state.times.length > 0 && (state.times[0] as number) <= record.timestamp - span) remove(state);
+        const observed = o.value(record.value);
+        if (typeof observed !== 'number' || !Number.isFinite(observed)) {
+          throw new BvError(
+            'ANOMALY_VALUE_INVALID',
+            `z-score ${o.metric}: the value of key "${key}" is ${String(observed)}, not a finite number`,
+            { details: { metric: o.metric, key } },
+          );
         }
-        const n = state.values.length;
-        if (n >= options.minSamples) {
-          const stddev = Math.sqrt(Math.max(state.m2, 0) / (n - 1));
-          if (stddev > 0) {
-            const score = (x - state.mean) / stddev;
-            if (Math.abs(score) >= options.threshold) {
-              context.counters.anomalies++;
-              const anomaly: Anomaly = {
-                metric: options.metric,
-                key,
-                value: x,
-                mean: state.mean,
-                stddev,
-                score,
-                samples: n,
-                eventId: record.origin.eventId ?? null,
-                eventTime: new Date(record.timestamp).toISOString(),
-              };
-              out.emit({ ...record, value: anomaly });
-            }
+        if (o.transform !== undefined && observed < 0) {
+          throw new BvError(
+            'ANOMALY_VALUE_INVALID',
+            `z-score ${o.metric}: the value of key "${key}" is ${observed}; a ${o.transform} scale needs values >= 0`,
+            { details: { metric: o.metric, key } },
+          );
+        }
+        // Scored on the transformed scale (mean and stddev are on it too); `value` stays the observed one.
+        const x =
+          o.transform === 'log'
+            ? Math.log1p(observed)
+            : o.transform === 'sqrt'
+              ? 2 * Math.sqrt(observed + 0.375)
+              : observed;
+        const t = record.timestamp;
+        let episode = episodes.get(key);
+        if (episode && t - episode.last >= o.closeAfter) {
+          close(key, episode, out);
+          episode = undefined;
+        }
+        const season =
+          o.seasonality === undefined
+            ? null
+            : o.seasonality === 'hourOfDay'
+              ? mod(Math.floor(t / HOUR), 24)
+              : mod(Math.floor(t / HOUR) + 72, 168); // epoch day 0 was a Thursday: 0 = Monday 00:00 UTC
+        const windowKey = season === null ? key : `${key}${SEASON_SEP}${season}`;
+        const window = load(windowKey, t);
+        if (o.span !== undefined) evict(window, t, o.span, o.skew);
+
+        const n = window.count;
+        if (n >= o.minSamples) {
+          let center: number;
+          let spread: number;
+          if (o.robust) {
+            const robust = medianAndMad(window.live());
+            center = robust.median;
+            // MAD is 0 when more than half the window is one value: fall back to the standard deviation.
+            spread = robust.mad > 0 ? robust.mad : window.stddev;
+          } else {
+            center = window.mean;
+            spread = window.stddev;
           }
+          let z: number;
+          let cal: number;
+          let reason: AnomalyReason | null = null;
+          const direction: 1 | -1 | 0 = x > center ? 1 : x < center ? -1 : 0;
+          if (spread > 0) {
+            z = (x - center) / spread;
+            cal = calibrated(z, n);
+            if (cal >= o.alertAt) reason = 'z';
+          } else {
+            // A window of equal values: any other value is an anomaly (its z is infinite), the same value is not.
+            z = direction === 0 ? 0 : direction * Number.POSITIVE_INFINITY;
+            cal = direction === 0 ? 0 : 1;
+            if (direction !== 0) reason = 'zero_spread';
+          }
+          if (reason !== null) {
+            context.counters.anomalies++;
+            if (!episode) {
+              episode = {
+                id: `${o.metric}:${key}:${t}`,
+                start: t,
+                last: t,
+                points: 0,
+                peakCalibrated: -1,
+                peakScore: 0,
+                peakValue: observed,
+                peakAt: t,
+                peakDirection: direction,
+                reason,
+                eventId: record.origin.eventId ?? null,
+              };
+            }
+            const opening = episode.points === 0;
+            episode.points++;
+            if (t > episode.last) episode.last = t;
+            const magnitude = Number.isFinite(z) ? Math.abs(z) : Number.POSITIVE_INFINITY;
+            const peak = episode.peakScore === null ? Number.POSITIVE_INFINITY : Math.abs(episode.peakScore);
+            if (cal > episode.peakCalibrated || (cal === episode.peakCalibrated && magnitude > peak)) {
+              episode.peakCalibrated = cal;
+              episode.peakScore = Number.isFinite(z) ? z : null;
+              episode.peakValue = observed;
+              episode.peakAt = t;
+              episode.peakDirection = direction;
+              episode.reason = reason;
+            }
+            episodes.set(key, episode);
+            open.add(key);
+            if (opening) out.emit({ ...record, value: episodeEvent(o, key, episode, 'open') });
+          }
+          const score: AnomalyScore = {
+            metric: o.metric,
+            key,
+            value: observed,
+            mean: center,
+            stddev: spread,
+            score: z,
+            calibrated: cal,
+            direction,
+            samples: n,
+            anomalous: reason !== null,
+            reason,
+            season,
+            episodeId: reason !== null && episode ? episode.id : null,
+            eventId: record.origin.eventId ?? null,
+            eventTime: isoTime(t),
+          };
+          out.side(SCORES, { ...record, value: score });
         }
-        add(state, record.timestamp, x);
-        while (state.values.length > maxPoints) remove(state);
-        rolling.set(key, state);
+        window.add(x, t);
+        while (window.count > o.capacity) window.removeOldest();
+        windows.set(windowKey, window);
+      },
+
+      onWatermark(next, out) {
+        watermark = next;
+        for (const key of open) {
+          const episode = episodes.get(key);
+          if (!episode) open.delete(key);
+          else if (next - episode.last >= o.closeAfter) close(key, episode, out);
+        }
+        // Forget quiet keys now and then (the TTL is applied on read too, so when this runs changes nothing seen).
+        const bucket = Math.floor(next / sweepEvery);
+        if (bucket > sweptBucket) {
+          sweptBucket = bucket;
+          const horizon = next - o.ttl;
+          const stale: string[] = [];
+          for (const [windowKey, window] of windows) {
+            const last = window instanceof RollingWindow ? window.last : (window as WindowState).last;
+            if (typeof last === 'number' && last > Number.NEGATIVE_INFINITY && last < horizon) stale.push(windowKey);
+          }
+          for (const windowKey of stale) windows.delete(windowKey);
+        }
+      },
+
+      restored() {
+        open.clear();
+        for (const [key] of episodes) open.add(key);
       },
     };
   };
 }
 
-/** State checkpointed before the window kept values and times apart held `[time, value]` pairs. */
-function upgrade(state: (Rolling & { points?: [number, number][] }) | undefined): Rolling | undefined {
-  if (!state?.points) return state;
-  const { points, ...rest } = state;
-  return { ...rest, values: points.map((p) => p[1]), times: points.map((p) => p[0]) };
-}
-
-function add(state: Rolling, timestamp: number, x: number): void {
-  state.values.push(x);
-  state.times?.push(timestamp);
-  const n = state.values.length;
-  const delta = x - state.mean;
-  state.mean += delta / n;
-  state.m2 += delta * (x - state.mean);
-}
-
-function remove(state: Rolling): void {
-  const x = state.values.shift();
-  state.times?.shift();
-  if (x === undefined) return;
-  const n = state.values.length;
-  if (n === 0) {
-    state.mean = 0;
-    state.m2 = 0;
-    return;
+/** Evicts by the current point's event time; a point far ahead of it cannot hold the points behind it. */
+function evict(window: RollingWindow, t: number, span: number, skew: number): void {
+  const newest = window.times?.[window.times.length - 1];
+  // A late point (older than the one before it) evicts only what is stale for it; it never flushes newer points.
+  const inOrder = newest === undefined || t >= newest;
+  for (;;) {
+    const oldest = window.oldestTime();
+    if (oldest === undefined) return;
+    if (oldest <= t - span || (inOrder && oldest > t + skew)) window.removeOldest();
+    else return;
   }
-  const previousMean = state.mean;
-  state.mean = (previousMean * (n + 1) - x) / n;
-  state.m2 -= (x - previousMean) * (x - state.mean);
 }
+
+function episodeEvent(
+  o: ResolvedOptions,
+  key: string,
+  e: EpisodeState,
+  status: AnomalyEpisode['status'],
+): AnomalyEpisode {
+  return {
+    kind: 'anomaly_episode',
+    status,
+    metric: o.metric,
+    key,
+    episodeId: e.id,
+    start: isoTime(e.start),
+    end: isoTime(e.last),
+    points: e.points,
+    peakCalibrated: e.peakCalibrated,
+    peakScore: e.peakScore,
+    peakValue: e.peakValue,
+    peakAt: isoTime(e.peakAt),
+    peakDirection: e.peakDirection,
+    reason: e.reason,
+    eventId: e.eventId,
+  };
+}
+
+const mod = (a: number, m: number) => ((a % m) + m) % m;

@@ -1,4 +1,4 @@
-import { deadLetterTopicOf } from '@bitvelocity/core';
+import { BvError, deadLetterTopicOf } from '@bitvelocity/core';
 import type { GraphNode, JobDefinition } from '../api/job.js';
 import type { OutputRecord, RawRecord, StreamRecord } from '../api/record.js';
 import { DecodeError, type SourceSpec } from '../api/sources.js';
@@ -148,7 +148,9 @@ export class Task {
     try {
       this.entry.emit(streamRecord);
     } catch (error) {
-      this.deadLetter(record, 'PROCESSING_FAILED', (error as Error).message);
+      // An operator's BvError names the reason (e.g. ANOMALY_VALUE_INVALID); anything else is a processing failure.
+      const code = error instanceof BvError ? error.code : 'PROCESSING_FAILED';
+      this.deadLetter(record, code, (error as Error).message);
       return;
     }
     if (decoded.timestamp > this.progress.maxTimestamp) {
