@@ -29,7 +29,8 @@ export type ErrorCode =
   | 'JOB_INVALID'
   | 'LAKE_FENCED'
   | 'LAKE_COMMIT_FAILED'
-  | 'LAKE_SCHEMA_INCOMPATIBLE';
+  | 'LAKE_SCHEMA_INCOMPATIBLE'
+  | 'LAKE_COMMIT_CONFLICT';
 
 export interface BvErrorOptions {
   cause?: unknown;

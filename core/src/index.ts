@@ -1,5 +1,7 @@
 export * from './config.js';
+export * from './diagnostics.js';
 export * from './errors.js';
 export * from './events/index.js';
 export * from './logger.js';
+export * from './retry.js';
 export * from './topics.js';

@@ -56,3 +56,11 @@ export type {
   TransformLag,
   TransformReport,
 } from './transform/contract.js';
+export { type TransformJobOptions, transformJob } from './transform/job.js';
+export {
+  type FollowOptions,
+  followTransform,
+  rebuildTransform,
+  runIncrement,
+  runUntilCaughtUp,
+} from './transform/runner.js';

@@ -39,11 +39,13 @@ const ago = (iso: string | null) =>
 
 /** `bv jobs ...`: deploy and operate stream jobs. */
 export function jobsCommand(): Command {
-  const jobs = new Command('jobs').description('deploy and operate stream jobs');
+  const jobs = new Command('jobs').description('deploy and operate stream jobs and lake transforms');
 
   jobs
     .command('deploy')
-    .description('register a job module (default export defineJob(...)), create its topics, and run it')
+    .description(
+      'register a job module (default export defineJob(...) or transformJob(...)), create its topics, and run it',
+    )
     .argument('<module>', 'path of the job module')
     .option('--parallelism <n>', 'worker processes (up to the source partitions)', positiveInt, 1)
     .action(async (module: string, options: { parallelism: number }) => {
@@ -102,6 +104,20 @@ export function jobsCommand(): Command {
         print(
           `  worker ${w.index}: pid ${w.pid ?? '-'} ${w.alive ? 'alive' : 'down'}, reported ${ago(w.reportedAt)}, restarts ${w.restarts}, metrics ${w.metricsPort ? `http://127.0.0.1:${w.metricsPort}/metrics` : '-'}`,
         );
+      if (status.kind === 'transform') {
+        const t = status.transform;
+        if (!t) {
+          print('  no report yet');
+          return;
+        }
+        print(
+          `  transform: runs ${t.runs}, held ${t.held}, failures ${t.failures}, last run ${ago(t.lastRunAt)}${t.lastError ? `, last error: ${t.lastError}` : ''}`,
+        );
+        print(
+          `  lag: position ${t.lag.position}, ${t.lag.pendingRows} input rows pending, consumed up to ${t.lag.consumedUpTo ?? '-'}, input up to ${t.lag.inputUpTo ?? '-'}`,
+        );
+        return;
+      }
       const t = status.totals;
       print(
         `  totals: processed ${t.processed}, lag ${t.lag}, late ${t.late}, too late ${t.tooLate}, dedupe hits ${t.dedupeHits}, anomalies ${t.anomalies}, dead letters ${t.deadLettered}, state ${t.stateEntries}`,

@@ -285,15 +285,18 @@ function silverCommand(): Command {
       const pause = /^\d+ms$/.test(options.interval)
         ? Number.parseInt(options.interval, 10)
         : durationMs(options.interval, '--interval');
-      await withLake(async (lake, { SilverRefresher }) => {
-        const refresher = await SilverRefresher.create(lake);
+      await withLake(async (lake, { SilverRefresher, followTransform, runUntilCaughtUp }) => {
+        const silver = await SilverRefresher.create(lake);
+        if (!options.follow) return print(summariseSilver(await runUntilCaughtUp(silver)));
         const stop = new AbortController();
         for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => stop.abort());
-        do {
-          const reports = await refresher.refresh();
-          if (reports.length > 0 || !options.follow) print(summariseSilver(reports));
-          if (options.follow && reports.length === 0) await new Promise((r) => setTimeout(r, pause));
-        } while (options.follow && !stop.signal.aborted);
+        await followTransform(silver, {
+          signal: stop.signal,
+          intervalMs: pause,
+          onReport: (report) => {
+            if (report.read > 0) print(summariseSilver([report]));
+          },
+        });
       });
     });
 }
@@ -311,10 +314,10 @@ function rebuildCommand(): Command {
           'LAKE_BAD_OPTION',
           `--from takes a date (2026-11-01) or ISO timestamp, got "${options.from}"`,
         );
-      await withLake(async (lake, { SilverRefresher }) => {
-        const result = await (await SilverRefresher.create(lake)).rebuild(from);
-        print(`removed ${result.removed} Silver rows derived from Bronze since ${from.toISOString()}`);
-        print(summariseSilver(result.reports));
+      await withLake(async (lake, { SilverRefresher, rebuildTransform }) => {
+        const reports = await rebuildTransform(await SilverRefresher.create(lake), from);
+        print(`removed ${reports[0]?.removed ?? 0} Silver rows derived from Bronze since ${from.toISOString()}`);
+        print(summariseSilver(reports.filter((r) => r.read > 0)));
       });
     });
   return rebuild;

@@ -9,6 +9,7 @@ import { applyOutboxConnector, defaultOutboxConnector } from '@bitvelocity/inges
 import {
   bronzeJob,
   type DuckDb,
+  followTransform,
   GOLD_VIEWS,
   goldJob,
   lakeSystem,
@@ -108,7 +109,7 @@ export async function runPipelineDemo(config: PlatformConfig, options: DemoOptio
   const postgres = new pg.Client(postgresUrl(config.postgres));
   const workers: { name: string; stop: AbortController; done: Promise<void>; status?: WorkerStatus }[] = [];
   let silverLoop: Promise<void> | undefined;
-  let refreshing = true;
+  const stopSilver = new AbortController();
   let lake: DuckDb | undefined;
   let silverLake: DuckDb | undefined;
   let closeServices: (() => Promise<void>) | undefined;
@@ -215,12 +216,11 @@ export async function runPipelineDemo(config: PlatformConfig, options: DemoOptio
       }
       silverLake = await openLake(config);
       const refresher = await SilverRefresher.create(silverLake);
-      silverLoop = (async () => {
-        while (refreshing) {
-          await refresher.refresh().catch((error: unknown) => log.warn({ err: error }, 'silver refresh failed'));
-          await sleep(300);
-        }
-      })();
+      silverLoop = followTransform(refresher, {
+        signal: stopSilver.signal,
+        intervalMs: 300,
+        onError: (error) => log.warn({ err: error }, 'silver refresh failed'),
+      });
       // The jobs first catch up with what their topics already hold, so the run's own events are not queued behind it.
       let backlog = 0;
       await waitFor(
@@ -423,7 +423,7 @@ export async function runPipelineDemo(config: PlatformConfig, options: DemoOptio
       return `${gx.results.length}/${gx.results.length} expectations met (GX ${gx.gxVersion})`;
     });
   } finally {
-    refreshing = false;
+    stopSilver.abort();
     await silverLoop;
     for (const worker of workers) worker.stop.abort();
     await Promise.allSettled(workers.map((w) => w.done));

@@ -1,4 +1,4 @@
-import { BvError, type PlatformConfig } from '@bitvelocity/core';
+import { BvError, diagnostics, type JobKind, type PlatformConfig } from '@bitvelocity/core';
 import {
   Admin,
   ConfigResourceTypes,
@@ -8,10 +8,11 @@ import {
 } from '@platformatic/kafka';
 import { sinkTopics, sourceTopics, transactionalSystemOf } from '../api/job.js';
 import { changelogTopicOf, ensureJobTopics, jobGroupId } from '../kafka/topics.js';
-import type { TaskStatus } from '../kafka/worker.js';
+import type { TaskStatus, WorkerStatus } from '../kafka/worker.js';
 import { loadJobModule } from './load.js';
 import { type JobRecord, JobRegistry } from './registry.js';
 import { isAlive } from './supervisor.js';
+import { isTransformJob, type TransformJobStatus } from './transform-job.js';
 
 /** Starts the job's supervisor as a detached process and returns its pid. Provided by the CLI. */
 export type SupervisorLauncher = (job: string) => number;
@@ -86,19 +87,28 @@ export async function deployJob(
   if (!Number.isInteger(options.parallelism) || options.parallelism < 1)
     throw new BvError('JOB_BAD_OPTION', '--parallelism must be a positive integer');
   const { path, job } = await loadJobModule(modulePath);
-  await withAdmin(config, (admin) => ensureJobTopics(admin, job));
+  const kind: JobKind = isTransformJob(job) ? 'transform' : 'stream';
+  if (isTransformJob(job)) {
+    // A transform's increments are serialised by its position: a second worker would only conflict with the first.
+    if (options.parallelism !== 1)
+      throw new BvError('JOB_BAD_OPTION', `job ${job.name} is a lake transform: it runs with --parallelism 1`);
+  } else {
+    await withAdmin(config, (admin) => ensureJobTopics(admin, job));
+  }
   return withRegistry(config, async (registry) => {
     const previous = await registry.get(job.name);
     await registry.upsert({
       name: job.name,
+      kind,
       module: path,
       description: job.description,
-      guarantee: job.options.guarantee,
+      guarantee: isTransformJob(job) ? job.guarantee : job.options.guarantee,
       parallelism: options.parallelism,
       desiredState: 'running',
-      sourceTopics: sourceTopics(job),
-      sinkTopics: sinkTopics(job),
+      sourceTopics: isTransformJob(job) ? [] : sourceTopics(job),
+      sinkTopics: isTransformJob(job) ? [] : sinkTopics(job),
     });
+    diagnostics.jobDeployed.publish({ job: job.name, kind, module: path, parallelism: options.parallelism });
     // A redeploy of a changed module restarts the workers so they load it.
     if (previous && previous.desiredState === 'running') await registry.requestRestart(job.name);
     const running = previous?.supervisorPid && isAlive(previous.supervisorPid) ? previous.supervisorPid : undefined;
@@ -131,6 +141,7 @@ export interface PartitionStatus {
 
 export interface JobStatus {
   name: string;
+  kind: JobKind;
   module: string;
   guarantee: string;
   desiredState: string;
@@ -147,7 +158,12 @@ export interface JobStatus {
   inputRate: number;
   totals: TaskStatus['counters'] & { lag: number; stateEntries: number };
   partitions: PartitionStatus[];
+  /** A transform job's last report (runs, position, lag); null for a stream job or before the first report. */
+  transform: TransformJobStatus | null;
 }
+
+const isStreamStatus = (status: WorkerStatus | TransformJobStatus | null): status is WorkerStatus =>
+  status !== null && 'tasks' in status;
 
 export async function jobStatus(config: PlatformConfig, name: string): Promise<JobStatus> {
   return withRegistry(config, async (registry) => {
@@ -159,19 +175,25 @@ export async function jobStatus(config: PlatformConfig, name: string): Promise<J
     );
     const owners = new Map<string, { worker: string; task: TaskStatus }>();
     for (const worker of fresh) {
-      for (const task of worker.status?.tasks ?? []) {
-        owners.set(`${task.topic}:${task.partition}`, { worker: worker.status?.workerId ?? '', task });
+      if (!isStreamStatus(worker.status)) continue;
+      for (const task of worker.status.tasks) {
+        owners.set(`${task.topic}:${task.partition}`, { worker: worker.status.workerId, task });
       }
     }
-    const partitions = await withAdmin(config, async (admin) => {
-      const ends = await offsetsAt(admin, job.sourceTopics, ListOffsetTimestamps.LATEST, true);
-      const [group] = await admin.listConsumerGroupOffsets({ groups: [jobGroupId(name)] });
-      const committed = new Map<string, bigint>();
-      for (const topic of group?.topics ?? [])
-        for (const p of topic.partitions)
-          if (p.committedOffset >= 0n) committed.set(`${topic.name}:${p.partitionIndex}`, p.committedOffset);
-      return partitionRows(job.sourceTopics, ends, committed, owners);
-    });
+    const transformStatus =
+      job.kind === 'transform' ? ((workers[0]?.status as TransformJobStatus | null) ?? null) : null;
+    const partitions =
+      job.kind === 'transform'
+        ? []
+        : await withAdmin(config, async (admin) => {
+            const ends = await offsetsAt(admin, job.sourceTopics, ListOffsetTimestamps.LATEST, true);
+            const [group] = await admin.listConsumerGroupOffsets({ groups: [jobGroupId(name)] });
+            const committed = new Map<string, bigint>();
+            for (const topic of group?.topics ?? [])
+              for (const p of topic.partitions)
+                if (p.committedOffset >= 0n) committed.set(`${topic.name}:${p.partitionIndex}`, p.committedOffset);
+            return partitionRows(job.sourceTopics, ends, committed, owners);
+          });
     const totals = {
       processed: 0,
       deadLettered: 0,
@@ -182,6 +204,10 @@ export async function jobStatus(config: PlatformConfig, name: string): Promise<J
       lag: 0,
       stateEntries: 0,
     };
+    if (transformStatus) {
+      totals.lag = transformStatus.lag.pendingRows;
+      totals.processed = transformStatus.runs;
+    }
     for (const p of partitions) {
       totals.lag += p.lag;
       totals.stateEntries += p.stateEntries ?? 0;
@@ -201,6 +227,7 @@ export async function jobStatus(config: PlatformConfig, name: string): Promise<J
               : 'starting';
     return {
       name,
+      kind: job.kind,
       module: job.module,
       guarantee: job.guarantee,
       desiredState: job.desiredState,
@@ -214,9 +241,10 @@ export async function jobStatus(config: PlatformConfig, name: string): Promise<J
         restarts: w.restarts,
         metricsPort: w.metricsPort,
       })),
-      inputRate: fresh.reduce((sum, w) => sum + (w.status?.inputRate ?? 0), 0),
+      inputRate: fresh.reduce((sum, w) => sum + (isStreamStatus(w.status) ? w.status.inputRate : 0), 0),
       totals,
       partitions,
+      transform: transformStatus,
     };
   });
 }
@@ -300,6 +328,8 @@ export async function resetJob(
     throw new BvError('JOB_BAD_OPTION', '--to-time is not a date');
   return withRegistry(config, async (registry) => {
     const job = await requireJob(registry, name);
+    if (job.kind === 'transform')
+      throw new BvError('JOB_BAD_OPTION', `job ${name} is a lake transform: rebuild it instead (bv lake rebuild)`);
     if (job.desiredState !== 'stopped' || isAlive(job.supervisorPid))
       throw new BvError('JOB_RUNNING', `stop job ${name} first (bv jobs stop ${name})`);
     return withAdmin(config, async (admin) => {
@@ -320,7 +350,7 @@ export async function resetJob(
         });
       }
       const { job: definition } = await loadJobModule(job.module);
-      const system = transactionalSystemOf(definition);
+      const system = isTransformJob(definition) ? undefined : transactionalSystemOf(definition);
       if (system) {
         // The offsets a lake job resumes from live in the lake; it claims the partitions (fencing any zombie) first.
         await system.resetOffsets(

@@ -1,5 +1,5 @@
 import type { ChildProcess } from 'node:child_process';
-import { createLogger, loadPlatformConfig } from '@bitvelocity/core';
+import { createLogger, diagnostics, loadPlatformConfig } from '@bitvelocity/core';
 import { JobRegistry } from './registry.js';
 
 export interface SupervisorOptions {
@@ -55,13 +55,27 @@ export async function runSupervisor(jobName: string, options: SupervisorOptions)
     if (child.pid) await registry.workerStarted(jobName, index, child.pid, slot.everStarted);
     slot.everStarted = true;
     log.info({ index, pid: child.pid }, 'worker started');
+    diagnostics.jobStarted.publish({ job: jobName, workerIndex: index, pid: child.pid });
     child.once('exit', (code, signal) => {
       slot.child = undefined;
-      if (slot.stopping) return;
+      if (slot.stopping) {
+        diagnostics.jobStopped.publish({ job: jobName, workerIndex: index, pid: child.pid });
+        return;
+      }
       // A worker that ran a minute was healthy: start the backoff over.
       slot.failures = Date.now() - slot.startedAt > 60_000 ? 1 : slot.failures + 1;
-      slot.restartAt = Date.now() + Math.min(30_000, 500 * 2 ** (slot.failures - 1));
+      const restartInMs = Math.min(30_000, 500 * 2 ** (slot.failures - 1));
+      slot.restartAt = Date.now() + restartInMs;
       log.warn({ index, code, signal, failures: slot.failures }, 'worker exited; restarting');
+      diagnostics.jobCrashed.publish({
+        job: jobName,
+        workerIndex: index,
+        pid: child.pid,
+        exitCode: code,
+        signal,
+        failures: slot.failures,
+        restartInMs,
+      });
     });
   };
 
