@@ -37,8 +37,11 @@ export class DiagnosticChannel<Message extends object> {
 export interface CheckpointCommittedEvent {
   job: string;
   workerId: string;
-  /** How it was committed: a Kafka transaction (outputs + changelog + offsets) or one lake commit. */
-  strategy: 'kafka-transaction' | 'transactional-sink';
+  /**
+   * How it was committed: one Kafka transaction (outputs + changelog + offsets), outputs then offsets (at least once),
+   * or one commit of a transactional sink's system (the lake) for every task of the worker.
+   */
+  strategy: 'kafka-transaction' | 'at-least-once' | 'transactional-sink';
   /** The input positions committed: the next offset to read per partition. */
   offsets: { topic: string; partition: number; nextOffset: bigint }[];
   durationMs: number;

@@ -1,6 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
-import { createEnvelope, diagnostics, type Envelope, loadPlatformConfig } from '@bitvelocity/core';
+import {
+  createEnvelope,
+  diagnostics,
+  type Envelope,
+  type LakeCommitEvent,
+  loadPlatformConfig,
+} from '@bitvelocity/core';
 import { JobRegistry, type RawRecord, type StreamRecord, type TransactionalWriter } from '@bitvelocity/streams';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bv, killRandomWorker, restartsOf, stopJob } from '../../streams/test/cli.js';
@@ -104,6 +110,8 @@ describe('Silver as a supervised lake transform', () => {
 
   it('a hold verdict leaves readers on the previous snapshot and the position unmoved; publish lands the increment', async () => {
     const silver = await SilverRefresher.create(lake, { name: `${silverJob}-hold`, bronze, tables });
+    const commits: LakeCommitEvent[] = [];
+    const offCommits = diagnostics.lakeCommit.subscribe((e) => commits.push(e));
     await land([raw(order(1)), raw(order(2)), raw('not json')]);
     const before = await silver.lag();
     const events: string[] = [];
@@ -143,9 +151,26 @@ describe('Silver as a supervised lake transform', () => {
       expect(await count(tables.orders, reader)).toEqual({ n: 2, ids: 2 });
       expect(await silver.lag()).toMatchObject({ position: published.position, pendingRows: 0 });
     } finally {
-      for (const off of unsubscribe) off();
+      for (const off of [...unsubscribe, offCommits]) off();
       reader.close();
     }
+    // Two lake commits: Bronze's batch (with its offsets) and the published increment (with its position); none held.
+    expect(commits.map(({ durationMs: _d, ...commit }) => commit)).toEqual([
+      {
+        writer: writerJob,
+        written: { [qualifiedName(bronze)]: 3 },
+        offsets: [{ topic: 'ecommerce.order', partition: 0, nextOffset: 3n }],
+      },
+      {
+        writer: `${silverJob}-hold`,
+        written: {
+          [qualifiedName(tables.orders)]: 2,
+          [qualifiedName(tables.orderLines)]: 2,
+          [qualifiedName(tables.quarantine)]: 1,
+        },
+        position: commits[1]?.position,
+      },
+    ]);
     const name = `${silverJob}-hold`;
     expect(events).toEqual([
       `start ${name} increment`,

@@ -1,4 +1,4 @@
-import { BvError, type Envelope, EventSchemaRegistry } from '@bitvelocity/core';
+import { BvError, diagnostics, type Envelope, EventSchemaRegistry } from '@bitvelocity/core';
 import { retryOnConflict } from '../conflicts.js';
 import type { DuckDb } from '../duckdb.js';
 import { epochMillis, type LakeRow, StagingTables } from '../staging.js';
@@ -222,7 +222,9 @@ export class SilverRefresher implements LakeTransform<SilverBatchReport> {
     } finally {
       await this.staging.clear();
     }
-    return { ...report, durationMs: performance.now() - started };
+    const durationMs = performance.now() - started;
+    diagnostics.lakeCommit.publish({ writer: this.name, written: report.written, position: report.position, durationMs });
+    return { ...report, durationMs };
   }
 
   /**

@@ -1,4 +1,4 @@
-import { BvError, createLogger, loadPlatformConfig } from '@bitvelocity/core';
+import { BvError, createLogger, diagnostics, loadPlatformConfig } from '@bitvelocity/core';
 import { runWorker } from '../kafka/worker.js';
 import { loadJobModule } from './load.js';
 import { WorkerMetrics } from './metrics.js';
@@ -55,21 +55,27 @@ export async function runWorkerProcess(jobName: string, workerIndex: number): Pr
   // A fixed base port gives worker i the port base + i, so parallel workers never collide.
   const basePort = Number(process.env.BV_JOB_METRICS_PORT ?? 0);
   const { port, server } = await metrics.serve(basePort > 0 ? basePort + workerIndex : 0);
+  const workerId = `${job.name}-${workerIndex}-${process.pid}`;
+  const unsubscribe = diagnostics.checkpointCommitted.subscribe((checkpoint) => {
+    // One observation per task checkpointed: a lake commit covers every task of the worker at once.
+    if (checkpoint.workerId === workerId)
+      for (const _ of checkpoint.offsets) metrics.observeCheckpoint(checkpoint.durationMs);
+  });
   try {
     await runWorker({
       job,
       bootstrapServers: config.kafka.bootstrapServers,
-      workerId: `${job.name}-${workerIndex}-${process.pid}`,
+      workerId,
       groupInstanceId: `${job.name}-${workerIndex}`,
       signal: stop.signal,
       logger: log,
-      onCheckpoint: (_task, millis) => metrics.observeCheckpoint(millis),
       onStatus: (status) => {
         metrics.update(status);
         report(port, status);
       },
     });
   } finally {
+    unsubscribe();
     await reporting;
     server.close();
     await registry.close();

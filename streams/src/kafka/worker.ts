@@ -1,4 +1,4 @@
-import { BvError, createLogger, type Logger } from '@bitvelocity/core';
+import { BvError, createLogger, diagnostics, type Logger } from '@bitvelocity/core';
 import { Consumer, type Message, Producer } from '@platformatic/kafka';
 import { type JobDefinition, sourceTopics, transactionalSystemOf } from '../api/job.js';
 import type { OutputRecord, RawRecord, StreamRecord } from '../api/record.js';
@@ -39,8 +39,6 @@ export interface WorkerOptions {
   logger?: Logger;
   /** Called after checkpoints, at most once a second. */
   onStatus?: (status: WorkerStatus) => void;
-  /** Called after every checkpoint of a task, with its duration (ms). */
-  onCheckpoint?: (task: Task, millis: number) => void;
   sessionTimeout?: number;
   /**
    * Static group membership: a restarted worker with the same instance id gets its partitions back at once instead
@@ -253,7 +251,13 @@ export async function runWorker(options: WorkerOptions): Promise<void> {
     }
     runner.committed = runner.position;
     runner.lastCheckpointAt = Date.now();
-    options.onCheckpoint?.(runner.task, performance.now() - started);
+    diagnostics.checkpointCommitted.publish({
+      job: job.name,
+      workerId: options.workerId,
+      strategy: exactlyOnce ? 'kafka-transaction' : 'at-least-once',
+      offsets: [{ topic: runner.topic, partition: runner.partition, nextOffset: runner.position }],
+      durationMs: performance.now() - started,
+    });
   };
 
   /**
@@ -305,8 +309,14 @@ export async function runWorker(options: WorkerOptions): Promise<void> {
       for (const [runner, position] of advanced) {
         runner.committed = position;
         runner.lastCheckpointAt = now;
-        options.onCheckpoint?.(runner.task, millis);
       }
+      diagnostics.checkpointCommitted.publish({
+        job: job.name,
+        workerId: options.workerId,
+        strategy: 'transactional-sink',
+        offsets,
+        durationMs: millis,
+      });
       // The group's offsets mirror the system's for lag tools; the system's are the ones a task resumes from.
       await consumer
         .commit({
