@@ -223,7 +223,12 @@ export class SilverRefresher implements LakeTransform<SilverBatchReport> {
       await this.staging.clear();
     }
     const durationMs = performance.now() - started;
-    diagnostics.lakeCommit.publish({ writer: this.name, written: report.written, position: report.position, durationMs });
+    diagnostics.lakeCommit.publish({
+      writer: this.name,
+      written: report.written,
+      position: report.position,
+      durationMs,
+    });
     return { ...report, durationMs };
   }
 

@@ -1,4 +1,4 @@
-import type { Envelope } from '@bitvelocity/core';
+import { BvError, type Envelope } from '@bitvelocity/core';
 import { dedupeOperator } from '../operators/dedupe.js';
 import type { OperatorFactory } from '../operators/operator.js';
 import {
@@ -48,7 +48,7 @@ export class JobBuilder {
   readonly nodes: GraphNode[] = [];
 
   source<T>(spec: SourceSpec<T>): Stream<T> {
-    if (spec.topics.length === 0) throw new TypeError('a source needs at least one topic');
+    if (spec.topics.length === 0) throw new BvError('JOB_INVALID', 'a source needs at least one topic');
     const id = `${this.nodes.length}-source`;
     this.nodes.push({ id, kind: 'source', source: spec as SourceSpec<unknown> });
     return new Stream<T>(this, id, 'main');
@@ -169,16 +169,18 @@ export interface JobSpec {
 export const JOB_NAME = /^[a-z][a-z0-9-]{1,62}$/;
 
 export function defineJob(spec: JobSpec): JobDefinition {
-  if (!JOB_NAME.test(spec.name)) throw new TypeError(`job name "${spec.name}" must match ${JOB_NAME}`);
+  if (!JOB_NAME.test(spec.name)) throw new BvError('JOB_INVALID', `job name "${spec.name}" must match ${JOB_NAME}`);
   const builder = new JobBuilder();
   spec.build(builder);
-  if (!builder.nodes.some((n) => n.kind === 'source')) throw new TypeError(`job ${spec.name} has no source`);
-  if (!builder.nodes.some((n) => n.kind === 'sink')) throw new TypeError(`job ${spec.name} has no sink`);
+  if (!builder.nodes.some((n) => n.kind === 'source'))
+    throw new BvError('JOB_INVALID', `job ${spec.name} has no source`);
+  if (!builder.nodes.some((n) => n.kind === 'sink')) throw new BvError('JOB_INVALID', `job ${spec.name} has no sink`);
   const topics = builder.nodes.flatMap((n) => (n.kind === 'source' ? n.source.topics : []));
   const repeated = topics.filter((topic, i) => topics.indexOf(topic) !== i);
   if (repeated.length > 0) {
     // A task runs the graph of its partition's one source: branch one source's stream instead.
-    throw new TypeError(
+    throw new BvError(
+      'JOB_INVALID',
       `job ${spec.name} reads ${repeated.join(', ')} from more than one source; use one source and branch it`,
     );
   }
@@ -189,9 +191,15 @@ export function defineJob(spec: JobSpec): JobDefinition {
     // Output and offsets commit in one transaction of one system: a second system, or Kafka sinks beside it, could not
     // be part of that commit.
     if (systems.size > 1 || builder.nodes.some((n) => n.kind === 'sink' && n.sink.kind === 'kafka'))
-      throw new TypeError(`job ${spec.name} mixes sinks of different systems; a job commits into one system`);
+      throw new BvError(
+        'JOB_INVALID',
+        `job ${spec.name} mixes sinks of different systems; a job commits into one system`,
+      );
     if (spec.guarantee === 'at-least-once')
-      throw new TypeError(`job ${spec.name}: a transactional sink commits its offsets itself, always exactly-once`);
+      throw new BvError(
+        'JOB_INVALID',
+        `job ${spec.name}: a transactional sink commits its offsets itself, always exactly-once`,
+      );
   }
   return {
     name: spec.name,
