@@ -22,7 +22,15 @@ import type { SourceSpec } from './sources.js';
 
 export type GraphNode =
   | { id: string; kind: 'source'; source: SourceSpec<unknown> }
-  | { id: string; kind: 'operator'; parent: string; port: string; factory: OperatorFactory }
+  | {
+      id: string;
+      kind: 'operator';
+      parent: string;
+      port: string;
+      factory: OperatorFactory;
+      /** The keyed state stores the operator keeps, declared up front (as Arroyo's operators list their tables). */
+      state: readonly string[];
+    }
   | { id: string; kind: 'sink'; parent: string; port: string; sink: SinkSpec<unknown> };
 
 export type DeliveryGuarantee = 'exactly-once' | 'at-least-once';
@@ -54,10 +62,16 @@ export class JobBuilder {
     return new Stream<T>(this, id, 'main');
   }
 
-  /** @internal */
-  addOperator(parent: string, port: string, kind: string, factory: OperatorFactory): string {
+  /** @internal `state`: the stores the operator declares; it may use no other. */
+  addOperator(
+    parent: string,
+    port: string,
+    kind: string,
+    factory: OperatorFactory,
+    state: readonly string[] = [],
+  ): string {
     const id = `${this.nodes.length}-${kind}`;
-    this.nodes.push({ id, kind: 'operator', parent, port, factory });
+    this.nodes.push({ id, kind: 'operator', parent, port, factory, state });
     return id;
   }
 
@@ -74,8 +88,8 @@ export class Stream<T> {
     protected readonly port: string,
   ) {}
 
-  protected chain<U>(kind: string, factory: OperatorFactory): Stream<U> {
-    return new Stream<U>(this.job, this.job.addOperator(this.nodeId, this.port, kind, factory), 'main');
+  protected chain<U>(kind: string, factory: OperatorFactory, state: readonly string[] = []): Stream<U> {
+    return new Stream<U>(this.job, this.job.addOperator(this.nodeId, this.port, kind, factory, state), 'main');
   }
 
   map<U>(fn: MapFunction<T, U>): Stream<U> {
@@ -102,7 +116,7 @@ export class Stream<T> {
 
   /** Drops events whose id (the envelope's eventId by default) was seen within the TTL. */
   dedupe(options: { ttl: Duration; id?: (value: T) => string }): Stream<T> {
-    return this.chain('dedupe', dedupeOperator(options));
+    return this.chain('dedupe', dedupeOperator(options), ['seen']);
   }
 
   /**
@@ -139,13 +153,14 @@ export class KeyedStream<T> extends Stream<T> {
       assigner.kind === 'session'
         ? sessionWindowOperator(assigner.gap, aggregate, { allowedLateness })
         : fixedWindowOperator(assigner, aggregate, { allowedLateness });
-    const id = this.job.addOperator(this.nodeId, this.port, `${assigner.kind}Window`, factory);
+    const state = assigner.kind === 'session' ? ['sessions'] : ['windows'];
+    const id = this.job.addOperator(this.nodeId, this.port, `${assigner.kind}Window`, factory, state);
     return new WindowedStream<T, R>(this.job, id, 'main');
   }
 
   /** Rolling z-score per key; emits an anomaly for each event at or beyond the threshold. */
   zScore(options: ZScoreOptions<T>): Stream<Anomaly> {
-    return this.chain('zScore', zScoreOperator(options));
+    return this.chain('zScore', zScoreOperator(options), ['rolling']);
   }
 }
 
@@ -194,6 +209,14 @@ export function defineJob(spec: JobSpec): JobDefinition {
       throw new BvError(
         'JOB_INVALID',
         `job ${spec.name} mixes sinks of different systems; a job commits into one system`,
+      );
+    // State is checkpointed to a Kafka changelog and the output to the other system: the two cannot commit together.
+    const stateful = builder.nodes.filter((n) => n.kind === 'operator' && n.state.length > 0).map((n) => n.id);
+    if (stateful.length > 0)
+      throw new BvError(
+        'JOB_INVALID',
+        `job ${spec.name} writes into ${[...systems][0]?.name} and keeps keyed state (${stateful.join(', ')}): state is checkpointed to Kafka, the output to ${[...systems][0]?.name}, and the two cannot commit together; split it into a Kafka-to-Kafka job and a stateless landing job`,
+        { details: { job: spec.name, statefulOperators: stateful } },
       );
     if (spec.guarantee === 'at-least-once')
       throw new BvError(

@@ -16,6 +16,8 @@ export async function loadJobModule(modulePath: string): Promise<{ path: string;
   try {
     loaded = (await import(pathToFileURL(path).href)) as { default?: unknown };
   } catch (error) {
+    // defineJob refused the job: its reason is the answer.
+    if (error instanceof BvError && error.code === 'JOB_INVALID') throw error;
     throw new BvError('JOB_MODULE_INVALID', `job module ${path} failed to load: ${(error as Error).message}`, {
       cause: error,
     });

@@ -101,12 +101,6 @@ export async function runWorker(options: WorkerOptions): Promise<void> {
     rebalanceTimeout: 30_000,
     ...(options.groupInstanceId ? { groupInstanceId: options.groupInstanceId } : {}),
   });
-  if (system && new Task(job, sourceTopics(job)[0] as string, 0).hasOperatorState) {
-    throw new BvError(
-      'JOB_INVALID',
-      `job ${job.name} writes into ${system.name} and keeps keyed state: state is checkpointed to Kafka, the output to ${system.name}, and the two cannot commit together; split it into a Kafka-to-Kafka job and a stateless landing job`,
-    );
-  }
   const writer: TransactionalWriter | undefined = system ? await system.connect(job.name, options.workerId) : undefined;
   const sharedProducer = writer
     ? new Producer<Bytes, Bytes, Bytes, Bytes>({ ...base, idempotent: true, acks: -1, retryDelay: 20 })

@@ -104,7 +104,7 @@ export class Task {
         node.kind === 'sink'
           ? { sink: node, collector: collectorFor(node.id) }
           : {
-              operator: node.factory(scopedContext(this.stores, node.id, this.counters)),
+              operator: node.factory(scopedContext(this.stores, node.id, node.state, this.counters)),
               collector: collectorFor(node.id),
             };
       childrenOf(node.parent, node.port).push(instance);
@@ -243,11 +243,6 @@ export class Task {
     const records = this.transactionalRecords;
     this.transactionalRecords = new Map();
     return records;
-  }
-
-  /** Whether an operator of this task keeps keyed state (beyond the task's own watermark progress). */
-  get hasOperatorState(): boolean {
-    return [...this.stores.all()].some((store) => store.name !== PROGRESS_STORE);
   }
 
   /** State changes since the last checkpoint, for the changelog. */
