@@ -60,8 +60,11 @@ export class DuckDb {
     return reader.getRowObjectsJS() as T[];
   }
 
-  /** Runs `work` in one transaction: committed when it returns, rolled back when it throws (and the error rethrown). */
-  async transaction<T>(work: () => Promise<T>): Promise<T> {
+  /**
+   * Runs `work` in one transaction: committed when it returns, rolled back when it throws (and the error rethrown).
+   * `readOnly`: always rolled back, for reads that must all see one snapshot and leave nothing behind.
+   */
+  async transaction<T>(work: () => Promise<T>, options: { readOnly?: boolean } = {}): Promise<T> {
     await this.connection.run('BEGIN TRANSACTION');
     let result: T;
     try {
@@ -69,6 +72,10 @@ export class DuckDb {
     } catch (error) {
       await this.connection.run('ROLLBACK').catch(() => {});
       throw error;
+    }
+    if (options.readOnly) {
+      await this.connection.run('ROLLBACK');
+      return result;
     }
     await this.connection.run('COMMIT').catch(async (error: unknown) => {
       await this.connection.run('ROLLBACK').catch(() => {});

@@ -6,29 +6,25 @@ export { GOLD_TABLES, GOLD_VIEWS, type GoldJobOptions, goldJob } from './layers/
 export { type SilverBatchReport, type SilverOptions, SilverRefresher } from './layers/silver.js';
 export { multiplyDecimal, type SilverTables, silverRowsOf, silverTables } from './layers/silver-tables.js';
 export {
-  applyRetention,
-  type CompactionReport,
-  compact,
   DEFAULT_FILE_GRACE_MS,
-  type ExpiryReport,
-  expireSnapshots,
   LAKE_LAYERS,
   LakeError,
   type LakeLayer,
-  type LakeSnapshot,
-  type LakeTableInfo,
-  type LayerRetention,
-  listSnapshots,
-  listTables,
   quoteIdentifier,
+} from './maintenance/catalog.js';
+export { type CompactionReport, compact, type TableCompaction } from './maintenance/compact.js';
+export { type ExpiryReport, expireSnapshots } from './maintenance/expire.js';
+export { type LakeSnapshot, type LakeTableInfo, listSnapshots, listTables } from './maintenance/inspect.js';
+export {
+  applyRetention,
+  type LayerRetention,
   RETENTION_TIME_COLUMN_FALLBACK,
   RETENTION_TIME_COLUMNS,
   type RetentionPolicy,
   type RetentionReport,
   type RetentionSkip,
-  type TableCompaction,
   type TableRetention,
-} from './operations.js';
+} from './maintenance/retention.js';
 export { LakeSystem, type LakeSystemOptions, lakeSystem } from './sink/lake-sink.js';
 export {
   type LakeCommitContext,

@@ -3,9 +3,11 @@ export * from './api/job.js';
 export type * from './api/record.js';
 export * from './api/sinks.js';
 export * from './api/sources.js';
-export * from './deploy/commands.js';
+export * from './deploy/deploy.js';
 export { type DeployableJob, loadJobModule } from './deploy/load.js';
 export { JobRegistry } from './deploy/registry.js';
+export * from './deploy/reset.js';
+export * from './deploy/status.js';
 export { runSupervisor } from './deploy/supervisor.js';
 export {
   defineTransformJob,

@@ -1,4 +1,4 @@
-import { type JobKind, type PlatformConfig, postgresUrl } from '@bitvelocity/core';
+import { BvError, type JobKind, type PlatformConfig, postgresUrl } from '@bitvelocity/core';
 import pg from 'pg';
 import type { WorkerStatus } from '../kafka/worker.js';
 import type { TransformJobStatus } from './transform-job.js';
@@ -192,4 +192,20 @@ export class JobRegistry {
   async removeWorkersFrom(job: string, fromIndex: number): Promise<void> {
     await this.pool.query('DELETE FROM bv_streams.workers WHERE job = $1 AND worker_index >= $2', [job, fromIndex]);
   }
+}
+
+/** Opens the registry for one command and closes it afterwards. */
+export async function withRegistry<T>(config: PlatformConfig, body: (registry: JobRegistry) => Promise<T>): Promise<T> {
+  const registry = await JobRegistry.create(config);
+  try {
+    return await body(registry);
+  } finally {
+    await registry.close();
+  }
+}
+
+export async function requireJob(registry: JobRegistry, name: string): Promise<JobRecord> {
+  const job = await registry.get(name);
+  if (!job) throw new BvError('JOB_NOT_FOUND', `job ${name} is not deployed (see bv jobs list)`);
+  return job;
 }
