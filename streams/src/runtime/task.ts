@@ -57,8 +57,6 @@ export class Task {
     watermark: Number.NEGATIVE_INFINITY,
   };
   private lastInputAt: number;
-  /** The offset after the last record processed (what the consumer group should resume from). */
-  nextOffset: bigint | undefined;
 
   constructor(
     readonly job: JobDefinition,
@@ -122,7 +120,6 @@ export class Task {
 
   /** Decodes one record and runs it through the graph; bad input becomes a dead letter, never an exception. */
   process(record: RawRecord): void {
-    this.nextOffset = record.offset + 1n;
     this.lastInputAt = this.now();
     let decoded: ReturnType<SourceSpec<unknown>['decode']>;
     try {
