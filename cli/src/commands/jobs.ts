@@ -4,8 +4,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BvError, bvHome, loadPlatformConfig } from '@bitvelocity/core';
 import { Command, Option } from 'commander';
+import { positiveInt, print } from '../output.js';
 
-const print = (line: string) => process.stdout.write(`${line}\n`);
 const BIN = fileURLToPath(new URL('../../bin/bv.js', import.meta.url));
 
 function jobLogFile(job: string): string {
@@ -28,12 +28,6 @@ const launchSupervisor = (job: string): number => {
   return pid;
 };
 
-const positiveInt = (value: string) => {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 1) throw new BvError('JOB_BAD_OPTION', `"${value}" is not a positive integer`);
-  return n;
-};
-
 const ago = (iso: string | null) =>
   iso ? `${Math.max(0, Math.round((Date.now() - Date.parse(iso)) / 1000))}s ago` : '-';
 
@@ -47,7 +41,12 @@ export function jobsCommand(): Command {
       'register a job module (default export defineJob(...) or transformJob(...)), create its topics, and run it',
     )
     .argument('<module>', 'path of the job module')
-    .option('--parallelism <n>', 'worker processes (up to the source partitions)', positiveInt, 1)
+    .option(
+      '--parallelism <n>',
+      'worker processes (up to the source partitions)',
+      positiveInt('JOB_BAD_OPTION', '--parallelism'),
+      1,
+    )
     .action(async (module: string, options: { parallelism: number }) => {
       const { deployJob } = await import('@bitvelocity/streams');
       const result = await deployJob(loadPlatformConfig(), module, {
@@ -181,7 +180,7 @@ export function jobsCommand(): Command {
     .command('logs')
     .description("the job's supervisor and worker log")
     .argument('<job>')
-    .option('-n, --lines <n>', 'last lines', positiveInt, 50)
+    .option('-n, --lines <n>', 'last lines', positiveInt('JOB_BAD_OPTION', '--lines'), 50)
     .action((name: string, options: { lines: number }) => {
       const lines = readFileSync(jobLogFile(name), 'utf8').trimEnd().split('\n');
       print(lines.slice(-options.lines).join('\n'));

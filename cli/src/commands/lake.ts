@@ -1,11 +1,7 @@
 import { BvError, loadPlatformConfig, platformConfigFile } from '@bitvelocity/core';
 import type { DuckDb } from '@bitvelocity/lakehouse';
 import { Command } from 'commander';
-
-function print(line: string): void {
-  process.stdout.write(`${line}\n`);
-}
-const printJson = (value: unknown) => print(JSON.stringify(value, null, 2));
+import { positiveInt, print, printJson } from '../output.js';
 
 const DURATION_UNITS_MS: Record<string, number> = { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 };
 const DURATION = /^(\d+)(s|m|h|d|w)$/;
@@ -30,14 +26,6 @@ function pointInTime(value: string): Date {
     );
   }
   return date;
-}
-
-function positiveInt(value: string): number {
-  const n = Number(value);
-  if (!/^\d+$/.test(value.trim()) || n < 1) {
-    throw new BvError('LAKE_BAD_OPTION', `--limit must be a positive whole number, got "${value}"`);
-  }
-  return n;
 }
 
 function qualifiedTable(value: string): { schema: string; table: string } {
@@ -124,7 +112,7 @@ function tablesCommand(): Command {
 function snapshotsCommand(): Command {
   return new Command('snapshots')
     .description('the newest snapshots (commits) of the lake and what each changed')
-    .option('--limit <n>', 'how many', positiveInt, 20)
+    .option('--limit <n>', 'how many', positiveInt('LAKE_BAD_OPTION', '--limit'), 20)
     .option('--json', 'machine-readable output')
     .action(async (options: { limit: number; json?: boolean }) => {
       const snapshots = await withLake((lake, { listSnapshots }) => listSnapshots(lake, { limit: options.limit }));

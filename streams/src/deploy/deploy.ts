@@ -1,10 +1,9 @@
-import { BvError, diagnostics, type JobKind, type PlatformConfig } from '@bitvelocity/core';
+import { BvError, diagnostics, isAlive, type JobKind, type PlatformConfig } from '@bitvelocity/core';
 import { sinkTopics, sourceTopics } from '../api/job.js';
 import { withAdmin } from '../kafka/admin.js';
 import { ensureJobTopics } from '../kafka/topics.js';
 import { loadJobModule } from './load.js';
 import { requireJob, withRegistry } from './registry.js';
-import { isAlive } from './supervisor.js';
 import { isTransformJob } from './transform-job.js';
 
 /** Starts the job's supervisor as a detached process and returns its pid. Provided by the CLI. */

@@ -1,11 +1,10 @@
-import { BvError, type PlatformConfig } from '@bitvelocity/core';
+import { BvError, isAlive, type PlatformConfig } from '@bitvelocity/core';
 import { ListOffsetTimestamps } from '@platformatic/kafka';
 import { transactionalSystemOf } from '../api/job.js';
 import { clearChangelogs, offsetsAt, withAdmin } from '../kafka/admin.js';
 import { changelogTopicOf, jobGroupId } from '../kafka/topics.js';
 import { loadJobModule } from './load.js';
 import { requireJob, withRegistry } from './registry.js';
-import { isAlive } from './supervisor.js';
 import { isTransformJob } from './transform-job.js';
 
 export interface ResetTarget {

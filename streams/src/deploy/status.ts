@@ -1,10 +1,9 @@
-import type { JobKind, PlatformConfig } from '@bitvelocity/core';
+import { isAlive, type JobKind, type PlatformConfig } from '@bitvelocity/core';
 import { ListOffsetTimestamps } from '@platformatic/kafka';
 import { offsetsAt, withAdmin } from '../kafka/admin.js';
 import { jobGroupId } from '../kafka/topics.js';
 import type { TaskStatus, WorkerStatus } from '../kafka/worker.js';
 import { requireJob, withRegistry } from './registry.js';
-import { isAlive } from './supervisor.js';
 import type { TransformJobStatus } from './transform-job.js';
 
 const REPORT_FRESH_MS = 10_000;

@@ -1,5 +1,5 @@
 import type { ChildProcess } from 'node:child_process';
-import { createLogger, diagnostics, loadPlatformConfig } from '@bitvelocity/core';
+import { createLogger, diagnostics, isAlive, loadPlatformConfig } from '@bitvelocity/core';
 import { JobRegistry } from './registry.js';
 
 export interface SupervisorOptions {
@@ -17,16 +17,6 @@ interface Slot {
   stopping: boolean;
   everStarted: boolean;
 }
-
-export const isAlive = (pid: number | null | undefined): boolean => {
-  if (!pid) return false;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
 
 /**
  * Keeps a deployed job's workers running as the registry says: `parallelism` worker processes, restarted with backoff
