@@ -1,10 +1,10 @@
-export { isCommitConflict, retryOnConflict } from './conflicts.js';
+export { retryOnConflict } from './conflicts.js';
 export { DuckDb, type DuckDbOptions, type SqlParams, sqlLiteral } from './duckdb.js';
 export { type LakeOptions, openLake } from './lake.js';
 export { BRONZE_ENVELOPES, type BronzeJobOptions, bronzeJob, bronzeRow } from './layers/bronze.js';
 export { GOLD_TABLES, GOLD_VIEWS, type GoldJobOptions, goldJob } from './layers/gold.js';
 export { type SilverBatchReport, type SilverOptions, SilverRefresher } from './layers/silver.js';
-export { multiplyDecimal, type SilverTables, silverRowsOf, silverTables } from './layers/silver-tables.js';
+export { multiplyDecimal, type SilverTables, silverTables } from './layers/silver-tables.js';
 export {
   DEFAULT_FILE_GRACE_MS,
   LAKE_LAYERS,
@@ -18,8 +18,6 @@ export { type LakeSnapshot, type LakeTableInfo, listSnapshots, listTables } from
 export {
   applyRetention,
   type LayerRetention,
-  RETENTION_TIME_COLUMN_FALLBACK,
-  RETENTION_TIME_COLUMNS,
   type RetentionPolicy,
   type RetentionReport,
   type RetentionSkip,
@@ -30,10 +28,8 @@ export {
   type LakeCommitContext,
   type LakeRow,
   type LakeTarget,
-  LakeWriter,
   offsetsTableOf,
 } from './sink/lake-writer.js';
-export { StagingTables } from './staging.js';
 export {
   ensureTable,
   ensureView,

@@ -4,14 +4,12 @@ export type * from './api/record.js';
 export * from './api/sinks.js';
 export * from './api/sources.js';
 export * from './deploy/deploy.js';
-export { type DeployableJob, loadJobModule } from './deploy/load.js';
 export { JobRegistry } from './deploy/registry.js';
 export * from './deploy/reset.js';
 export * from './deploy/status.js';
 export { runSupervisor } from './deploy/supervisor.js';
 export {
   defineTransformJob,
-  isTransformJob,
   type TransformJobContext,
   type TransformJobDefinition,
   type TransformJobStatus,
@@ -23,4 +21,4 @@ export * from './operators/windows/aggregates.js';
 export * from './operators/windows/assigners.js';
 export type { WindowResult } from './operators/windows/result.js';
 export type { Anomaly, ZScoreOptions } from './operators/zscore.js';
-export { type ChangelogEntry, Task, type TaskCounters } from './runtime/task.js';
+export { Task, type TaskCounters } from './runtime/task.js';
