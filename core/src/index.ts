@@ -1,5 +1,6 @@
 export * from './config.js';
 export * from './diagnostics.js';
+export * from './duration.js';
 export * from './errors.js';
 export * from './events/index.js';
 export * from './logger.js';

@@ -1,23 +1,22 @@
-import { BvError, loadPlatformConfig, platformConfigFile } from '@bitvelocity/core';
+import { BvError, loadPlatformConfig, parseDuration, platformConfigFile } from '@bitvelocity/core';
 import type { DuckDb } from '@bitvelocity/lakehouse';
 import { Command } from 'commander';
 import { positiveInt, print, printJson } from '../output.js';
 
-const DURATION_UNITS_MS: Record<string, number> = { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 };
-const DURATION = /^(\d+)(s|m|h|d|w)$/;
+const FLAG_UNITS = ['s', 'm', 'h', 'd', 'w'] as const;
 
 function durationMs(value: string, flag: string): number {
-  const match = DURATION.exec(value.trim());
-  const unit = match?.[2] === undefined ? undefined : DURATION_UNITS_MS[match[2]];
-  if (match?.[1] === undefined || unit === undefined) {
+  const millis = parseDuration(value, { units: FLAG_UNITS });
+  if (millis === undefined) {
     throw new BvError('LAKE_BAD_OPTION', `${flag} takes a duration like 90s, 30m, 24h, 7d or 2w, got "${value}"`);
   }
-  return Number(match[1]) * unit;
+  return millis;
 }
 
 /** `7d`, `24h`, ... back from now, or a date (`2026-11-01`, UTC) or ISO timestamp. */
 function pointInTime(value: string): Date {
-  if (DURATION.test(value.trim())) return new Date(Date.now() - durationMs(value, '--older-than'));
+  if (parseDuration(value, { units: FLAG_UNITS }) !== undefined)
+    return new Date(Date.now() - durationMs(value, '--older-than'));
   const date = /^\d{4}-\d{2}-\d{2}([T ][\d:.]+(Z|[+-]\d{2}:?\d{2})?)?$/.test(value.trim()) ? new Date(value) : null;
   if (!date || Number.isNaN(date.getTime())) {
     throw new BvError(
