@@ -67,14 +67,20 @@ export interface TransformStartEvent {
   from?: Date;
 }
 
-/** What every transform run reports (the lakehouse's TransformReport, restated here so core depends on nothing). */
+/** What every transform run reports: the lakehouse's TransformReport is this type. */
 export interface TransformRunSummary {
   transform: string;
+  /** Input rows read in this increment (0: nothing new). */
   read: number;
+  /** Rows written per output table (qualified name -> rows). */
   written: Record<string, number>;
+  /** The position recorded after this increment (a transform-specific cursor, printable). */
   position: string;
+  /** False when a publish hook held the increment back (nothing was committed; the position did not move). */
   published: boolean;
+  /** The hook's reason when it held the increment back. */
   heldReason?: string;
+  /** The lake snapshot id of the commit, when one was made. */
   snapshotId?: bigint;
   durationMs: number;
 }
