@@ -17,7 +17,7 @@ import { cpus } from 'node:os';
 import type { StreamRecord } from '../streams/src/api/record.js';
 import { ANOMALY_DEFAULTS, type AnomalyEpisode, type ZScoreOptions } from '../streams/src/index.js';
 import { type OperatorCounters, scopedContext } from '../streams/src/operators/operator.js';
-import { zScoreOperator } from '../streams/src/operators/zscore.js';
+import { ZSCORE_STATE, zScoreOperator } from '../streams/src/operators/zscore.js';
 import { StateStores } from '../streams/src/state/store.js';
 import { numberArg } from './load.js';
 
@@ -188,7 +188,7 @@ const ORIGIN = { topic: 'bench', partition: 0, offset: 0n };
 /** Runs one series through a fresh operator; returns the episodes (open events, as point indexes). */
 function detect(series: Series, settings: Settings): { start: number; end: number }[] {
   const operator = zScoreOperator<number>({ metric: 'bench', value: (v) => v, ...settings })(
-    scopedContext(new StateStores(), '0-zScore', counters()),
+    scopedContext(new StateStores(), '0-zScore', ZSCORE_STATE, counters()),
   );
   const episodes = new Map<string, { start: number; end: number }>();
   const stepMs = series.step * MINUTE;
@@ -315,7 +315,7 @@ const results = THROUGHPUT_ONLY
 
 function throughput(name: string, settings: Settings, keys = 100) {
   const operator = zScoreOperator<number>({ metric: 'bench', value: (v) => v, ...settings })(
-    scopedContext(new StateStores(), '0-zScore', counters()),
+    scopedContext(new StateStores(), '0-zScore', ZSCORE_STATE, counters()),
   );
   let scores = 0;
   let episodes = 0;

@@ -20,12 +20,14 @@ import {
   BRONZE_ENVELOPES,
   bronzeJob,
   type DuckDb,
+  followTransform,
   GOLD_VIEWS,
   goldJob,
   lakeSystem,
   offsetsTableOf,
   openLake,
   qualifiedName,
+  runUntilCaughtUp,
   SilverRefresher,
 } from '@bitvelocity/lakehouse';
 import { ensureJobTopics, type JobDefinition, runWorker, type WorkerStatus } from '@bitvelocity/streams';
@@ -193,17 +195,12 @@ async function freshness(lake: DuckDb) {
     const refresher = await SilverRefresher.create(silverLake);
     // Catch up on what the topics (and Bronze, for Silver) already hold before measuring.
     const catchUp = performance.now();
-    while (!workers.slice(0, 2).every(caughtUp) || (await refresher.refresh()).length > 0) {
+    while (!workers.slice(0, 2).every(caughtUp) || (await runUntilCaughtUp(refresher)).length > 0) {
       if (performance.now() - catchUp > 600_000) throw new Error('the jobs did not catch up in 10 minutes');
       await sleep(500);
     }
-    let refreshing = true;
-    const silverLoop = (async () => {
-      while (refreshing) {
-        await refresher.refresh();
-        await sleep(200);
-      }
-    })();
+    const stopSilver = new AbortController();
+    const silverLoop = followTransform(refresher, { signal: stopSilver.signal, intervalMs: 200 });
     await sleep(3000);
 
     interface Sent {
@@ -268,7 +265,7 @@ async function freshness(lake: DuckDb) {
       if (allSeen || Date.now() > deadline) break;
       await sleep(100);
     }
-    refreshing = false;
+    stopSilver.abort();
     await silverLoop;
     silverLake.close();
 

@@ -9,7 +9,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { cpus, totalmem } from 'node:os';
-import { createLogger, loadPlatformConfig } from '@bitvelocity/core';
+import { createLogger, diagnostics, loadPlatformConfig } from '@bitvelocity/core';
 import { count, defineJob, jsonRecords, kafkaSink, runWorker, tumbling } from '@bitvelocity/streams';
 import { Admin, Consumer, Producer } from '@platformatic/kafka';
 import * as hdr from 'hdr-histogram-js';
@@ -180,7 +180,9 @@ async function latency() {
     workerId: name,
     signal: stop.signal,
     logger: silent,
-    onCheckpoint: (_task, millis) => checkpoints.recordValue(Math.max(1, Math.round(millis))),
+  });
+  const unsubscribe = diagnostics.checkpointCommitted.subscribe((checkpoint) => {
+    if (checkpoint.workerId === name) checkpoints.recordValue(Math.max(1, Math.round(checkpoint.durationMs)));
   });
   const histogram = hdr.build({
     lowestDiscernibleValue: 1,
@@ -237,6 +239,7 @@ async function latency() {
   await reader;
   stop.abort();
   await worker;
+  unsubscribe();
   await producer.close();
   await consumer.close();
   return {

@@ -43,7 +43,11 @@ export type ErrorCode =
   | 'LINEAGE_NOT_FOUND'
   | 'WAREHOUSE_PUBLISH_FAILED'
   | 'ANOMALY_BAD_OPTION'
-  | 'ANOMALY_VALUE_INVALID';
+  | 'ANOMALY_VALUE_INVALID'
+  | 'LAKE_COMMIT_CONFLICT'
+  | 'UNDECODABLE'
+  | 'SCHEMA_VIOLATION'
+  | 'NO_EVENT_TIME';
 
 export interface BvErrorOptions {
   cause?: unknown;
@@ -51,12 +55,16 @@ export interface BvErrorOptions {
   details?: Record<string, unknown>;
 }
 
-export class BvError extends Error {
-  readonly code: ErrorCode;
+/**
+ * The root of every platform error. `Code` is the closed list the error draws from: the platform's ErrorCode (listed
+ * in docs/errors.md), or a package's own list answered over its own protocol (the services' HTTP codes).
+ */
+export class BvError<Code extends string = ErrorCode> extends Error {
+  readonly code: Code;
   readonly retriable: boolean;
   readonly details: Record<string, unknown>;
 
-  constructor(code: ErrorCode, message: string, options: BvErrorOptions = {}) {
+  constructor(code: Code, message: string, options: BvErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = new.target.name;
     this.code = code;

@@ -58,3 +58,4 @@ export async function startIsolatedStack(components: ComponentName[], portBase: 
     },
   };
 }
+export * from './test-kit.js';

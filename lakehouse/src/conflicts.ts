@@ -1,21 +1,18 @@
-/**
- * DuckLake commits optimistically: a transaction that changed a table another transaction changed since it began fails
- * at COMMIT with a conflict (appends alone are merged by DuckLake itself). Such a failure is safe to redo from the
- * start of the transaction.
- */
+import { BvError, retry } from '@bitvelocity/core';
+
+/** Whether an error is a DuckLake commit conflict (the DuckDb helper turns those into LAKE_COMMIT_CONFLICT). */
 export function isCommitConflict(error: unknown): boolean {
-  const message = error instanceof Error ? error.message : String(error);
-  return /conflict|Failed to commit DuckLake transaction/i.test(message);
+  return error instanceof BvError && error.code === 'LAKE_COMMIT_CONFLICT';
 }
 
-/** Runs `attempt` again after a commit conflict, with jittered backoff, up to `attempts` times. */
-export async function retryOnConflict<T>(attempt: () => Promise<T>, attempts = 8): Promise<T> {
-  for (let i = 1; ; i++) {
-    try {
-      return await attempt();
-    } catch (error) {
-      if (i >= attempts || !isCommitConflict(error)) throw error;
-      await new Promise((resolve) => setTimeout(resolve, Math.round(10 * 2 ** i * (0.5 + Math.random()))));
-    }
-  }
+/** Runs `attempt` again after a commit conflict (core's retry policy, short waits), up to `attempts` times in all. */
+export function retryOnConflict<T>(attempt: () => Promise<T>, attempts = 8): Promise<T> {
+  return retry(attempt, {
+    retries: attempts - 1,
+    initialRetryTime: 20,
+    multiplier: 2,
+    factor: 0.5,
+    maxRetryTime: 5_000,
+    retriable: isCommitConflict,
+  });
 }

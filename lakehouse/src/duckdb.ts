@@ -1,4 +1,4 @@
-import type { PlatformConfig } from '@bitvelocity/core';
+import { BvError, type PlatformConfig } from '@bitvelocity/core';
 import { type DuckDBConnection, DuckDBInstance, type DuckDBValue } from '@duckdb/node-api';
 
 export type SqlParams = Record<string, DuckDBValue> | DuckDBValue[];
@@ -48,7 +48,7 @@ export class DuckDb {
   }
 
   async run(sql: string, params?: SqlParams): Promise<void> {
-    await this.connection.run(sql, params);
+    await this.connection.run(sql, params).catch(rethrowClassified);
   }
 
   /** Runs a query and returns its rows as plain objects keyed by column name. */
@@ -56,12 +56,15 @@ export class DuckDb {
     sql: string,
     params?: SqlParams,
   ): Promise<T[]> {
-    const reader = await this.connection.runAndReadAll(sql, params);
+    const reader = await this.connection.runAndReadAll(sql, params).catch(rethrowClassified);
     return reader.getRowObjectsJS() as T[];
   }
 
-  /** Runs `work` in one transaction: committed when it returns, rolled back when it throws (and the error rethrown). */
-  async transaction<T>(work: () => Promise<T>): Promise<T> {
+  /**
+   * Runs `work` in one transaction: committed when it returns, rolled back when it throws (and the error rethrown).
+   * `readOnly`: always rolled back, for reads that must all see one snapshot and leave nothing behind.
+   */
+  async transaction<T>(work: () => Promise<T>, options: { readOnly?: boolean } = {}): Promise<T> {
     await this.connection.run('BEGIN TRANSACTION');
     let result: T;
     try {
@@ -70,7 +73,14 @@ export class DuckDb {
       await this.connection.run('ROLLBACK').catch(() => {});
       throw error;
     }
-    await this.connection.run('COMMIT');
+    if (options.readOnly) {
+      await this.connection.run('ROLLBACK');
+      return result;
+    }
+    await this.connection.run('COMMIT').catch(async (error: unknown) => {
+      await this.connection.run('ROLLBACK').catch(() => {});
+      rethrowClassified(error);
+    });
     return result;
   }
 
@@ -78,6 +88,23 @@ export class DuckDb {
     this.connection.closeSync();
     this.instance.closeSync();
   }
+}
+
+/**
+ * DuckLake commits optimistically: a transaction that changed what another transaction changed since it began fails
+ * with a conflict (appends alone are merged by DuckLake itself), and is safe to redo from its start. DuckDB reports
+ * that only in its message, so it is read once, here where the error surfaces, and becomes a retriable BvError.
+ */
+const COMMIT_CONFLICT = /conflict|Failed to commit DuckLake transaction/i;
+
+function rethrowClassified(error: unknown): never {
+  if (error instanceof Error && !(error instanceof BvError) && COMMIT_CONFLICT.test(error.message)) {
+    throw new BvError('LAKE_COMMIT_CONFLICT', `the lake commit conflicted with a concurrent one: ${error.message}`, {
+      cause: error,
+      retriable: true,
+    });
+  }
+  throw error;
 }
 
 function s3SecretSql(s3: PlatformConfig['s3']): string {

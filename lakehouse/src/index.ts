@@ -1,40 +1,33 @@
-export { isCommitConflict, retryOnConflict } from './conflicts.js';
+export { retryOnConflict } from './conflicts.js';
 export { DuckDb, type DuckDbOptions, type SqlParams, sqlLiteral } from './duckdb.js';
 export { type LakeOptions, openLake } from './lake.js';
 export { BRONZE_ENVELOPES, type BronzeJobOptions, bronzeJob, bronzeRow } from './layers/bronze.js';
 export { GOLD_TABLES, GOLD_VIEWS, type GoldJobOptions, goldJob } from './layers/gold.js';
 export { type SilverBatchReport, type SilverOptions, SilverRefresher } from './layers/silver.js';
-export { multiplyDecimal, type SilverTables, silverRowsOf, silverTables } from './layers/silver-tables.js';
+export { multiplyDecimal, type SilverTables, silverTables } from './layers/silver-tables.js';
 export {
-  applyRetention,
-  type CompactionReport,
-  compact,
   DEFAULT_FILE_GRACE_MS,
-  type ExpiryReport,
-  expireSnapshots,
   LAKE_LAYERS,
   LakeError,
   type LakeLayer,
-  type LakeSnapshot,
-  type LakeTableInfo,
-  type LayerRetention,
-  listSnapshots,
-  listTables,
   quoteIdentifier,
-  RETENTION_TIME_COLUMN_FALLBACK,
-  RETENTION_TIME_COLUMNS,
+} from './maintenance/catalog.js';
+export { type CompactionReport, compact, type TableCompaction } from './maintenance/compact.js';
+export { type ExpiryReport, expireSnapshots } from './maintenance/expire.js';
+export { type LakeSnapshot, type LakeTableInfo, listSnapshots, listTables } from './maintenance/inspect.js';
+export {
+  applyRetention,
+  type LayerRetention,
   type RetentionPolicy,
   type RetentionReport,
   type RetentionSkip,
-  type TableCompaction,
   type TableRetention,
-} from './operations.js';
+} from './maintenance/retention.js';
 export { LakeSystem, type LakeSystemOptions, lakeSystem } from './sink/lake-sink.js';
 export {
   type LakeCommitContext,
   type LakeRow,
   type LakeTarget,
-  LakeWriter,
   offsetsTableOf,
 } from './sink/lake-writer.js';
 export { StagingTables } from './staging.js';
@@ -56,3 +49,11 @@ export type {
   TransformLag,
   TransformReport,
 } from './transform/contract.js';
+export { type TransformJobOptions, transformJob } from './transform/job.js';
+export {
+  type FollowOptions,
+  followTransform,
+  rebuildTransform,
+  runIncrement,
+  runUntilCaughtUp,
+} from './transform/runner.js';

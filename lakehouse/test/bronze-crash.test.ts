@@ -1,9 +1,8 @@
 import { fileURLToPath } from 'node:url';
 import { loadPlatformConfig } from '@bitvelocity/core';
+import { bv, createTopic, killRandomWorker, produce, restartsOf, stopJob, waitFor } from '@bitvelocity/infra/testing';
 import { JobRegistry } from '@bitvelocity/streams';
 import { afterAll, describe, expect, it } from 'vitest';
-import { bv, killRandomWorker, restartsOf, stopJob } from '../../streams/test/cli.js';
-import { createTopic, produce, waitFor } from '../../streams/test/kafka.js';
 import {
   BRONZE_ENVELOPES,
   compact,

@@ -3,10 +3,17 @@ export * from './api/job.js';
 export type * from './api/record.js';
 export * from './api/sinks.js';
 export * from './api/sources.js';
-export * from './deploy/commands.js';
-export { loadJobModule } from './deploy/load.js';
+export * from './deploy/deploy.js';
 export { JobRegistry } from './deploy/registry.js';
+export * from './deploy/reset.js';
+export * from './deploy/status.js';
 export { runSupervisor } from './deploy/supervisor.js';
+export {
+  defineTransformJob,
+  type TransformJobContext,
+  type TransformJobDefinition,
+  type TransformJobStatus,
+} from './deploy/transform-job.js';
 export { runWorkerProcess } from './deploy/worker-process.js';
 export { changelogTopicOf, ensureJobTopics, jobGroupId } from './kafka/topics.js';
 export { runWorker, type TaskStatus, type WorkerOptions, type WorkerStatus } from './kafka/worker.js';

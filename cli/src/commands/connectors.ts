@@ -1,7 +1,6 @@
 import { loadPlatformConfig } from '@bitvelocity/core';
 import { Command } from 'commander';
-
-const print = (line: string) => process.stdout.write(`${line}\n`);
+import { print } from '../output.js';
 
 /** `bv connectors ...`: the Debezium outbox connector on Kafka Connect. */
 export function connectorsCommand(): Command {

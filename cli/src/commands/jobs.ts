@@ -4,8 +4,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BvError, bvHome, loadPlatformConfig } from '@bitvelocity/core';
 import { Command, Option } from 'commander';
+import { positiveInt, print } from '../output.js';
 
-const print = (line: string) => process.stdout.write(`${line}\n`);
 const BIN = fileURLToPath(new URL('../../bin/bv.js', import.meta.url));
 
 function jobLogFile(job: string): string {
@@ -28,24 +28,25 @@ const launchSupervisor = (job: string): number => {
   return pid;
 };
 
-const positiveInt = (value: string) => {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 1) throw new BvError('JOB_BAD_OPTION', `"${value}" is not a positive integer`);
-  return n;
-};
-
 const ago = (iso: string | null) =>
   iso ? `${Math.max(0, Math.round((Date.now() - Date.parse(iso)) / 1000))}s ago` : '-';
 
 /** `bv jobs ...`: deploy and operate stream jobs. */
 export function jobsCommand(): Command {
-  const jobs = new Command('jobs').description('deploy and operate stream jobs');
+  const jobs = new Command('jobs').description('deploy and operate stream jobs and lake transforms');
 
   jobs
     .command('deploy')
-    .description('register a job module (default export defineJob(...)), create its topics, and run it')
+    .description(
+      'register a job module (default export defineJob(...) or transformJob(...)), create its topics, and run it',
+    )
     .argument('<module>', 'path of the job module')
-    .option('--parallelism <n>', 'worker processes (up to the source partitions)', positiveInt, 1)
+    .option(
+      '--parallelism <n>',
+      'worker processes (up to the source partitions)',
+      positiveInt('JOB_BAD_OPTION', '--parallelism'),
+      1,
+    )
     .action(async (module: string, options: { parallelism: number }) => {
       const { deployJob } = await import('@bitvelocity/streams');
       const result = await deployJob(loadPlatformConfig(), module, {
@@ -102,6 +103,20 @@ export function jobsCommand(): Command {
         print(
           `  worker ${w.index}: pid ${w.pid ?? '-'} ${w.alive ? 'alive' : 'down'}, reported ${ago(w.reportedAt)}, restarts ${w.restarts}, metrics ${w.metricsPort ? `http://127.0.0.1:${w.metricsPort}/metrics` : '-'}`,
         );
+      if (status.kind === 'transform') {
+        const t = status.transform;
+        if (!t) {
+          print('  no report yet');
+          return;
+        }
+        print(
+          `  transform: runs ${t.runs}, held ${t.held}, failures ${t.failures}, last run ${ago(t.lastRunAt)}${t.lastError ? `, last error: ${t.lastError}` : ''}`,
+        );
+        print(
+          `  lag: position ${t.lag.position}, ${t.lag.pendingRows} input rows pending, consumed up to ${t.lag.consumedUpTo ?? '-'}, input up to ${t.lag.inputUpTo ?? '-'}`,
+        );
+        return;
+      }
       const t = status.totals;
       print(
         `  totals: processed ${t.processed}, lag ${t.lag}, late ${t.late}, too late ${t.tooLate}, dedupe hits ${t.dedupeHits}, anomalies ${t.anomalies}, dead letters ${t.deadLettered}, state ${t.stateEntries}`,
@@ -165,7 +180,7 @@ export function jobsCommand(): Command {
     .command('logs')
     .description("the job's supervisor and worker log")
     .argument('<job>')
-    .option('-n, --lines <n>', 'last lines', positiveInt, 50)
+    .option('-n, --lines <n>', 'last lines', positiveInt('JOB_BAD_OPTION', '--lines'), 50)
     .action((name: string, options: { lines: number }) => {
       const lines = readFileSync(jobLogFile(name), 'utf8').trimEnd().split('\n');
       print(lines.slice(-options.lines).join('\n'));

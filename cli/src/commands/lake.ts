@@ -1,27 +1,22 @@
-import { BvError, loadPlatformConfig, platformConfigFile } from '@bitvelocity/core';
+import { BvError, loadPlatformConfig, parseDuration, platformConfigFile } from '@bitvelocity/core';
 import type { DuckDb } from '@bitvelocity/lakehouse';
 import { Command } from 'commander';
+import { positiveInt, print, printJson } from '../output.js';
 
-function print(line: string): void {
-  process.stdout.write(`${line}\n`);
-}
-const printJson = (value: unknown) => print(JSON.stringify(value, null, 2));
-
-const DURATION_UNITS_MS: Record<string, number> = { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 };
-const DURATION = /^(\d+)(s|m|h|d|w)$/;
+const FLAG_UNITS = ['s', 'm', 'h', 'd', 'w'] as const;
 
 function durationMs(value: string, flag: string): number {
-  const match = DURATION.exec(value.trim());
-  const unit = match?.[2] === undefined ? undefined : DURATION_UNITS_MS[match[2]];
-  if (match?.[1] === undefined || unit === undefined) {
+  const millis = parseDuration(value, { units: FLAG_UNITS });
+  if (millis === undefined) {
     throw new BvError('LAKE_BAD_OPTION', `${flag} takes a duration like 90s, 30m, 24h, 7d or 2w, got "${value}"`);
   }
-  return Number(match[1]) * unit;
+  return millis;
 }
 
 /** `7d`, `24h`, ... back from now, or a date (`2026-11-01`, UTC) or ISO timestamp. */
 function pointInTime(value: string): Date {
-  if (DURATION.test(value.trim())) return new Date(Date.now() - durationMs(value, '--older-than'));
+  if (parseDuration(value, { units: FLAG_UNITS }) !== undefined)
+    return new Date(Date.now() - durationMs(value, '--older-than'));
   const date = /^\d{4}-\d{2}-\d{2}([T ][\d:.]+(Z|[+-]\d{2}:?\d{2})?)?$/.test(value.trim()) ? new Date(value) : null;
   if (!date || Number.isNaN(date.getTime())) {
     throw new BvError(
@@ -30,14 +25,6 @@ function pointInTime(value: string): Date {
     );
   }
   return date;
-}
-
-function positiveInt(value: string): number {
-  const n = Number(value);
-  if (!/^\d+$/.test(value.trim()) || n < 1) {
-    throw new BvError('LAKE_BAD_OPTION', `--limit must be a positive whole number, got "${value}"`);
-  }
-  return n;
 }
 
 function qualifiedTable(value: string): { schema: string; table: string } {
@@ -124,7 +111,7 @@ function tablesCommand(): Command {
 function snapshotsCommand(): Command {
   return new Command('snapshots')
     .description('the newest snapshots (commits) of the lake and what each changed')
-    .option('--limit <n>', 'how many', positiveInt, 20)
+    .option('--limit <n>', 'how many', positiveInt('LAKE_BAD_OPTION', '--limit'), 20)
     .option('--json', 'machine-readable output')
     .action(async (options: { limit: number; json?: boolean }) => {
       const snapshots = await withLake((lake, { listSnapshots }) => listSnapshots(lake, { limit: options.limit }));
@@ -285,15 +272,18 @@ function silverCommand(): Command {
       const pause = /^\d+ms$/.test(options.interval)
         ? Number.parseInt(options.interval, 10)
         : durationMs(options.interval, '--interval');
-      await withLake(async (lake, { SilverRefresher }) => {
-        const refresher = await SilverRefresher.create(lake);
+      await withLake(async (lake, { SilverRefresher, followTransform, runUntilCaughtUp }) => {
+        const silver = await SilverRefresher.create(lake);
+        if (!options.follow) return print(summariseSilver(await runUntilCaughtUp(silver)));
         const stop = new AbortController();
         for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => stop.abort());
-        do {
-          const reports = await refresher.refresh();
-          if (reports.length > 0 || !options.follow) print(summariseSilver(reports));
-          if (options.follow && reports.length === 0) await new Promise((r) => setTimeout(r, pause));
-        } while (options.follow && !stop.signal.aborted);
+        await followTransform(silver, {
+          signal: stop.signal,
+          intervalMs: pause,
+          onReport: (report) => {
+            if (report.read > 0) print(summariseSilver([report]));
+          },
+        });
       });
     });
 }
@@ -311,10 +301,10 @@ function rebuildCommand(): Command {
           'LAKE_BAD_OPTION',
           `--from takes a date (2026-11-01) or ISO timestamp, got "${options.from}"`,
         );
-      await withLake(async (lake, { SilverRefresher }) => {
-        const result = await (await SilverRefresher.create(lake)).rebuild(from);
-        print(`removed ${result.removed} Silver rows derived from Bronze since ${from.toISOString()}`);
-        print(summariseSilver(result.reports));
+      await withLake(async (lake, { SilverRefresher, rebuildTransform }) => {
+        const reports = await rebuildTransform(await SilverRefresher.create(lake), from);
+        print(`removed ${reports[0]?.removed ?? 0} Silver rows derived from Bronze since ${from.toISOString()}`);
+        print(summariseSilver(reports.filter((r) => r.read > 0)));
       });
     });
   return rebuild;

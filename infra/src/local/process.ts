@@ -2,7 +2,7 @@ import { type SpawnOptions, spawn } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { CommandError } from '@bitvelocity/core';
+import { CommandError, isAlive } from '@bitvelocity/core';
 
 export interface RunOptions {
   cwd?: string;
@@ -103,15 +103,6 @@ export function readPid(pidFile: string): number | undefined {
 export function livePid(pidFile: string): number | undefined {
   const pid = readPid(pidFile);
   return pid !== undefined && isAlive(pid) ? pid : undefined;
-}
-
-export function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 /** SIGTERM, then SIGKILL after the grace period; removes the pid file. */

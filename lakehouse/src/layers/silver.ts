@@ -1,31 +1,42 @@
-import { type Envelope, EventSchemaRegistry } from '@bitvelocity/core';
+import { BvError, diagnostics, type Envelope, EventSchemaRegistry } from '@bitvelocity/core';
 import { retryOnConflict } from '../conflicts.js';
 import type { DuckDb } from '../duckdb.js';
 import { epochMillis, type LakeRow, StagingTables } from '../staging.js';
 import { ensureTable, type LakeTable, qualifiedName } from '../tables.js';
+import type {
+  LakeTransform,
+  PublishVerdict,
+  TransformContext,
+  TransformLag,
+  TransformReport,
+} from '../transform/contract.js';
 import { BRONZE_ENVELOPES } from './bronze.js';
 import { type SilverTables, silverRowsOf, silverTables } from './silver-tables.js';
 
 export interface SilverOptions {
+  /** The transform's name (registry, lineage, metrics); `silver` unless a test runs its own. */
+  name?: string;
   bronze?: LakeTable;
   tables?: SilverTables;
   /** An event more than this far behind the latest event time seen before it on its topic is flagged late. */
   allowedOutOfOrderness?: number;
-  /** Most Bronze rows one refresh reads (and commits). */
+  /** Most Bronze rows one increment reads (and commits). */
   maxBatchRows?: number;
   registry?: EventSchemaRegistry;
 }
 
-export interface SilverBatchReport {
-  /** Bronze rows read. */
-  read: number;
+/** One Silver increment: the contract's report plus Silver's own counters. */
+export interface SilverBatchReport extends TransformReport {
+  /** Rows landed per Silver event table (table name -> rows); quarantined rows are counted apart. */
   landed: Record<string, number>;
   quarantined: number;
   /** Valid events whose eventId Silver already had (or had earlier in the batch). */
   duplicates: number;
   late: number;
-  /** The Bronze rowid Silver has read up to after this batch. */
+  /** The Bronze rowid Silver has read up to after this increment. */
   lastRowid: bigint;
+  /** In the first report of a rebuild: the Silver rows it removed before deriving them again. */
+  removed?: number;
 }
 
 type BronzeRow = {
@@ -39,20 +50,32 @@ type BronzeRow = {
   _ingested_ms: bigint;
 };
 
+type Position = { lastRowid: bigint; maxOccurredAt: Map<string, number> };
+
 const READ_POSITION = '';
 
 /** Staging for a batch's eventIds, to ask the Silver tables which of them they already hold. */
 const CANDIDATE_IDS: LakeTable = { schema: 'temp', name: 'ids', columns: [{ name: 'event_id', type: 'VARCHAR' }] };
 
+/** Thrown inside the lake transaction to roll a held increment back. */
+class Held extends Error {
+  constructor(readonly verdict: Extract<PublishVerdict, { action: 'hold' }>) {
+    super(`held: ${verdict.reason}`);
+  }
+}
+
 /**
- * Silver from Bronze, incrementally: each refresh reads the Bronze rows after the last one it read (in Bronze rowid
- * order, which is commit order), validates each against its event schema, lands the first copy of each eventId in its
- * typed table and every invalid row in quarantine, and commits those rows with its new read position in one DuckLake
- * transaction. Every decision depends only on the Bronze rows before a row, in rowid order (the eventIds already in
- * Silver, the latest event time per topic), so the result does not depend on batch boundaries: rebuilding from any
- * point gives the same rows as the incremental path did.
+ * Silver from Bronze, incrementally (a LakeTransform): each increment reads the Bronze rows after the last one it read
+ * (in Bronze rowid order, which is commit order), validates each against its event schema, lands the first copy of
+ * each eventId in its typed table and every invalid row in quarantine, and commits those rows with its new read
+ * position in one DuckLake transaction. Every decision depends only on the Bronze rows before a row, in rowid order
+ * (the eventIds already in Silver, the latest event time per topic), so the result does not depend on batch
+ * boundaries: rebuilding from any point gives the same rows as the incremental path did.
  */
-export class SilverRefresher {
+export class SilverRefresher implements LakeTransform<SilverBatchReport> {
+  readonly name: string;
+  readonly inputs: readonly LakeTable[];
+  readonly outputs: readonly LakeTable[];
   private readonly registry: EventSchemaRegistry;
   private readonly allowedOutOfOrderness: number;
   private readonly maxBatchRows: number;
@@ -65,10 +88,13 @@ export class SilverRefresher {
     private readonly staging: StagingTables,
     options: SilverOptions,
   ) {
+    this.name = options.name ?? 'silver';
     this.registry = options.registry ?? EventSchemaRegistry.load();
     this.allowedOutOfOrderness = options.allowedOutOfOrderness ?? 5_000;
     this.maxBatchRows = options.maxBatchRows ?? 100_000;
     this.eventTables = [tables.orders, tables.orderLines, tables.products, tables.customers];
+    this.inputs = [bronze];
+    this.outputs = [...this.eventTables, tables.quarantine];
   }
 
   static async create(lake: DuckDb, options: SilverOptions = {}): Promise<SilverRefresher> {
@@ -81,133 +107,193 @@ export class SilverRefresher {
     return new SilverRefresher(lake, bronze, tables, staging, options);
   }
 
-  /** Refreshes until Silver has read everything Bronze has; returns one report per batch. */
-  async refresh(): Promise<SilverBatchReport[]> {
-    const reports: SilverBatchReport[] = [];
-    for (;;) {
-      const report = await this.refreshBatch();
-      if (report.read > 0) reports.push(report);
-      if (report.read < this.maxBatchRows) return reports;
-    }
+  /** Reads and lands at most one batch of Bronze rows (see LakeTransform.runOnce). */
+  async runOnce(context: TransformContext = {}): Promise<SilverBatchReport> {
+    return retryOnConflict(() => this.increment(context));
   }
 
-  /** Reads and lands at most one batch of Bronze rows. */
-  async refreshBatch(): Promise<SilverBatchReport> {
-    return retryOnConflict(async () => {
-      const position = await this.position();
-      const bronze = await this.lake.rows<BronzeRow>(
-        `SELECT rowid AS _rowid, envelope, event_id, event_type, _source_topic, _source_partition, _source_offset,
-                epoch_ms(_ingested_at) AS _ingested_ms
-           FROM ${qualifiedName(this.bronze)} WHERE rowid > $1 ORDER BY rowid LIMIT ${this.maxBatchRows}`,
-        [position.lastRowid],
-      );
-      const report: SilverBatchReport = {
-        read: bronze.length,
-        landed: {},
-        quarantined: 0,
-        duplicates: 0,
-        late: 0,
-        lastRowid: bronze.at(-1)?._rowid ?? position.lastRowid,
-      };
-      if (bronze.length === 0) return report;
+  private async increment(context: TransformContext): Promise<SilverBatchReport> {
+    const started = performance.now();
+    const position = await this.position();
+    const bronze = await this.lake.rows<BronzeRow>(
+      `SELECT rowid AS _rowid, envelope, event_id, event_type, _source_topic, _source_partition, _source_offset,
+              epoch_ms(_ingested_at) AS _ingested_ms
+         FROM ${qualifiedName(this.bronze)} WHERE rowid > $1 ORDER BY rowid LIMIT ${this.maxBatchRows}`,
+      [position.lastRowid],
+    );
+    const lastRowid = bronze.at(-1)?._rowid ?? position.lastRowid;
+    const report: SilverBatchReport = {
+      transform: this.name,
+      read: bronze.length,
+      written: {},
+      position: String(lastRowid),
+      published: true,
+      durationMs: 0,
+      landed: {},
+      quarantined: 0,
+      duplicates: 0,
+      late: 0,
+      lastRowid,
+    };
+    if (bronze.length === 0) return { ...report, durationMs: performance.now() - started };
 
-      const quarantine: LakeRow[] = [];
-      const valid: { row: BronzeRow; envelope: Envelope }[] = [];
-      for (const row of bronze) {
-        const outcome = this.classify(row);
-        if ('reason' in outcome) quarantine.push({ ...lineageOf(row), ...outcome });
-        else valid.push({ row, envelope: outcome.envelope });
+    const quarantine: LakeRow[] = [];
+    const valid: { row: BronzeRow; envelope: Envelope }[] = [];
+    for (const row of bronze) {
+      const outcome = this.classify(row);
+      if ('reason' in outcome) quarantine.push({ ...lineageOf(row), ...outcome });
+      else valid.push({ row, envelope: outcome.envelope });
+    }
+    const known = await this.existingEventIds(valid.map((v) => v.envelope.eventId));
+    const byTable = new Map<LakeTable, LakeRow[]>();
+    const maxOccurredAt = new Map(position.maxOccurredAt);
+    for (const { row, envelope } of valid) {
+      if (known.has(envelope.eventId)) {
+        report.duplicates++;
+        continue;
       }
-      const known = await this.existingEventIds(valid.map((v) => v.envelope.eventId));
-      const byTable = new Map<LakeTable, LakeRow[]>();
-      const maxOccurredAt = new Map(position.maxOccurredAt);
-      for (const { row, envelope } of valid) {
-        if (known.has(envelope.eventId)) {
-          report.duplicates++;
-          continue;
-        }
-        const routed = silverRowsOf(envelope, this.tables);
-        if (routed.length === 0) {
-          quarantine.push({
-            ...lineageOf(row),
-            event_id: envelope.eventId,
-            event_type: envelope.eventType,
-            reason_code: 'UNROUTED',
-            reason: `Silver has no table for ${envelope.eventType}`,
-            envelope: row.envelope,
-          });
-          continue;
-        }
-        known.add(envelope.eventId);
-        const occurredAt = epochMillis(envelope.occurredAt) ?? 0;
-        const latest = maxOccurredAt.get(row._source_topic) ?? Number.NEGATIVE_INFINITY;
-        const lateness = Math.max(0, latest - occurredAt);
-        const isLate = lateness > this.allowedOutOfOrderness;
-        if (isLate) report.late++;
-        if (occurredAt > latest) maxOccurredAt.set(row._source_topic, occurredAt);
-        for (const [table, values] of routed) {
-          const list = byTable.get(table) ?? [];
-          list.push({ ...values, ...lineageOf(row), _lateness_ms: lateness, _is_late: isLate });
-          byTable.set(table, list);
-        }
-      }
-      report.quarantined = quarantine.length;
-
-      try {
-        for (const [table, rows] of byTable) {
-          await this.staging.stage(table, rows);
-          report.landed[table.name] = rows.length;
-        }
-        if (quarantine.length > 0) await this.staging.stage(this.tables.quarantine, quarantine);
-        await this.lake.transaction(async () => {
-          // One refresher at a time: a position that moved since it was read means another one landed this batch.
-          const now = await this.position();
-          if (now.lastRowid !== position.lastRowid) throw new Error('transaction conflict: Silver moved on meanwhile');
-          for (const table of byTable.keys()) await this.staging.insertInto(table);
-          if (quarantine.length > 0) await this.staging.insertInto(this.tables.quarantine);
-          await this.savePosition(report.lastRowid, maxOccurredAt);
+      const routed = silverRowsOf(envelope, this.tables);
+      if (routed.length === 0) {
+        quarantine.push({
+          ...lineageOf(row),
+          event_id: envelope.eventId,
+          event_type: envelope.eventType,
+          reason_code: 'UNROUTED',
+          reason: `Silver has no table for ${envelope.eventType}`,
+          envelope: row.envelope,
         });
-      } finally {
-        await this.staging.clear();
+        continue;
       }
-      return report;
+      known.add(envelope.eventId);
+      const occurredAt = epochMillis(envelope.occurredAt) ?? 0;
+      const latest = maxOccurredAt.get(row._source_topic) ?? Number.NEGATIVE_INFINITY;
+      const lateness = Math.max(0, latest - occurredAt);
+      const isLate = lateness > this.allowedOutOfOrderness;
+      if (isLate) report.late++;
+      if (occurredAt > latest) maxOccurredAt.set(row._source_topic, occurredAt);
+      for (const [table, values] of routed) {
+        const list = byTable.get(table) ?? [];
+        list.push({ ...values, ...lineageOf(row), _lateness_ms: lateness, _is_late: isLate });
+        byTable.set(table, list);
+      }
+    }
+    report.quarantined = quarantine.length;
+    if (quarantine.length > 0) byTable.set(this.tables.quarantine, quarantine);
+    for (const [table, rows] of byTable) {
+      report.written[qualifiedName(table)] = rows.length;
+      if (table !== this.tables.quarantine) report.landed[table.name] = rows.length;
+    }
+
+    try {
+      for (const [table, rows] of byTable) await this.staging.stage(table, rows);
+      await this.lake.transaction(async () => {
+        // One refresher at a time: a position that moved since it was read means another one landed this batch.
+        const now = await this.position();
+        if (now.lastRowid !== position.lastRowid)
+          throw new BvError('LAKE_COMMIT_CONFLICT', `${this.name} moved on meanwhile (another refresher landed)`, {
+            retriable: true,
+          });
+        for (const table of byTable.keys()) await this.staging.insertInto(table);
+        await this.savePosition(lastRowid, maxOccurredAt);
+        if (context.beforePublish) {
+          const verdict = await context.beforePublish({
+            transform: this.name,
+            lake: this.lake,
+            outputs: [...byTable].map(([table, rows]) => ({
+              table,
+              increment: `(SELECT * FROM ${qualifiedName(table)} WHERE _bronze_rowid > ${position.lastRowid} AND _bronze_rowid <= ${lastRowid})`,
+              rows: rows.length,
+            })),
+          });
+          if (verdict.action === 'hold') throw new Held(verdict);
+        }
+      });
+    } catch (error) {
+      if (!(error instanceof Held)) throw error;
+      await error.verdict.afterRollback?.();
+      return {
+        ...report,
+        position: String(position.lastRowid),
+        lastRowid: position.lastRowid,
+        published: false,
+        heldReason: error.verdict.reason,
+        durationMs: performance.now() - started,
+      };
+    } finally {
+      await this.staging.clear();
+    }
+    const durationMs = performance.now() - started;
+    diagnostics.lakeCommit.publish({
+      writer: this.name,
+      written: report.written,
+      position: report.position,
+      durationMs,
     });
+    return { ...report, durationMs };
   }
 
   /**
-   * Rebuilds Silver from the Bronze rows ingested at or after `from`: removes what Silver derived from them, moves the
-   * read position back to just before the first of them, and refreshes. Rows derived from earlier Bronze rows stay.
+   * Rebuilds Silver from the Bronze rows ingested at or after `from` (all of them when omitted): removes what Silver
+   * derived from them, moves the read position back to just before the first of them, and runs increments until
+   * caught up. Rows derived from earlier Bronze rows stay.
    */
-  async rebuild(from: Date): Promise<{ removed: number; reports: SilverBatchReport[] }> {
+  async rebuild(from: Date = new Date(0), context: TransformContext = {}): Promise<SilverBatchReport[]> {
     const [first] = await this.lake.rows<{ rowid: bigint | null }>(
       `SELECT min(rowid) AS rowid FROM ${qualifiedName(this.bronze)} WHERE _ingested_at >= $1::TIMESTAMPTZ`,
       [from.toISOString()],
     );
-    if (first?.rowid === null || first?.rowid === undefined) return { removed: 0, reports: await this.refresh() };
-    const boundary = first.rowid;
     let removed = 0;
-    await retryOnConflict(async () => {
-      removed = 0;
-      await this.lake.transaction(async () => {
-        for (const table of [...this.eventTables, this.tables.quarantine]) {
-          const [counted] = await this.lake.rows<{ n: bigint }>(
-            `SELECT count(*) AS n FROM ${qualifiedName(table)} WHERE _bronze_rowid >= $1`,
-            [boundary],
+    if (first?.rowid !== null && first?.rowid !== undefined) {
+      const boundary = first.rowid;
+      await retryOnConflict(async () => {
+        removed = 0;
+        await this.lake.transaction(async () => {
+          for (const table of this.outputs) {
+            const [counted] = await this.lake.rows<{ n: bigint }>(
+              `SELECT count(*) AS n FROM ${qualifiedName(table)} WHERE _bronze_rowid >= $1`,
+              [boundary],
+            );
+            removed += Number(counted?.n ?? 0n);
+            await this.lake.run(`DELETE FROM ${qualifiedName(table)} WHERE _bronze_rowid >= $1`, [boundary]);
+          }
+          const latest = await this.lake.rows<{ topic: string; max_occurred_at: bigint }>(
+            `SELECT _bronze_topic AS topic, epoch_ms(max(occurred_at)) AS max_occurred_at FROM (${this.eventTables
+              .map((t) => `SELECT _bronze_topic, occurred_at FROM ${qualifiedName(t)}`)
+              .join(' UNION ALL ')}) GROUP BY 1`,
           );
-          removed += Number(counted?.n ?? 0n);
-          await this.lake.run(`DELETE FROM ${qualifiedName(table)} WHERE _bronze_rowid >= $1`, [boundary]);
-        }
-        const latest = await this.lake.rows<{ topic: string; max_occurred_at: bigint }>(
-          `SELECT _bronze_topic AS topic, epoch_ms(max(occurred_at)) AS max_occurred_at FROM (${this.eventTables
-            .map((t) => `SELECT _bronze_topic, occurred_at FROM ${qualifiedName(t)}`)
-            .join(' UNION ALL ')}) GROUP BY 1`,
-        );
-        const maxOccurredAt = new Map(latest.map((r) => [r.topic, Number(r.max_occurred_at)]));
-        await this.lake.run(`DELETE FROM ${qualifiedName(this.tables.progress)}`);
-        await this.savePosition(boundary - 1n, maxOccurredAt, true);
+          const maxOccurredAt = new Map(latest.map((r) => [r.topic, Number(r.max_occurred_at)]));
+          await this.lake.run(`DELETE FROM ${qualifiedName(this.tables.progress)}`);
+          await this.savePosition(boundary - 1n, maxOccurredAt, true);
+        });
       });
-    });
-    return { removed, reports: await this.refresh() };
+    }
+    const reports: SilverBatchReport[] = [];
+    for (;;) {
+      const report = await this.runOnce(context);
+      reports.push(report);
+      if (report.read < this.maxBatchRows || !report.published || context.signal?.aborted) break;
+    }
+    const [firstReport] = reports;
+    if (firstReport) firstReport.removed = removed;
+    return reports;
+  }
+
+  /** Where Silver stands against Bronze: its read position, the Bronze rows after it, and their ingestion times. */
+  async lag(): Promise<TransformLag> {
+    const { lastRowid } = await this.position();
+    const [row] = await this.lake.rows<{ pending: bigint; consumed: bigint | null; newest: bigint | null }>(
+      `SELECT count(*) FILTER (WHERE rowid > $1) AS pending,
+              epoch_ms(max(_ingested_at) FILTER (WHERE rowid <= $1)) AS consumed,
+              epoch_ms(max(_ingested_at)) AS newest
+         FROM ${qualifiedName(this.bronze)}`,
+      [lastRowid],
+    );
+    return {
+      position: String(lastRowid),
+      pendingRows: Number(row?.pending ?? 0n),
+      ...(row?.consumed != null ? { consumedUpTo: new Date(Number(row.consumed)) } : {}),
+      ...(row?.newest != null ? { inputUpTo: new Date(Number(row.newest)) } : {}),
+    };
   }
 
   private classify(row: BronzeRow): { envelope: Envelope } | (LakeRow & { reason: string }) {
@@ -257,7 +343,7 @@ export class SilverRefresher {
     }
   }
 
-  private async position(): Promise<{ lastRowid: bigint; maxOccurredAt: Map<string, number> }> {
+  private async position(): Promise<Position> {
     const rows = await this.lake.rows<{ topic: string; last_rowid: bigint | null; max_occurred_at: bigint | null }>(
       `SELECT topic, last_rowid, epoch_ms(max_occurred_at) AS max_occurred_at FROM ${qualifiedName(this.tables.progress)}`,
     );

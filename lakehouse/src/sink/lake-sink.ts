@@ -1,4 +1,4 @@
-import { loadPlatformConfig, type PlatformConfig } from '@bitvelocity/core';
+import { BvError, loadPlatformConfig, type PlatformConfig } from '@bitvelocity/core';
 import type {
   PartitionOffset,
   StreamRecord,
@@ -36,7 +36,8 @@ export class LakeSystem implements TransactionalSystem {
   ): TransactionalSinkSpec<T> {
     const target = qualifiedName(table);
     const known = this.targets.get(target);
-    if (known && known.table !== table) throw new TypeError(`lake table ${target} is defined twice in one job`);
+    if (known && known.table !== table)
+      throw new BvError('JOB_INVALID', `lake table ${target} is defined twice in one job`);
     this.targets.set(target, { table, row: row as LakeTarget['row'] });
     return { kind: 'transactional', system: this, target };
   }

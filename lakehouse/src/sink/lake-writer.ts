@@ -1,4 +1,4 @@
-import { BvError } from '@bitvelocity/core';
+import { BvError, diagnostics } from '@bitvelocity/core';
 import type { PartitionOffset, StreamRecord, TransactionalCommit, TransactionalWriter } from '@bitvelocity/streams';
 import { retryOnConflict } from '../conflicts.js';
 import type { DuckDb } from '../duckdb.js';
@@ -54,6 +54,7 @@ export class LakeWriter implements TransactionalWriter {
 
   private constructor(
     private readonly lake: DuckDb,
+    private readonly job: string,
     private readonly owner: string,
     private readonly offsets: string,
     private readonly targets: ReadonlyMap<string, LakeTarget>,
@@ -79,7 +80,7 @@ export class LakeWriter implements TransactionalWriter {
       lake,
       [...targets.values()].map((t) => t.table),
     );
-    return new LakeWriter(lake, owner, qualifiedName(offsets), targets, staging);
+    return new LakeWriter(lake, job, owner, qualifiedName(offsets), targets, staging);
   }
 
   async claim(topic: string, partition: number): Promise<bigint | undefined> {
@@ -116,7 +117,9 @@ export class LakeWriter implements TransactionalWriter {
 
   async commit(batch: TransactionalCommit): Promise<void> {
     const context: LakeCommitContext = { committedAt: new Date() };
+    const started = performance.now();
     const staged: LakeTarget[] = [];
+    const written: Record<string, number> = {};
     try {
       for (const [name, records] of batch.records) {
         if (records.length === 0) continue;
@@ -127,6 +130,8 @@ export class LakeWriter implements TransactionalWriter {
           records.map((record) => target.row(record, context)),
         );
         staged.push(target);
+        const table = qualifiedName(target.table);
+        written[table] = (written[table] ?? 0) + records.length;
       }
       await retryOnConflict(() =>
         this.lake.transaction(async () => {
@@ -140,6 +145,12 @@ export class LakeWriter implements TransactionalWriter {
           }
         }),
       );
+      diagnostics.lakeCommit.publish({
+        writer: this.job,
+        written,
+        offsets: [...batch.offsets],
+        durationMs: performance.now() - started,
+      });
     } finally {
       await this.staging.clear();
     }

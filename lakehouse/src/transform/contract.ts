@@ -1,3 +1,4 @@
+import type { TransformRunSummary } from '@bitvelocity/core';
 import type { DuckDb } from '../duckdb.js';
 import type { LakeTable } from '../tables.js';
 
@@ -41,23 +42,8 @@ export interface TransformContext {
   signal?: AbortSignal;
 }
 
-/** What every run reports; a transform adds its own counters. */
-export interface TransformReport {
-  transform: string;
-  /** Input rows read in this increment (0: nothing new). */
-  read: number;
-  /** Rows written per output table (qualified name -> rows). */
-  written: Record<string, number>;
-  /** The position recorded after this increment (a transform-specific cursor, printable). */
-  position: string;
-  /** False when a publish hook held the increment back (nothing was committed; the position did not move). */
-  published: boolean;
-  /** The hook's reason when it held the increment back. */
-  heldReason?: string;
-  /** The lake snapshot id of the commit, when one was made. */
-  snapshotId?: bigint;
-  durationMs: number;
-}
+/** What every run reports (defined once in core, where the diagnostics events carry it); a transform adds its own counters. */
+export type TransformReport = TransformRunSummary;
 
 export interface TransformLag {
   /** The position recorded by the last committed increment. */

@@ -1,3 +1,4 @@
+import { BvError } from '@bitvelocity/core';
 import type { FastifyError, FastifyInstance } from 'fastify';
 
 /** Every error code the services answer with, and its HTTP status. docs/services/errors.md lists each (a test checks). */
@@ -31,18 +32,24 @@ export interface ApiErrorBody {
 }
 
 /** An error the API answers with: a stable code, a message a client can act on, and the failing field if any. */
-export class ApiError extends Error {
+export class ApiError extends BvError<ApiErrorCode> {
   readonly statusCode: number;
+  readonly field: string | undefined;
+  /** What the body's `details` carries (none when omitted). */
+  readonly bodyDetails: Record<string, unknown> | undefined;
 
   constructor(
-    readonly code: ApiErrorCode,
+    code: ApiErrorCode,
     message: string,
-    readonly field?: string,
-    readonly details?: Record<string, unknown>,
+    field?: string,
+    details?: Record<string, unknown>,
+    options: { cause?: unknown } = {},
   ) {
-    super(message);
-    this.name = 'ApiError';
+    // Only an unavailable dependency is worth the client's retry; every other code needs a different request.
+    super(code, message, { ...options, retriable: code === 'UNAVAILABLE', ...(details ? { details } : {}) });
     this.statusCode = API_ERRORS[code];
+    this.field = field;
+    this.bodyDetails = details;
   }
 
   toBody(): ApiErrorBody {
@@ -51,7 +58,7 @@ export class ApiError extends Error {
         code: this.code,
         message: this.message,
         ...(this.field ? { field: this.field } : {}),
-        ...(this.details ? { details: this.details } : {}),
+        ...(this.bodyDetails ? { details: this.bodyDetails } : {}),
       },
     };
   }

@@ -1,4 +1,4 @@
-import type { Envelope } from '@bitvelocity/core';
+import { BvError, type Envelope } from '@bitvelocity/core';
 import { dedupeOperator } from '../operators/dedupe.js';
 import type { OperatorFactory } from '../operators/operator.js';
 import {
@@ -18,6 +18,7 @@ import {
   type AnomalyEpisode,
   type AnomalyScore,
   SCORES,
+  ZSCORE_STATE,
   type ZScoreOptions,
   zScoreOperator,
 } from '../operators/zscore.js';
@@ -28,7 +29,15 @@ import type { SourceSpec } from './sources.js';
 
 export type GraphNode =
   | { id: string; kind: 'source'; source: SourceSpec<unknown> }
-  | { id: string; kind: 'operator'; parent: string; port: string; factory: OperatorFactory }
+  | {
+      id: string;
+      kind: 'operator';
+      parent: string;
+      port: string;
+      factory: OperatorFactory;
+      /** The keyed state stores the operator keeps, declared up front (as Arroyo's operators list their tables). */
+      state: readonly string[];
+    }
   | { id: string; kind: 'sink'; parent: string; port: string; sink: SinkSpec<unknown> };
 
 export type DeliveryGuarantee = 'exactly-once' | 'at-least-once';
@@ -54,16 +63,22 @@ export class JobBuilder {
   readonly nodes: GraphNode[] = [];
 
   source<T>(spec: SourceSpec<T>): Stream<T> {
-    if (spec.topics.length === 0) throw new TypeError('a source needs at least one topic');
+    if (spec.topics.length === 0) throw new BvError('JOB_INVALID', 'a source needs at least one topic');
     const id = `${this.nodes.length}-source`;
     this.nodes.push({ id, kind: 'source', source: spec as SourceSpec<unknown> });
     return new Stream<T>(this, id, 'main');
   }
 
-  /** @internal */
-  addOperator(parent: string, port: string, kind: string, factory: OperatorFactory): string {
+  /** @internal `state`: the stores the operator declares; it may use no other. */
+  addOperator(
+    parent: string,
+    port: string,
+    kind: string,
+    factory: OperatorFactory,
+    state: readonly string[] = [],
+  ): string {
     const id = `${this.nodes.length}-${kind}`;
-    this.nodes.push({ id, kind: 'operator', parent, port, factory });
+    this.nodes.push({ id, kind: 'operator', parent, port, factory, state });
     return id;
   }
 
@@ -80,8 +95,8 @@ export class Stream<T> {
     protected readonly port: string,
   ) {}
 
-  protected chain<U>(kind: string, factory: OperatorFactory): Stream<U> {
-    return new Stream<U>(this.job, this.job.addOperator(this.nodeId, this.port, kind, factory), 'main');
+  protected chain<U>(kind: string, factory: OperatorFactory, state: readonly string[] = []): Stream<U> {
+    return new Stream<U>(this.job, this.job.addOperator(this.nodeId, this.port, kind, factory, state), 'main');
   }
 
   map<U>(fn: MapFunction<T, U>): Stream<U> {
@@ -108,7 +123,7 @@ export class Stream<T> {
 
   /** Drops events whose id (the envelope's eventId by default) was seen within the TTL. */
   dedupe(options: { ttl: Duration; id?: (value: T) => string }): Stream<T> {
-    return this.chain('dedupe', dedupeOperator(options));
+    return this.chain('dedupe', dedupeOperator(options), ['seen']);
   }
 
   /**
@@ -145,7 +160,8 @@ export class KeyedStream<T> extends Stream<T> {
       assigner.kind === 'session'
         ? sessionWindowOperator(assigner.gap, aggregate, { allowedLateness })
         : fixedWindowOperator(assigner, aggregate, { allowedLateness });
-    const id = this.job.addOperator(this.nodeId, this.port, `${assigner.kind}Window`, factory);
+    const state = assigner.kind === 'session' ? ['sessions'] : ['windows'];
+    const id = this.job.addOperator(this.nodeId, this.port, `${assigner.kind}Window`, factory, state);
     return new WindowedStream<T, R>(this.job, id, 'main');
   }
 
@@ -154,7 +170,7 @@ export class KeyedStream<T> extends Stream<T> {
    * `.scores()` is every scored point. The options are checked here (BvError `ANOMALY_BAD_OPTION`).
    */
   zScore(options: ZScoreOptions<T>): AnomalyStream {
-    const id = this.job.addOperator(this.nodeId, this.port, 'zScore', zScoreOperator(options));
+    const id = this.job.addOperator(this.nodeId, this.port, 'zScore', zScoreOperator(options), ZSCORE_STATE);
     return new AnomalyStream(this.job, id, 'main');
   }
 }
@@ -186,16 +202,18 @@ export interface JobSpec {
 export const JOB_NAME = /^[a-z][a-z0-9-]{1,62}$/;
 
 export function defineJob(spec: JobSpec): JobDefinition {
-  if (!JOB_NAME.test(spec.name)) throw new TypeError(`job name "${spec.name}" must match ${JOB_NAME}`);
+  if (!JOB_NAME.test(spec.name)) throw new BvError('JOB_INVALID', `job name "${spec.name}" must match ${JOB_NAME}`);
   const builder = new JobBuilder();
   spec.build(builder);
-  if (!builder.nodes.some((n) => n.kind === 'source')) throw new TypeError(`job ${spec.name} has no source`);
-  if (!builder.nodes.some((n) => n.kind === 'sink')) throw new TypeError(`job ${spec.name} has no sink`);
+  if (!builder.nodes.some((n) => n.kind === 'source'))
+    throw new BvError('JOB_INVALID', `job ${spec.name} has no source`);
+  if (!builder.nodes.some((n) => n.kind === 'sink')) throw new BvError('JOB_INVALID', `job ${spec.name} has no sink`);
   const topics = builder.nodes.flatMap((n) => (n.kind === 'source' ? n.source.topics : []));
   const repeated = topics.filter((topic, i) => topics.indexOf(topic) !== i);
   if (repeated.length > 0) {
     // A task runs the graph of its partition's one source: branch one source's stream instead.
-    throw new TypeError(
+    throw new BvError(
+      'JOB_INVALID',
       `job ${spec.name} reads ${repeated.join(', ')} from more than one source; use one source and branch it`,
     );
   }
@@ -206,9 +224,23 @@ export function defineJob(spec: JobSpec): JobDefinition {
     // Output and offsets commit in one transaction of one system: a second system, or Kafka sinks beside it, could not
     // be part of that commit.
     if (systems.size > 1 || builder.nodes.some((n) => n.kind === 'sink' && n.sink.kind === 'kafka'))
-      throw new TypeError(`job ${spec.name} mixes sinks of different systems; a job commits into one system`);
+      throw new BvError(
+        'JOB_INVALID',
+        `job ${spec.name} mixes sinks of different systems; a job commits into one system`,
+      );
+    // State is checkpointed to a Kafka changelog and the output to the other system: the two cannot commit together.
+    const stateful = builder.nodes.filter((n) => n.kind === 'operator' && n.state.length > 0).map((n) => n.id);
+    if (stateful.length > 0)
+      throw new BvError(
+        'JOB_INVALID',
+        `job ${spec.name} writes into ${[...systems][0]?.name} and keeps keyed state (${stateful.join(', ')}): state is checkpointed to Kafka, the output to ${[...systems][0]?.name}, and the two cannot commit together; split it into a Kafka-to-Kafka job and a stateless landing job`,
+        { details: { job: spec.name, statefulOperators: stateful } },
+      );
     if (spec.guarantee === 'at-least-once')
-      throw new TypeError(`job ${spec.name}: a transactional sink commits its offsets itself, always exactly-once`);
+      throw new BvError(
+        'JOB_INVALID',
+        `job ${spec.name}: a transactional sink commits its offsets itself, always exactly-once`,
+      );
   }
   return {
     name: spec.name,

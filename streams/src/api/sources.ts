@@ -1,15 +1,14 @@
-import { type Envelope, EventSchemaRegistry } from '@bitvelocity/core';
+import { BvError, type Envelope, EventSchemaRegistry } from '@bitvelocity/core';
 import { type Duration, toMillis } from './duration.js';
 import type { RawRecord } from './record.js';
 
+export type DecodeErrorCode = 'UNDECODABLE' | 'SCHEMA_VIOLATION' | 'NO_EVENT_TIME';
+
 /** Why a record could not be decoded; it goes to the dead-letter topic with this code and reason. */
-export class DecodeError extends Error {
-  constructor(
-    readonly code: 'UNDECODABLE' | 'SCHEMA_VIOLATION' | 'NO_EVENT_TIME',
-    message: string,
-  ) {
-    super(message);
-    this.name = 'DecodeError';
+export class DecodeError extends BvError<DecodeErrorCode> {
+  constructor(code: DecodeErrorCode, message: string, options: { cause?: unknown } = {}) {
+    // The same bytes fail the same way every time: retrying a decode never helps.
+    super(code, message, { ...options, retriable: false });
   }
 }
 

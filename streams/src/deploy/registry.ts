@@ -1,11 +1,14 @@
-import { type PlatformConfig, postgresUrl } from '@bitvelocity/core';
+import { BvError, type JobKind, type PlatformConfig, postgresUrl } from '@bitvelocity/core';
 import pg from 'pg';
 import type { WorkerStatus } from '../kafka/worker.js';
+import type { TransformJobStatus } from './transform-job.js';
 
 export type DesiredState = 'running' | 'stopped';
 
 export interface JobRecord {
   name: string;
+  /** A Kafka dataflow (`defineJob`) or a lake transform (`transformJob`). */
+  kind: JobKind;
   module: string;
   description: string;
   guarantee: string;
@@ -27,7 +30,8 @@ export interface WorkerRecord {
   startedAt: Date | null;
   reportedAt: Date | null;
   restarts: number;
-  status: WorkerStatus | null;
+  /** The worker's last report: a stream worker's (tasks, rates) or a transform worker's (runs, lag). */
+  status: WorkerStatus | TransformJobStatus | null;
 }
 
 // Idempotent DDL: the registry is the stream runtime's own small schema in the platform database.
@@ -57,10 +61,12 @@ CREATE TABLE IF NOT EXISTS bv_streams.workers (
   restarts integer NOT NULL DEFAULT 0,
   status jsonb,
   PRIMARY KEY (job, worker_index)
-);`;
+);
+ALTER TABLE bv_streams.jobs ADD COLUMN IF NOT EXISTS kind text NOT NULL DEFAULT 'stream';`;
 
 const jobOf = (row: Record<string, unknown>): JobRecord => ({
   name: row.name as string,
+  kind: (row.kind as JobKind | undefined) ?? 'stream',
   module: row.module as string,
   description: row.description as string,
   guarantee: row.guarantee as string,
@@ -100,10 +106,10 @@ export class JobRegistry {
     job: Omit<JobRecord, 'supervisorPid' | 'restartRequestedAt' | 'deployedAt' | 'updatedAt'>,
   ): Promise<void> {
     await this.pool.query(
-      `INSERT INTO bv_streams.jobs (name, module, description, guarantee, parallelism, desired_state, source_topics, sink_topics)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+      `INSERT INTO bv_streams.jobs (name, module, description, guarantee, parallelism, desired_state, source_topics, sink_topics, kind)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
        ON CONFLICT (name) DO UPDATE SET module = $2, description = $3, guarantee = $4, parallelism = $5,
-         desired_state = $6, source_topics = $7, sink_topics = $8, updated_at = now()`,
+         desired_state = $6, source_topics = $7, sink_topics = $8, kind = $9, updated_at = now()`,
       [
         job.name,
         job.module,
@@ -113,6 +119,7 @@ export class JobRegistry {
         job.desiredState,
         job.sourceTopics,
         job.sinkTopics,
+        job.kind,
       ],
     );
   }
@@ -154,7 +161,12 @@ export class JobRegistry {
     );
   }
 
-  async report(job: string, index: number, metricsPort: number | null, status: WorkerStatus): Promise<void> {
+  async report(
+    job: string,
+    index: number,
+    metricsPort: number | null,
+    status: WorkerStatus | TransformJobStatus,
+  ): Promise<void> {
     await this.pool.query(
       `UPDATE bv_streams.workers SET reported_at = now(), metrics_port = $3, status = $4 WHERE job = $1 AND worker_index = $2`,
       [job, index, metricsPort, JSON.stringify(status)],
@@ -180,4 +192,20 @@ export class JobRegistry {
   async removeWorkersFrom(job: string, fromIndex: number): Promise<void> {
     await this.pool.query('DELETE FROM bv_streams.workers WHERE job = $1 AND worker_index >= $2', [job, fromIndex]);
   }
+}
+
+/** Opens the registry for one command and closes it afterwards. */
+export async function withRegistry<T>(config: PlatformConfig, body: (registry: JobRegistry) => Promise<T>): Promise<T> {
+  const registry = await JobRegistry.create(config);
+  try {
+    return await body(registry);
+  } finally {
+    await registry.close();
+  }
+}
+
+export async function requireJob(registry: JobRegistry, name: string): Promise<JobRecord> {
+  const job = await registry.get(name);
+  if (!job) throw new BvError('JOB_NOT_FOUND', `job ${name} is not deployed (see bv jobs list)`);
+  return job;
 }

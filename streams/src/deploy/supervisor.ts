@@ -1,5 +1,5 @@
 import type { ChildProcess } from 'node:child_process';
-import { createLogger, loadPlatformConfig } from '@bitvelocity/core';
+import { createLogger, diagnostics, isAlive, loadPlatformConfig } from '@bitvelocity/core';
 import { StreamJobLineage } from './lineage.js';
 import { JobRegistry } from './registry.js';
 
@@ -18,16 +18,6 @@ interface Slot {
   stopping: boolean;
   everStarted: boolean;
 }
-
-export const isAlive = (pid: number | null | undefined): boolean => {
-  if (!pid) return false;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
 
 /**
  * Keeps a deployed job's workers running as the registry says: `parallelism` worker processes, restarted with backoff
@@ -57,14 +47,28 @@ export async function runSupervisor(jobName: string, options: SupervisorOptions)
     if (child.pid) await registry.workerStarted(jobName, index, child.pid, slot.everStarted);
     slot.everStarted = true;
     log.info({ index, pid: child.pid }, 'worker started');
+    diagnostics.jobStarted.publish({ job: jobName, workerIndex: index, pid: child.pid });
     child.once('exit', (code, signal) => {
       slot.child = undefined;
-      if (slot.stopping) return;
+      if (slot.stopping) {
+        diagnostics.jobStopped.publish({ job: jobName, workerIndex: index, pid: child.pid });
+        return;
+      }
       // A worker that ran a minute was healthy: start the backoff over.
       slot.failures = Date.now() - slot.startedAt > 60_000 ? 1 : slot.failures + 1;
-      slot.restartAt = Date.now() + Math.min(30_000, 500 * 2 ** (slot.failures - 1));
+      const restartInMs = Math.min(30_000, 500 * 2 ** (slot.failures - 1));
+      slot.restartAt = Date.now() + restartInMs;
       log.warn({ index, code, signal, failures: slot.failures }, 'worker exited; restarting');
       lineage.workerCrashed(index, code, signal);
+      diagnostics.jobCrashed.publish({
+        job: jobName,
+        workerIndex: index,
+        pid: child.pid,
+        exitCode: code,
+        signal,
+        failures: slot.failures,
+        restartInMs,
+      });
     });
   };
 

@@ -1,12 +1,14 @@
-import { BvError, createLogger, loadPlatformConfig } from '@bitvelocity/core';
+import { BvError, createLogger, diagnostics, loadPlatformConfig } from '@bitvelocity/core';
 import { runWorker } from '../kafka/worker.js';
 import { loadJobModule } from './load.js';
 import { WorkerMetrics } from './metrics.js';
 import { JobRegistry } from './registry.js';
+import { isTransformJob } from './transform-job.js';
 
 /**
- * The body of one worker process of a deployed job: loads the job's module from the registry, serves /metrics, reports
- * its status to the registry, and stops cleanly (after committing) on SIGTERM/SIGINT.
+ * The body of one worker process of a deployed job: loads the job's module from the registry, serves /metrics (stream
+ * jobs), reports its status to the registry, and stops cleanly (after committing) on SIGTERM/SIGINT. A transform job's
+ * worker runs the transform's own loop.
  */
 export async function runWorkerProcess(jobName: string, workerIndex: number): Promise<void> {
   const config = loadPlatformConfig();
@@ -15,10 +17,6 @@ export async function runWorkerProcess(jobName: string, workerIndex: number): Pr
   if (!record) throw new BvError('JOB_NOT_FOUND', `job ${jobName} is not deployed`);
   const { job } = await loadJobModule(record.module);
   const log = createLogger(`streams.${job.name}.${workerIndex}`);
-  const metrics = new WorkerMetrics(job.name);
-  // A fixed base port gives worker i the port base + i, so parallel workers never collide.
-  const basePort = Number(process.env.BV_JOB_METRICS_PORT ?? 0);
-  const { port, server } = await metrics.serve(basePort > 0 ? basePort + workerIndex : 0);
   const stop = new AbortController();
   for (const signal of ['SIGTERM', 'SIGINT'] as const) process.once(signal, () => stop.abort());
   // A worker whose supervisor died (even by kill -9) stops too, instead of running on where nothing can stop it.
@@ -31,24 +29,53 @@ export async function runWorkerProcess(jobName: string, workerIndex: number): Pr
   }, 1000);
   orphanCheck.unref();
   let reporting = Promise.resolve();
+  const report = (port: number | null, status: Parameters<JobRegistry['report']>[3]) => {
+    // Reports are best effort and never overlap: a slow database must not slow the job.
+    reporting = reporting
+      .then(() => registry.report(job.name, workerIndex, port, status))
+      .catch((error: unknown) => log.warn({ err: error }, 'status report failed'));
+  };
+
+  if (isTransformJob(job)) {
+    try {
+      await job.run({
+        signal: stop.signal,
+        logger: log,
+        workerId: `${job.name}-${workerIndex}-${process.pid}`,
+        report: (status) => report(null, status),
+      });
+    } finally {
+      await reporting;
+      await registry.close();
+    }
+    return;
+  }
+
+  const metrics = new WorkerMetrics(job.name);
+  // A fixed base port gives worker i the port base + i, so parallel workers never collide.
+  const basePort = Number(process.env.BV_JOB_METRICS_PORT ?? 0);
+  const { port, server } = await metrics.serve(basePort > 0 ? basePort + workerIndex : 0);
+  const workerId = `${job.name}-${workerIndex}-${process.pid}`;
+  const unsubscribe = diagnostics.checkpointCommitted.subscribe((checkpoint) => {
+    // One observation per task checkpointed: a lake commit covers every task of the worker at once.
+    if (checkpoint.workerId === workerId)
+      for (const _ of checkpoint.offsets) metrics.observeCheckpoint(checkpoint.durationMs);
+  });
   try {
     await runWorker({
       job,
       bootstrapServers: config.kafka.bootstrapServers,
-      workerId: `${job.name}-${workerIndex}-${process.pid}`,
+      workerId,
       groupInstanceId: `${job.name}-${workerIndex}`,
       signal: stop.signal,
       logger: log,
-      onCheckpoint: (_task, millis) => metrics.observeCheckpoint(millis),
       onStatus: (status) => {
         metrics.update(status);
-        // Reports are best effort and never overlap: a slow database must not slow the job.
-        reporting = reporting
-          .then(() => registry.report(job.name, workerIndex, port, status))
-          .catch((error: unknown) => log.warn({ err: error }, 'status report failed'));
+        report(port, status);
       },
     });
   } finally {
+    unsubscribe();
     await reporting;
     server.close();
     await registry.close();

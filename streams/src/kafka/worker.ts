@@ -1,35 +1,17 @@
-import { BvError, createLogger, type Logger } from '@bitvelocity/core';
-import { Consumer, type Message, Producer } from '@platformatic/kafka';
+import { createLogger, type Logger } from '@bitvelocity/core';
+import { Consumer, Producer } from '@platformatic/kafka';
 import { type JobDefinition, sourceTopics, transactionalSystemOf } from '../api/job.js';
-import type { OutputRecord, RawRecord, StreamRecord } from '../api/record.js';
-import type { PartitionOffset, TransactionalWriter } from '../api/sinks.js';
-import { type ChangelogEntry, Task, type TaskCounters } from '../runtime/task.js';
+import type { RawRecord } from '../api/record.js';
+import type { TransactionalWriter } from '../api/sinks.js';
+import { Task } from '../runtime/task.js';
+import { readChangelog } from './changelog.js';
+import { type Checkpointer, KafkaCheckpointer, TransactionalSinkCheckpointer } from './checkpointers.js';
 import { PartitionFetcher, partitionId } from './fetcher.js';
+import type { WorkerStatus } from './status.js';
+import { type Bytes, newRunner, type TaskRunner } from './task-runner.js';
 import { changelogTopicOf, jobGroupId, transactionalIdOf } from './topics.js';
 
-export interface TaskStatus {
-  topic: string;
-  partition: number;
-  /** Next offset to read. */
-  position: string;
-  /** Records between the position and the end of what read_committed can see. */
-  lag: number;
-  watermark: string | null;
-  stateEntries: number;
-  lastCheckpointAt: string | null;
-  counters: TaskCounters;
-}
-
-export interface WorkerStatus {
-  job: string;
-  workerId: string;
-  pid: number;
-  startedAt: string;
-  guarantee: string;
-  /** Input records per second since the previous report. */
-  inputRate: number;
-  tasks: TaskStatus[];
-}
+export type { TaskStatus, WorkerStatus } from './status.js';
 
 export interface WorkerOptions {
   job: JobDefinition;
@@ -39,39 +21,12 @@ export interface WorkerOptions {
   logger?: Logger;
   /** Called after checkpoints, at most once a second. */
   onStatus?: (status: WorkerStatus) => void;
-  /** Called after every checkpoint of a task, with its duration (ms). */
-  onCheckpoint?: (task: Task, millis: number) => void;
   sessionTimeout?: number;
   /**
    * Static group membership: a restarted worker with the same instance id gets its partitions back at once instead
    * of waiting for the session timeout and a rebalance.
    */
   groupInstanceId?: string;
-}
-
-type Bytes = Buffer;
-type Transaction = Awaited<ReturnType<Producer<Bytes, Bytes, Bytes, Bytes>['beginTransaction']>>;
-
-interface TaskRunner {
-  task: Task;
-  topic: string;
-  partition: number;
-  position: bigint;
-  committed: bigint;
-  lastStable: bigint;
-  /** The task's own transactional producer, or the worker's shared one (dead letters of a transactional-sink job). */
-  producer: Producer<Bytes, Bytes, Bytes, Bytes>;
-  ownsProducer: boolean;
-  /** Begun (which fenced any previous owner) and not yet used. */
-  transaction: Transaction | undefined;
-  lastCheckpointAt: number | undefined;
-  readThisBatch: boolean;
-  /** Fetched, not yet processed (a checkpoint never takes more than maxBatchRecords of a task). */
-  buffer: RawRecord[];
-  bufferIndex: number;
-  /** Where the next fetch starts: past the buffer. */
-  fetchPosition: bigint;
-  batchRecords: number;
 }
 
 /**
@@ -103,12 +58,6 @@ export async function runWorker(options: WorkerOptions): Promise<void> {
     rebalanceTimeout: 30_000,
     ...(options.groupInstanceId ? { groupInstanceId: options.groupInstanceId } : {}),
   });
-  if (system && new Task(job, sourceTopics(job)[0] as string, 0).hasOperatorState) {
-    throw new BvError(
-      'JOB_INVALID',
-      `job ${job.name} writes into ${system.name} and keeps keyed state: state is checkpointed to Kafka, the output to ${system.name}, and the two cannot commit together; split it into a Kafka-to-Kafka job and a stateless landing job`,
-    );
-  }
   const writer: TransactionalWriter | undefined = system ? await system.connect(job.name, options.workerId) : undefined;
   const sharedProducer = writer
     ? new Producer<Bytes, Bytes, Bytes, Bytes>({ ...base, idempotent: true, acks: -1, retryDelay: 20 })
@@ -125,34 +74,9 @@ export async function runWorker(options: WorkerOptions): Promise<void> {
     const claimed = await (writer as TransactionalWriter).claim(topic, partition);
     const position = claimed ?? (await fetcher.earliest(topic, partition));
     const task = new Task(job, topic, partition);
-    task.nextOffset = position;
     log.info({ topic, partition, position: position.toString(), system: system?.name }, 'task assigned and claimed');
     return newRunner(task, position, sharedProducer as Producer<Bytes, Bytes, Bytes, Bytes>, false, undefined);
   };
-
-  const newRunner = (
-    task: Task,
-    position: bigint,
-    producer: Producer<Bytes, Bytes, Bytes, Bytes>,
-    ownsProducer: boolean,
-    transaction: Transaction | undefined,
-  ): TaskRunner => ({
-    task,
-    topic: task.topic,
-    partition: task.partition,
-    position,
-    committed: position,
-    lastStable: position,
-    producer,
-    ownsProducer,
-    transaction,
-    lastCheckpointAt: undefined,
-    readThisBatch: false,
-    buffer: [],
-    bufferIndex: 0,
-    fetchPosition: position,
-    batchRecords: 0,
-  });
 
   const openTask = async (topic: string, partition: number): Promise<TaskRunner> => {
     if (writer) return openTransactionalTask(topic, partition);
@@ -180,7 +104,6 @@ export async function runWorker(options: WorkerOptions): Promise<void> {
       const restoreStarted = performance.now();
       const entries = await readChangelog(fetcher, changelogTopicOf(job.name, topic), partition);
       task.restore(entries);
-      task.nextOffset = position;
       log.info(
         {
           topic,
@@ -229,97 +152,11 @@ export async function runWorker(options: WorkerOptions): Promise<void> {
     }
   };
 
-  const checkpoint = async (runner: TaskRunner) => {
-    const outputs = runner.task.takeOutputs();
-    const changes = runner.task.takeChangelog();
-    if (outputs.length === 0 && changes.length === 0 && runner.position === runner.committed) return;
-    const started = performance.now();
-    const messages = [
-      ...outputs.map(toMessage),
-      ...changes.map((entry) => changelogMessage(changelogTopicOf(job.name, runner.topic), runner.partition, entry)),
-    ];
-    if (exactlyOnce) {
-      const transaction = runner.transaction ?? (await runner.producer.beginTransaction());
-      runner.transaction = undefined;
-      for (const chunk of produceChunks(messages)) await transaction.send({ messages: chunk });
-      await transaction.addConsumer(consumer as never);
-      await transaction.addOffset(offsetMessage(consumer, groupId, runner));
-      await transaction.commit();
-    } else {
-      for (const chunk of produceChunks(messages)) await runner.producer.send({ messages: chunk });
-      await consumer.commit({
-        offsets: [{ topic: runner.topic, partition: runner.partition, offset: runner.position, leaderEpoch: -1 }],
-      });
-    }
-    runner.committed = runner.position;
-    runner.lastCheckpointAt = Date.now();
-    options.onCheckpoint?.(runner.task, performance.now() - started);
-  };
-
-  /**
-   * One transaction of the system for every task's records and offsets; dead letters go to Kafka first. The batch is
-   * taken synchronously; its commit runs while the next batch is read and processed (one commit in flight at a time),
-   * so fetching from Kafka and writing the lake overlap.
-   */
-  let inFlight: Promise<void> = Promise.resolve();
-  let commitFailed = false;
-  const checkpointTransactional = async (target: TransactionalWriter) => {
-    await inFlight;
-    if (commitFailed) {
-      // What was processed since the failed commit is dropped too; the tasks reopen from the offsets the system holds.
-      commitFailed = false;
-      for (const id of [...runners.keys()]) await closeTask(id, 'checkpoint failed');
-      return;
-    }
-    const records = new Map<string, StreamRecord<unknown>[]>();
-    const deadLetters: OutputRecord[] = [];
-    const offsets: PartitionOffset[] = [];
-    const advanced: [TaskRunner, bigint][] = [];
-    for (const runner of runners.values()) {
-      for (const [name, list] of runner.task.takeTransactionalRecords()) {
-        const all = records.get(name);
-        if (all) for (const record of list) all.push(record);
-        else records.set(name, list);
-      }
-      for (const output of runner.task.takeOutputs()) deadLetters.push(output);
-      runner.task.takeChangelog(); // the watermark's progress only; a stateless job does not restore it
-      if (runner.position !== runner.committed) {
-        offsets.push({ topic: runner.topic, partition: runner.partition, nextOffset: runner.position });
-        advanced.push([runner, runner.position]);
-      }
-    }
-    if (offsets.length === 0) return;
-    inFlight = (async () => {
-      const started = performance.now();
-      try {
-        // At least once into the dead-letter topics, before the commit that moves past them.
-        for (const chunk of produceChunks(deadLetters.map(toMessage))) await sharedProducer?.send({ messages: chunk });
-        await target.commit({ records, offsets });
-      } catch (error) {
-        log.warn({ err: error, system: system?.name }, 'checkpoint failed');
-        commitFailed = true;
-        return;
-      }
-      const millis = performance.now() - started;
-      const now = Date.now();
-      for (const [runner, position] of advanced) {
-        runner.committed = position;
-        runner.lastCheckpointAt = now;
-        options.onCheckpoint?.(runner.task, millis);
-      }
-      // The group's offsets mirror the system's for lag tools; the system's are the ones a task resumes from.
-      await consumer
-        .commit({
-          offsets: offsets.map((o) => ({
-            topic: o.topic,
-            partition: o.partition,
-            offset: o.nextOffset,
-            leaderEpoch: -1,
-          })),
-        })
-        .catch(() => {});
-    })();
-  };
+  const context = { job, workerId: options.workerId, consumer, log, closeTask };
+  const checkpointer: Checkpointer =
+    writer && sharedProducer
+      ? new TransactionalSinkCheckpointer(context, writer, sharedProducer, system?.name ?? 'transactional system')
+      : new KafkaCheckpointer(context, exactlyOnce, groupId);
 
   let lastReportAt = performance.now();
   let recordsSinceReport = 0;
@@ -414,24 +251,11 @@ export async function runWorker(options: WorkerOptions): Promise<void> {
       for (const runner of runners.values()) {
         if (!runner.readThisBatch && runner.position >= runner.lastStable) runner.task.idle();
       }
-      if (writer) await checkpointTransactional(writer);
-      else
-        await Promise.all(
-          [...runners.entries()].map(async ([id, runner]) => {
-            try {
-              await checkpoint(runner);
-            } catch (error) {
-              // Fenced (a new owner took the partition) or a failed commit: drop the task; if it is still ours, the next
-              // cycle reopens it from the last committed checkpoint.
-              log.warn({ topic: runner.topic, partition: runner.partition, err: error }, 'checkpoint failed');
-              await closeTask(id, 'checkpoint failed');
-            }
-          }),
-        );
+      await checkpointer.checkpoint(runners);
       report();
     }
   } finally {
-    await inFlight;
+    await checkpointer.drain();
     report(true);
     for (const id of [...runners.keys()]) await closeTask(id, 'worker stopping');
     await sharedProducer?.close().catch(() => {});
@@ -439,88 +263,6 @@ export async function runWorker(options: WorkerOptions): Promise<void> {
     await consumer.close().catch(() => {});
     log.info({ worker: options.workerId }, 'worker stopped');
   }
-}
-
-async function readChangelog(fetcher: PartitionFetcher, topic: string, partition: number): Promise<ChangelogEntry[]> {
-  const entries: ChangelogEntry[] = [];
-  let position = await fetcher.earliest(topic, partition);
-  const end = await fetcher.end(topic, partition);
-  while (position < end) {
-    const fetched = (await fetcher.fetch([{ topic, partition, offset: position }], { maxWaitTime: 100 })).get(
-      partitionId(topic, partition),
-    );
-    if (!fetched) break;
-    for (const record of fetched.records) {
-      if (record.offset >= end) break;
-      if (!record.key) continue;
-      entries.push({ key: record.key.toString('utf8'), value: record.value ? record.value.toString('utf8') : null });
-    }
-    if (fetched.nextOffset <= position) break;
-    position = fetched.nextOffset;
-  }
-  fetcher.forget(topic, partition);
-  return entries;
-}
-
-/** Bytes a produce request may carry here: well under the broker's default message.max.bytes (1 MiB) per batch. */
-const MAX_REQUEST_BYTES = 512 * 1024;
-
-/**
- * Splits a checkpoint's messages into produce requests the broker accepts. One request for a large checkpoint (a
- * backlog read in batches of thousands of records) builds a record batch over message.max.bytes, which the broker
- * refuses (MESSAGE_TOO_LARGE) every time the task retries it: the job would never get past it.
- */
-export function* produceChunks<
-  M extends { key?: Buffer | undefined; value?: Buffer | undefined; headers?: Map<Buffer, Buffer> },
->(messages: M[]): Generator<M[]> {
-  let chunk: M[] = [];
-  let bytes = 0;
-  for (const message of messages) {
-    let size = 64 + (message.key?.length ?? 0) + (message.value?.length ?? 0);
-    for (const [name, value] of message.headers ?? []) size += name.length + value.length + 8;
-    if (chunk.length > 0 && bytes + size > MAX_REQUEST_BYTES) {
-      yield chunk;
-      chunk = [];
-      bytes = 0;
-    }
-    chunk.push(message);
-    bytes += size;
-  }
-  if (chunk.length > 0) yield chunk;
-}
-
-function toMessage(output: OutputRecord) {
-  const headers = new Map<Bytes, Bytes>();
-  for (const [name, value] of Object.entries(output.headers)) headers.set(Buffer.from(name), Buffer.from(value));
-  return {
-    topic: output.topic,
-    key: output.key === undefined ? undefined : Buffer.from(output.key),
-    value: typeof output.value === 'string' ? Buffer.from(output.value) : output.value,
-    headers,
-    timestamp: BigInt(Math.trunc(output.timestamp)),
-  };
-}
-
-function changelogMessage(topic: string, partition: number, entry: ChangelogEntry) {
-  return {
-    topic,
-    partition,
-    key: Buffer.from(entry.key),
-    value: entry.value === null ? undefined : Buffer.from(entry.value),
-  };
-}
-
-/**
- * The offset to commit in the transaction. Generation -1 and no member id: the task's transactional id, not the
- * group generation, is what fences a zombie (so a rebalance that keeps the partition here does not fail the commit).
- */
-function offsetMessage(consumer: Consumer<Bytes, Bytes, Bytes, Bytes>, groupId: string, runner: TaskRunner) {
-  return {
-    topic: runner.topic,
-    partition: runner.partition,
-    offset: runner.position - 1n,
-    metadata: { consumer: { groupId, generationId: -1, memberId: '', coordinatorId: consumer.coordinatorId } },
-  } as unknown as Message<Bytes, Bytes, Bytes, Bytes>;
 }
 
 function sleep(ms: number, signal?: AbortSignal): Promise<void> {

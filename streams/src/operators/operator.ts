@@ -1,3 +1,4 @@
+import { BvError } from '@bitvelocity/core';
 import type { StreamRecord } from '../api/record.js';
 import type { StateStores } from '../state/store.js';
 
@@ -16,7 +17,10 @@ export interface OperatorCounters {
 }
 
 export interface OperatorContext {
-  /** Declares a keyed state store, checkpointed with the task. Names are scoped to the operator. */
+  /**
+   * Opens one of the keyed state stores the operator declared in the job graph, checkpointed with the task. Names are
+   * scoped to the operator; an undeclared name is refused.
+   */
   state<V>(name: string): import('../state/store.js').KeyValueStore<V>;
   counters: OperatorCounters;
 }
@@ -32,6 +36,21 @@ export interface Operator {
 
 export type OperatorFactory = (context: OperatorContext) => Operator;
 
-export function scopedContext(stores: StateStores, operatorId: string, counters: OperatorCounters): OperatorContext {
-  return { state: <V>(name: string) => stores.declare<V>(`${operatorId}.${name}`), counters };
+export function scopedContext(
+  stores: StateStores,
+  operatorId: string,
+  declared: readonly string[],
+  counters: OperatorCounters,
+): OperatorContext {
+  return {
+    state: <V>(name: string) => {
+      if (!declared.includes(name))
+        throw new BvError(
+          'JOB_INVALID',
+          `operator ${operatorId} uses state "${name}" it did not declare (declared: ${declared.join(', ') || 'none'})`,
+        );
+      return stores.declare<V>(`${operatorId}.${name}`);
+    },
+    counters,
+  };
 }

@@ -87,6 +87,9 @@ interface EpisodeState {
 const SEASON_SEP = '\u0001';
 const HOUR = 3_600_000;
 
+/** The state the z-score operator keeps (declared with the operator in the job graph). */
+export const ZSCORE_STATE: readonly string[] = ['rolling', 'episodes'];
+
 /**
  * Rolling z-score per key. Each point is scored against the points before it in its key's window (of its season, with
  * seasonality), then joins the window. Emits anomaly episodes (the alerts) on the main output and every scored point

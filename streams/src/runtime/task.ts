@@ -57,8 +57,6 @@ export class Task {
     watermark: Number.NEGATIVE_INFINITY,
   };
   private lastInputAt: number;
-  /** The offset after the last record processed (what the consumer group should resume from). */
-  nextOffset: bigint | undefined;
 
   constructor(
     readonly job: JobDefinition,
@@ -104,7 +102,7 @@ export class Task {
         node.kind === 'sink'
           ? { sink: node, collector: collectorFor(node.id) }
           : {
-              operator: node.factory(scopedContext(this.stores, node.id, this.counters)),
+              operator: node.factory(scopedContext(this.stores, node.id, node.state, this.counters)),
               collector: collectorFor(node.id),
             };
       childrenOf(node.parent, node.port).push(instance);
@@ -122,7 +120,6 @@ export class Task {
 
   /** Decodes one record and runs it through the graph; bad input becomes a dead letter, never an exception. */
   process(record: RawRecord): void {
-    this.nextOffset = record.offset + 1n;
     this.lastInputAt = this.now();
     let decoded: ReturnType<SourceSpec<unknown>['decode']>;
     try {
@@ -245,11 +242,6 @@ export class Task {
     const records = this.transactionalRecords;
     this.transactionalRecords = new Map();
     return records;
-  }
-
-  /** Whether an operator of this task keeps keyed state (beyond the task's own watermark progress). */
-  get hasOperatorState(): boolean {
-    return [...this.stores.all()].some((store) => store.name !== PROGRESS_STORE);
   }
 
   /** State changes since the last checkpoint, for the changelog. */

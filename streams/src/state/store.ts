@@ -1,3 +1,4 @@
+import { BvError } from '@bitvelocity/core';
 /**
  * Keyed operator state. Every write is remembered until the next checkpoint, when the runtime sends the changes to
  * the job's changelog topic in the same Kafka transaction as the outputs and the consumed offsets; restoring a task
@@ -64,7 +65,7 @@ export class StateStores {
   private readonly stores = new Map<string, KeyValueStore<unknown>>();
 
   declare<V>(name: string): KeyValueStore<V> {
-    if (this.stores.has(name)) throw new Error(`state store "${name}" is declared twice`);
+    if (this.stores.has(name)) throw new BvError('JOB_INVALID', `state store "${name}" is declared twice`);
     const store = new KeyValueStore<V>(name);
     this.stores.set(name, store as KeyValueStore<unknown>);
     return store;

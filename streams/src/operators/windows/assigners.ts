@@ -1,3 +1,4 @@
+import { BvError } from '@bitvelocity/core';
 import { type Duration, toMillis } from '../../api/duration.js';
 
 /** A window is [start, end) in event time (epoch ms). */
@@ -13,21 +14,21 @@ export type WindowAssigner =
 
 export function tumbling(options: { size: Duration }): WindowAssigner {
   const size = toMillis(options.size, 'window size');
-  if (size <= 0) throw new RangeError('window size must be positive');
+  if (size <= 0) throw new BvError('JOB_INVALID', 'window size must be positive');
   return { kind: 'tumbling', size };
 }
 
 export function hopping(options: { size: Duration; slide: Duration }): WindowAssigner {
   const size = toMillis(options.size, 'window size');
   const slide = toMillis(options.slide, 'window slide');
-  if (size <= 0 || slide <= 0) throw new RangeError('window size and slide must be positive');
-  if (slide > size) throw new RangeError('a hopping window slide larger than its size would skip events');
+  if (size <= 0 || slide <= 0) throw new BvError('JOB_INVALID', 'window size and slide must be positive');
+  if (slide > size) throw new BvError('JOB_INVALID', 'a hopping window slide larger than its size would skip events');
   return { kind: 'hopping', size, slide };
 }
 
 export function session(options: { gap: Duration }): WindowAssigner {
   const gap = toMillis(options.gap, 'session gap');
-  if (gap <= 0) throw new RangeError('session gap must be positive');
+  if (gap <= 0) throw new BvError('JOB_INVALID', 'session gap must be positive');
   return { kind: 'session', gap };
 }
 

@@ -1,0 +1,18 @@
+import { BvError, type ErrorCode } from '@bitvelocity/core';
+
+/** Command output: one line to stdout (logs go to stderr). */
+export function print(line: string): void {
+  process.stdout.write(`${line}\n`);
+}
+
+export const printJson = (value: unknown): void => print(JSON.stringify(value, null, 2));
+
+/** A commander parser for a positive whole-number flag; a bad value is a BvError with the command group's code. */
+export function positiveInt(code: ErrorCode, flag: string): (value: string) => number {
+  return (value) => {
+    const n = Number(value);
+    if (!/^\d+$/.test(value.trim()) || n < 1)
+      throw new BvError(code, `${flag} must be a positive whole number, got "${value}"`);
+    return n;
+  };
+}

@@ -1,0 +1,82 @@
+import { BvError, isAlive, type PlatformConfig } from '@bitvelocity/core';
+import { ListOffsetTimestamps } from '@platformatic/kafka';
+import { transactionalSystemOf } from '../api/job.js';
+import { clearChangelogs, offsetsAt, withAdmin } from '../kafka/admin.js';
+import { changelogTopicOf, jobGroupId } from '../kafka/topics.js';
+import { loadJobModule } from './load.js';
+import { requireJob, withRegistry } from './registry.js';
+import { isTransformJob } from './transform-job.js';
+
+export interface ResetTarget {
+  toOffset?: bigint;
+  toTime?: Date;
+  toEarliest?: boolean;
+}
+
+/**
+ * Moves a stopped job's input position (every source partition) and clears its state, so the next start reprocesses
+ * from there. Outputs already written stay where they are.
+ */
+export async function resetJob(
+  config: PlatformConfig,
+  name: string,
+  target: ResetTarget,
+): Promise<{ topic: string; partition: number; offset: string }[]> {
+  const chosen = [target.toOffset !== undefined, target.toTime !== undefined, target.toEarliest === true].filter(
+    Boolean,
+  );
+  if (chosen.length !== 1)
+    throw new BvError('JOB_BAD_OPTION', 'give exactly one of --to-offset, --to-time, --to-earliest');
+  if (target.toTime && Number.isNaN(target.toTime.getTime()))
+    throw new BvError('JOB_BAD_OPTION', '--to-time is not a date');
+  return withRegistry(config, async (registry) => {
+    const job = await requireJob(registry, name);
+    if (job.kind === 'transform')
+      throw new BvError('JOB_BAD_OPTION', `job ${name} is a lake transform: rebuild it instead (bv lake rebuild)`);
+    if (job.desiredState !== 'stopped' || isAlive(job.supervisorPid))
+      throw new BvError('JOB_RUNNING', `stop job ${name} first (bv jobs stop ${name})`);
+    return withAdmin(config, async (admin) => {
+      const ends = await offsetsAt(admin, job.sourceTopics, ListOffsetTimestamps.LATEST);
+      const resolved =
+        target.toTime !== undefined
+          ? await offsetsAt(admin, job.sourceTopics, BigInt(target.toTime.getTime()))
+          : target.toEarliest
+            ? await offsetsAt(admin, job.sourceTopics, ListOffsetTimestamps.EARLIEST)
+            : undefined;
+      const offsets: { topic: string; partition: number; offset: string }[] = [];
+      for (const [topic, topicEnds] of ends) {
+        topicEnds.forEach((end, partition) => {
+          let offset = target.toOffset ?? resolved?.get(topic)?.[partition] ?? end;
+          // A time after the last record resolves to -1; an offset past the end means the end.
+          if (offset < 0n || offset > end) offset = end;
+          offsets.push({ topic, partition, offset: offset.toString() });
+        });
+      }
+      const { job: definition } = await loadJobModule(job.module);
+      const system = isTransformJob(definition) ? undefined : transactionalSystemOf(definition);
+      if (system) {
+        // The offsets a lake job resumes from live in the lake; it claims the partitions (fencing any zombie) first.
+        await system.resetOffsets(
+          name,
+          offsets.map((o) => ({ topic: o.topic, partition: o.partition, nextOffset: BigInt(o.offset) })),
+        );
+      } else {
+        // State belongs to the old position: empty the changelogs first, so a failure leaves the job where it was.
+        await clearChangelogs(
+          admin,
+          job.sourceTopics.map((topic) => changelogTopicOf(name, topic)),
+        );
+      }
+      await admin.alterConsumerGroupOffsets({
+        groupId: jobGroupId(name),
+        topics: job.sourceTopics.map((topic) => ({
+          name: topic,
+          partitionOffsets: offsets
+            .filter((o) => o.topic === topic)
+            .map((o) => ({ partition: o.partition, offset: BigInt(o.offset) })),
+        })),
+      });
+      return offsets;
+    });
+  });
+}

@@ -1,0 +1,177 @@
+import { diagnostics, type Logger } from '@bitvelocity/core';
+import type { Consumer } from '@platformatic/kafka';
+import type { JobDefinition } from '../api/job.js';
+import type { OutputRecord, StreamRecord } from '../api/record.js';
+import type { PartitionOffset, TransactionalWriter } from '../api/sinks.js';
+import { changelogMessage, offsetMessage, produceChunks, toMessage } from './messages.js';
+import type { Bytes, KafkaProducer, TaskRunner } from './task-runner.js';
+import { changelogTopicOf } from './topics.js';
+
+/** How a worker makes its tasks' progress durable: one strategy per way a job commits (see runWorker). */
+export interface Checkpointer {
+  /** Commits what the tasks processed since the last checkpoint; a task whose commit failed is closed (and reopened). */
+  checkpoint(runners: ReadonlyMap<string, TaskRunner>): Promise<void>;
+  /** Waits for a commit still in flight (before the worker stops). */
+  drain(): Promise<void>;
+}
+
+export interface CheckpointerContext {
+  job: JobDefinition;
+  workerId: string;
+  consumer: Consumer<Bytes, Bytes, Bytes, Bytes>;
+  log: Logger;
+  closeTask(id: string, reason: string): Promise<void>;
+}
+
+/**
+ * Kafka to Kafka: each task commits on its own, through its own producer. Exactly once: its outputs, its state changes
+ * (to its changelog partition) and its input offset in one Kafka transaction; at least once: outputs, then the offset.
+ */
+export class KafkaCheckpointer implements Checkpointer {
+  constructor(
+    private readonly context: CheckpointerContext,
+    private readonly exactlyOnce: boolean,
+    private readonly groupId: string,
+  ) {}
+
+  async checkpoint(runners: ReadonlyMap<string, TaskRunner>): Promise<void> {
+    await Promise.all(
+      [...runners.entries()].map(async ([id, runner]) => {
+        try {
+          await this.commitTask(runner);
+        } catch (error) {
+          // Fenced (a new owner took the partition) or a failed commit: drop the task; if it is still ours, the next
+          // cycle reopens it from the last committed checkpoint.
+          this.context.log.warn({ topic: runner.topic, partition: runner.partition, err: error }, 'checkpoint failed');
+          await this.context.closeTask(id, 'checkpoint failed');
+        }
+      }),
+    );
+  }
+
+  drain(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  private async commitTask(runner: TaskRunner): Promise<void> {
+    const outputs = runner.task.takeOutputs();
+    const changes = runner.task.takeChangelog();
+    if (outputs.length === 0 && changes.length === 0 && runner.position === runner.committed) return;
+    const started = performance.now();
+    const messages = [
+      ...outputs.map(toMessage),
+      ...changes.map((entry) =>
+        changelogMessage(changelogTopicOf(this.context.job.name, runner.topic), runner.partition, entry),
+      ),
+    ];
+    if (this.exactlyOnce) {
+      const transaction = runner.transaction ?? (await runner.producer.beginTransaction());
+      runner.transaction = undefined;
+      for (const chunk of produceChunks(messages)) await transaction.send({ messages: chunk });
+      await transaction.addConsumer(this.context.consumer as never);
+      await transaction.addOffset(offsetMessage(this.context.consumer, this.groupId, runner));
+      await transaction.commit();
+    } else {
+      for (const chunk of produceChunks(messages)) await runner.producer.send({ messages: chunk });
+      await this.context.consumer.commit({
+        offsets: [{ topic: runner.topic, partition: runner.partition, offset: runner.position, leaderEpoch: -1 }],
+      });
+    }
+    runner.committed = runner.position;
+    runner.lastCheckpointAt = Date.now();
+    diagnostics.checkpointCommitted.publish({
+      job: this.context.job.name,
+      workerId: this.context.workerId,
+      strategy: this.exactlyOnce ? 'kafka-transaction' : 'at-least-once',
+      offsets: [{ topic: runner.topic, partition: runner.partition, nextOffset: runner.position }],
+      durationMs: performance.now() - started,
+    });
+  }
+}
+
+/**
+ * One transaction of the system for every task's records and offsets; dead letters go to Kafka first. The batch is
+ * taken synchronously; its commit runs while the next batch is read and processed (one commit in flight at a time),
+ * so fetching from Kafka and writing the lake overlap.
+ */
+export class TransactionalSinkCheckpointer implements Checkpointer {
+  private inFlight: Promise<void> = Promise.resolve();
+  private commitFailed = false;
+
+  constructor(
+    private readonly context: CheckpointerContext,
+    private readonly writer: TransactionalWriter,
+    /** Dead letters go to Kafka, at least once, before the commit that moves past them. */
+    private readonly deadLetterProducer: KafkaProducer,
+    private readonly systemName: string,
+  ) {}
+
+  async checkpoint(runners: ReadonlyMap<string, TaskRunner>): Promise<void> {
+    await this.inFlight;
+    if (this.commitFailed) {
+      // What was processed since the failed commit is dropped too; the tasks reopen from the offsets the system holds.
+      this.commitFailed = false;
+      for (const id of [...runners.keys()]) await this.context.closeTask(id, 'checkpoint failed');
+      return;
+    }
+    const records = new Map<string, StreamRecord<unknown>[]>();
+    const deadLetters: OutputRecord[] = [];
+    const offsets: PartitionOffset[] = [];
+    const advanced: [TaskRunner, bigint][] = [];
+    for (const runner of runners.values()) {
+      for (const [name, list] of runner.task.takeTransactionalRecords()) {
+        const all = records.get(name);
+        if (all) for (const record of list) all.push(record);
+        else records.set(name, list);
+      }
+      for (const output of runner.task.takeOutputs()) deadLetters.push(output);
+      runner.task.takeChangelog(); // the watermark's progress only; a stateless job does not restore it
+      if (runner.position !== runner.committed) {
+        offsets.push({ topic: runner.topic, partition: runner.partition, nextOffset: runner.position });
+        advanced.push([runner, runner.position]);
+      }
+    }
+    if (offsets.length === 0) return;
+    this.inFlight = (async () => {
+      const started = performance.now();
+      try {
+        // At least once into the dead-letter topics, before the commit that moves past them.
+        for (const chunk of produceChunks(deadLetters.map(toMessage)))
+          await this.deadLetterProducer.send({ messages: chunk });
+        await this.writer.commit({ records, offsets });
+      } catch (error) {
+        this.context.log.warn({ err: error, system: this.systemName }, 'checkpoint failed');
+        this.commitFailed = true;
+        return;
+      }
+      const millis = performance.now() - started;
+      const now = Date.now();
+      for (const [runner, position] of advanced) {
+        runner.committed = position;
+        runner.lastCheckpointAt = now;
+      }
+      diagnostics.checkpointCommitted.publish({
+        job: this.context.job.name,
+        workerId: this.context.workerId,
+        strategy: 'transactional-sink',
+        offsets,
+        durationMs: millis,
+      });
+      // The group's offsets mirror the system's for lag tools; the system's are the ones a task resumes from.
+      await this.context.consumer
+        .commit({
+          offsets: offsets.map((o) => ({
+            topic: o.topic,
+            partition: o.partition,
+            offset: o.nextOffset,
+            leaderEpoch: -1,
+          })),
+        })
+        .catch(() => {});
+    })();
+  }
+
+  drain(): Promise<void> {
+    return this.inFlight;
+  }
+}
