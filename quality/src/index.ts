@@ -1,4 +1,13 @@
+export {
+  type AlertSink,
+  GATE_FAILED_EVENT,
+  type GateFailedPayload,
+  gateFailedEvent,
+  kafkaAlerts,
+  QUALITY_ALERTS_TOPIC,
+} from './alerts.js';
 export { EXPECTATION_TYPES, type ExpectationType, SEVERITIES, type Severity } from './catalog.js';
+export { type GateCheck, type QualityGateOptions, qualityGate, releaseBatch } from './gate.js';
 export {
   type Expectation,
   type ExpectationSuite,
@@ -8,6 +17,14 @@ export {
   runGreatExpectations,
 } from './gx.js';
 export {
+  type ColumnMetrics,
+  computeMetrics,
+  DEFAULT_THRESHOLDS,
+  QualityPrometheus,
+  type QualityThresholds,
+  type TableMetrics,
+} from './metrics.js';
+export {
   type ExpectationResult,
   jsonable,
   type NativeRunOptions,
@@ -16,6 +33,14 @@ export {
   type SuiteRun,
   unexpectedRowsSql,
 } from './native.js';
+export { type QualityReport, qualityReport } from './report.js';
+export {
+  ensureQualityStore,
+  type HeldBatch,
+  type QualityTables,
+  qualityTables,
+  recordRun,
+} from './store.js';
 export {
   loadSuiteFile,
   loadSuites,
