@@ -7,6 +7,7 @@ export {
   QUALITY_ALERTS_TOPIC,
 } from './alerts.js';
 export { EXPECTATION_TYPES, type ExpectationType, SEVERITIES, type Severity } from './catalog.js';
+export { runWithGx } from './engines.js';
 export { type GateCheck, type QualityGateOptions, qualityGate, releaseBatch } from './gate.js';
 export {
   type Expectation,
@@ -16,6 +17,7 @@ export {
   type GxValidationResult,
   runGreatExpectations,
 } from './gx.js';
+export { type DataQualityAssertionsFacet, type DataQualityMetricsFacet, qualityFacets } from './lineage.js';
 export {
   type ColumnMetrics,
   computeMetrics,

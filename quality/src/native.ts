@@ -84,6 +84,9 @@ const PANDAS_TYPES: Record<string, string[]> = {
   object: ['VARCHAR', 'JSON', 'BLOB', 'DECIMAL'],
 };
 
+/** True for a type_ written as the pandas dtype GX checks (int64, object, ...) rather than a DuckDB type. */
+export const isPandasType = (type: string) => PANDAS_TYPES[type] !== undefined;
+
 /** The row-level SQL of a column-map expectation; undefined for table-level and custom SQL ones. */
 export function rowCheckOf(expectation: SuiteExpectation, index: number, schema: string): RowCheck | undefined {
   const k = expectation.kwargs;

@@ -4,7 +4,15 @@ import { join } from 'node:path';
 import { loadPlatformConfig } from '@bitvelocity/core';
 import { DuckDb, sqlLiteral } from '@bitvelocity/lakehouse';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { EXPECTATION_TYPES, parseSuite, runGreatExpectations, runNative, type SuiteRun } from '../src/index.js';
+import {
+  computeMetrics,
+  EXPECTATION_TYPES,
+  parseSuite,
+  qualityFacets,
+  runGreatExpectations,
+  runNative,
+  type SuiteRun,
+} from '../src/index.js';
 
 const config = loadPlatformConfig();
 const dir = mkdtempSync(join(tmpdir(), 'bv-parity-'));
@@ -125,5 +133,31 @@ describe('the native runner and Great Expectations on the same Parquet file with
     expect(native.results[13]?.observedValue).toBe(gx.results[13]?.observedValue);
     expect(native.results[16]?.observedValue).toBe(gx.results[16]?.observedValue);
     expect(native.results[17]?.observedValue).toBe(gx.results[17]?.observedValue);
+  });
+});
+
+describe('the OpenLineage facets of a run', () => {
+  it('carry one assertion per expectation and the profile of every column', async () => {
+    const relation = `read_parquet(${sqlLiteral(file)})`;
+    const run = await runNative(db, suite, { relation });
+    const metrics = await computeMetrics(db, suite, { relation, table: 'test.planted', scope: 'table' });
+    const { dataQualityAssertions, dataQualityMetrics } = qualityFacets(run, metrics);
+    expect(dataQualityAssertions.assertions.slice(0, 6)).toEqual([
+      { assertion: 'expect_column_values_to_not_be_null', success: false, column: 'name' },
+      { assertion: 'expect_column_values_to_not_be_null', success: true, column: 'name' },
+      { assertion: 'expect_column_values_to_not_be_null', success: true, column: 'id' },
+      { assertion: 'expect_column_values_to_be_unique', success: false, column: 'id' },
+      { assertion: 'expect_column_values_to_be_unique', success: false, column: 'email' },
+      { assertion: 'expect_compound_columns_to_be_unique', success: false },
+    ]);
+    expect(dataQualityMetrics.rowCount).toBe(1000);
+    expect(dataQualityMetrics.columnMetrics.amount).toMatchObject({ nullCount: 4, count: 996, min: -1.5, max: 99.25 });
+    expect(dataQualityMetrics.columnMetrics.name).toMatchObject({ nullCount: 6, count: 994 });
+    expect(dataQualityMetrics._schemaURL).toMatch(/DataQualityMetricsInputDatasetFacet/);
+    // Rows failing any row-level expectation: 6 names, 4 repeated ids, 6 e-mails (the same rows twice), 6 pairs,
+    // 3 amounts, 1 id at the bound, 5 statuses, 2 codes; the key (id) repeats twice in 1,000 rows.
+    expect(metrics.duplicateKeyRate).toBeCloseTo(2 / 1000, 9);
+    expect(metrics.validRowsPct).toBeGreaterThan(95);
+    expect(metrics.warnings[0]).toMatch(/valid rows .* below 99 %/);
   });
 });
