@@ -69,6 +69,8 @@ interface RowCheck {
   domain: string;
   unexpected: string;
   value: string;
+  /** For uniqueness: the key columns; unexpected rows are those of groups with more than one row. */
+  groupBy?: string[];
 }
 
 /** pandas dtypes (what GX's type check sees on a Parquet file) to the DuckDB types they come from. */
@@ -103,6 +105,7 @@ export function rowCheckOf(expectation: SuiteExpectation, index: number, schema:
         domain: nonNull,
         unexpected: `${w} > 1`,
         value: col,
+        groupBy: [col],
       };
     }
     case 'expect_compound_columns_to_be_unique': {
@@ -119,6 +122,7 @@ export function rowCheckOf(expectation: SuiteExpectation, index: number, schema:
         windows: [`count(*) FILTER (WHERE ${domain}) OVER (PARTITION BY ${cols.join(', ')}) AS ${w}`],
         domain,
         unexpected: `${w} > 1`,
+        groupBy: cols,
         value: `struct_pack(${cols.map((c, i) => `${c} := ${cols[i]}`).join(', ')})`,
       };
     }
@@ -202,25 +206,46 @@ async function evaluate(
   schema: string,
   rowCount: number,
   now: Date,
+  counted?: { domain: number; unexpected?: number },
 ): Promise<Omit<ExpectationResult, 'type' | 'kwargs' | 'severity' | 'column' | 'exception'>> {
   const k = expectation.kwargs;
   const mostly = typeof k.mostly === 'number' ? k.mostly : 1;
   const check = rowCheckOf(expectation, index, schema);
   if (check) {
-    const from = base(relation, check.windows);
-    const [counts] = await db.rows(
-      `SELECT count(*) FILTER (WHERE ${check.domain}) AS domain, count(*) FILTER (WHERE (${check.domain}) AND (${check.unexpected})) AS unexpected FROM ${from}`,
-    );
-    const domain = num(counts?.domain);
-    const unexpected = num(counts?.unexpected);
-    const sample =
-      unexpected === 0
-        ? []
-        : (
-            await db.rows(
-              `SELECT ${check.value} AS v FROM ${from} WHERE (${check.domain}) AND (${check.unexpected}) LIMIT ${SAMPLE}`,
-            )
-          ).map((r) => jsonable(r.v));
+    let domain: number;
+    let unexpected: number;
+    let sample: unknown[] = [];
+    if (check.groupBy) {
+      // Uniqueness by grouping (much cheaper than the window the row-level form uses).
+      const keys = check.groupBy.join(', ');
+      const groups = `SELECT ${keys}, count(*) AS n FROM ${base(relation, [])} WHERE ${check.domain} GROUP BY ${keys} HAVING count(*) > 1`;
+      domain =
+        counted?.domain ??
+        num((await db.rows(`SELECT count(*) FILTER (WHERE ${check.domain}) AS d FROM ${relation}`))[0]?.d);
+      unexpected = num((await db.rows(`SELECT coalesce(sum(n), 0) AS u FROM (${groups})`))[0]?.u);
+      if (unexpected > 0)
+        sample = (await db.rows(`SELECT ${check.value} AS v FROM (${groups}) __bv_b LIMIT ${SAMPLE}`)).map((r) =>
+          jsonable(r.v),
+        );
+    } else {
+      const from = base(relation, check.windows);
+      if (counted?.unexpected !== undefined) {
+        domain = counted.domain;
+        unexpected = counted.unexpected;
+      } else {
+        const [counts] = await db.rows(
+          `SELECT count(*) FILTER (WHERE ${check.domain}) AS domain, count(*) FILTER (WHERE (${check.domain}) AND (${check.unexpected})) AS unexpected FROM ${from}`,
+        );
+        domain = num(counts?.domain);
+        unexpected = num(counts?.unexpected);
+      }
+      if (unexpected > 0)
+        sample = (
+          await db.rows(
+            `SELECT ${check.value} AS v FROM ${from} WHERE (${check.domain}) AND (${check.unexpected}) LIMIT ${SAMPLE}`,
+          )
+        ).map((r) => jsonable(r.v));
+    }
     const percent = domain === 0 ? null : (unexpected / domain) * 100;
     return {
       success: domain === 0 || (domain - unexpected) / domain >= mostly,
@@ -332,8 +357,23 @@ export async function runNative(db: DuckDb, suite: QualitySuite, options: Native
   const schema = tableName.split('.')[0] ?? '';
   const relation = options.relation ?? tableName.split('.').map(quoteIdent).join('.');
   const now = options.now ?? new Date();
-  const [count] = await db.rows(`SELECT count(*) AS n FROM ${relation}`);
-  const rowCount = num(count?.n);
+  // One scan counts the row count and every row-level check that needs no window (and the domain of those that do).
+  const checks = suite.expectations.map((e, i) => (EXPECTATION_TYPES[e.type] ? rowCheckOf(e, i, schema) : undefined));
+  const select = ['count(*) AS n'];
+  checks.forEach((c, i) => {
+    if (!c) return;
+    select.push(`count(*) FILTER (WHERE ${c.domain}) AS d${i}`);
+    if (!c.groupBy) select.push(`count(*) FILTER (WHERE (${c.domain}) AND (${c.unexpected})) AS u${i}`);
+  });
+  let counted: Record<string, unknown> | undefined;
+  try {
+    [counted] = await db.rows(`SELECT ${select.join(', ')} FROM ${base(relation, [])}`);
+  } catch {
+    counted = undefined; // one expectation cannot be evaluated: each is counted on its own, the bad one fails alone
+  }
+  const rowCount = num(
+    counted?.n ?? (await db.rows(`SELECT count(*) AS n FROM ${relation}`))[0]?.n,
+  );
   const results: ExpectationResult[] = [];
   for (const [index, expectation] of suite.expectations.entries()) {
     const head = {
@@ -344,7 +384,14 @@ export async function runNative(db: DuckDb, suite: QualitySuite, options: Native
     };
     try {
       if (!EXPECTATION_TYPES[expectation.type]) throw new Error(`unknown expectation type ${expectation.type}`);
-      const outcome = await evaluate(db, expectation, index, relation, schema, rowCount, now);
+      const pre =
+        counted && checks[index]
+          ? {
+              domain: num(counted[`d${index}`]),
+              ...(checks[index]?.groupBy ? {} : { unexpected: num(counted[`u${index}`]) }),
+            }
+          : undefined;
+      const outcome = await evaluate(db, expectation, index, relation, schema, rowCount, now, pre);
       results.push({ ...head, ...outcome, exception: null });
     } catch (error) {
       results.push({
