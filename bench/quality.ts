@@ -15,7 +15,15 @@ import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { loadPlatformConfig } from '@bitvelocity/core';
 import { DuckDb, ensureTable, openLake, qualifiedName, silverTables, sqlLiteral } from '@bitvelocity/lakehouse';
-import { ensureQualityStore, loadSuites, parseSuite, qualityGate, runNative, runWithGx, suiteForTable } from '@bitvelocity/quality';
+import {
+  ensureQualityStore,
+  loadSuites,
+  parseSuite,
+  qualityGate,
+  runNative,
+  runWithGx,
+  suiteForTable,
+} from '@bitvelocity/quality';
 
 const args = process.argv.slice(2);
 const flag = (name: string, fallback: string) => {
@@ -23,14 +31,18 @@ const flag = (name: string, fallback: string) => {
   return i >= 0 ? (args[i + 1] ?? fallback) : fallback;
 };
 const quick = args.includes('--quick');
-const sizes = flag('rows', quick ? '100000,1000000' : '1000000,10000000').split(',').map(Number);
+const sizes = flag('rows', quick ? '100000,1000000' : '1000000,10000000')
+  .split(',')
+  .map(Number);
 const gateRows = Number(flag('gate-rows', quick ? '10000' : '100000'));
 const repeat = Number(flag('repeat', '3'));
 const config = loadPlatformConfig();
 const print = (line: string) => process.stdout.write(`${line}\n`);
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? Number.NaN;
 
-print(`machine: ${cpus().length} x ${cpus()[0]?.model ?? 'cpu'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}`);
+print(
+  `machine: ${cpus().length} x ${cpus()[0]?.model ?? 'cpu'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}`,
+);
 
 const e = (type: string, kwargs: Record<string, unknown>) => ({ type, kwargs, meta: { severity: 'critical' } });
 const suite = parseSuite({
@@ -78,9 +90,12 @@ try {
       const gx = await runWithGx(suite, { python: config.gx.python, dataPath: file, timeoutMs: 3_600_000 });
       gxS = (performance.now() - t) / 1000;
       const same = native.results.every(
-        (r, i) => r.success === gx.results[i]?.success && r.unexpectedCount === (gx.results[i]?.unexpectedCount ?? null),
+        (r, i) =>
+          r.success === gx.results[i]?.success && r.unexpectedCount === (gx.results[i]?.unexpectedCount ?? null),
       );
-      agree = same ? 'yes' : `NO: ${JSON.stringify(native.results.map((r, i) => [r.unexpectedCount, gx.results[i]?.unexpectedCount]))}`;
+      agree = same
+        ? 'yes'
+        : `NO: ${JSON.stringify(native.results.map((r, i) => [r.unexpectedCount, gx.results[i]?.unexpectedCount]))}`;
     }
     print(
       `${String(n).padEnd(12)}${mib.toFixed(1).padEnd(11)}${nativeS.toFixed(2).padEnd(11)}${gxS.toFixed(2).padEnd(10)}${(gxS / nativeS).toFixed(1).padEnd(14)}${agree}`,
@@ -152,9 +167,15 @@ try {
       gated.push(g.totalMs);
       inGate.push(g.gateMs);
     }
-    print(`increment without the gate: median ${median(plain).toFixed(0)} ms  (${plain.map((x) => x.toFixed(0)).join(', ')})`);
-    print(`increment with the gate:    median ${median(gated).toFixed(0)} ms  (${gated.map((x) => x.toFixed(0)).join(', ')})`);
-    print(`time inside the gate:       median ${median(inGate).toFixed(0)} ms  (${inGate.map((x) => x.toFixed(0)).join(', ')})`);
+    print(
+      `increment without the gate: median ${median(plain).toFixed(0)} ms  (${plain.map((x) => x.toFixed(0)).join(', ')})`,
+    );
+    print(
+      `increment with the gate:    median ${median(gated).toFixed(0)} ms  (${gated.map((x) => x.toFixed(0)).join(', ')})`,
+    );
+    print(
+      `time inside the gate:       median ${median(inGate).toFixed(0)} ms  (${inGate.map((x) => x.toFixed(0)).join(', ')})`,
+    );
     print(`added latency:              ${(median(gated) - median(plain)).toFixed(0)} ms`);
   } finally {
     for (const s of [schema, metaSchema]) await lake.run(`DROP SCHEMA IF EXISTS ${s} CASCADE`).catch(() => {});

@@ -371,9 +371,7 @@ export async function runNative(db: DuckDb, suite: QualitySuite, options: Native
   } catch {
     counted = undefined; // one expectation cannot be evaluated: each is counted on its own, the bad one fails alone
   }
-  const rowCount = num(
-    counted?.n ?? (await db.rows(`SELECT count(*) AS n FROM ${relation}`))[0]?.n,
-  );
+  const rowCount = num(counted?.n ?? (await db.rows(`SELECT count(*) AS n FROM ${relation}`))[0]?.n);
   const results: ExpectationResult[] = [];
   for (const [index, expectation] of suite.expectations.entries()) {
     const head = {
