@@ -1,7 +1,7 @@
 /**
  * Quality: the native DuckDB runner against Great Expectations (the stack's venv, through the GX runner) on the same
  * suite and the same Parquet file, and the latency a quality gate adds to a lake transform's increment.
- *   npx tsx bench/quality.ts [--rows 1000000,10000000] [--gate-rows 100000] [--repeat 3] [--quick] [--skip-gx]
+ *   npx tsx bench/quality.ts [--rows 1000000,10000000] [--gate-rows 100000] [--repeat 3] [--quick] [--skip-gx] [--skip-engines]
  * (1) A Parquet file of order lines (DuckDB generates it; a few planted defects) checked by one suite of 10
  *     expectations GX also has: seconds per engine, GX's including its Python start and pandas' read of the file.
  * (2) A LakeTransform (copy a batch of new rows into a lake table, position in the same transaction) run with and
@@ -76,7 +76,7 @@ try {
   print('\n(1) native vs Great Expectations, same suite (10 expectations), same Parquet file');
   print('rows        file MiB   native s   GX s      GX / native   verdicts agree');
   const db = await DuckDb.create(config);
-  for (const n of sizes) {
+  for (const n of args.includes('--skip-engines') ? [] : sizes) {
     const file = join(dir, `lines_${n}.parquet`);
     await db.run(`COPY (${LINES(n)}) TO ${sqlLiteral(file)} (FORMAT parquet)`);
     const mib = statSync(file).size / 2 ** 20;

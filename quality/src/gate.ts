@@ -73,6 +73,8 @@ export function qualityGate(options: QualityGateOptions = {}): PublishHook & { c
         scope: 'increment',
         now: now(),
         thresholds: options.thresholds,
+        profile: 'light',
+        ...(run.validRows === undefined ? {} : { validRows: run.validRows }),
         previousRowCounts: await previousRowCounts(
           lake,
           tables,

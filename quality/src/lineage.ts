@@ -50,7 +50,7 @@ export function qualityFacets(
           column,
           {
             nullCount: m.nullCount,
-            distinctCount: m.distinctCount,
+            ...(m.distinctCount === undefined ? {} : { distinctCount: m.distinctCount }),
             count: m.count,
             ...(m.min === undefined ? {} : { min: m.min }),
             ...(m.max === undefined ? {} : { max: m.max }),

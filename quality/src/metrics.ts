@@ -29,7 +29,8 @@ export const DEFAULT_THRESHOLDS: QualityThresholds = {
 
 export interface ColumnMetrics {
   nullCount: number;
-  distinctCount: number;
+  /** Approximate (HyperLogLog); absent in a gate's light profile. */
+  distinctCount?: number;
   count: number;
   min?: number;
   max?: number;
@@ -39,7 +40,7 @@ export interface TableMetrics {
   table: string;
   scope: 'table' | 'increment';
   rowCount: number;
-  /** % of rows that pass every row-level expectation of the suite (null: no rows). */
+  /** % of rows that pass every row-level expectation of the suite but uniqueness (null: no rows). */
   validRowsPct: number | null;
   duplicateKeyRate: number | null;
   nullRates: Record<string, number>;
@@ -65,6 +66,10 @@ export async function computeMetrics(
     now?: Date;
     thresholds?: Partial<QualityThresholds>;
     previousRowCounts?: number[];
+    /** `light` leaves out the distinct counts (the costliest part of the profile): what a gate uses. */
+    profile?: 'full' | 'light';
+    /** The valid rows the native run already counted (saves evaluating every check again). */
+    validRows?: number;
   },
 ): Promise<TableMetrics> {
   const thresholds = { ...DEFAULT_THRESHOLDS, ...options.thresholds };
@@ -76,7 +81,8 @@ export async function computeMetrics(
   const select: string[] = ['count(*) AS "__rows"'];
   columns.forEach((c, i) => {
     const col = quoteIdent(c.column_name);
-    select.push(`count(${col}) AS "c${i}"`, `approx_count_distinct(CAST(${col} AS VARCHAR)) AS "d${i}"`);
+    select.push(`count(${col}) AS "c${i}"`);
+    if (options.profile !== 'light') select.push(`approx_count_distinct(CAST(${col} AS VARCHAR)) AS "d${i}"`);
     if (NUMERIC.test(c.column_type))
       select.push(`CAST(min(${col}) AS DOUBLE) AS "lo${i}"`, `CAST(max(${col}) AS DOUBLE) AS "hi${i}"`);
   });
@@ -86,36 +92,36 @@ export async function computeMetrics(
   if (names.has(late)) select.push(`count(*) FILTER (WHERE ${quoteIdent(late)}) AS "__late"`);
   const time = suite.meta.time_column;
   if (time && names.has(time)) select.push(`max(${quoteIdent(time)}) AS "__newest"`);
-  const [profile = {}] = await db.rows(`SELECT ${select.join(', ')} FROM ${relation}`);
-  const rowCount = Number(profile.__rows ?? 0);
-
+  // Valid rows: rows failing no row-level check, counted in the same scan. Uniqueness is left to the duplicate-key
+  // rate (counting it per row needs a window over the whole batch).
   const checks = suite.expectations.flatMap((e, i) => {
     const check = rowCheckOf(e, i, schema);
-    return check ? [check] : [];
+    return check && !check.groupBy ? [check] : [];
   });
-  let validRowsPct: number | null = rowCount === 0 ? null : 100;
-  if (checks.length > 0 && rowCount > 0) {
-    const windows = checks.flatMap((c) => c.windows);
-    const failing = checks.map((c) => `((${c.domain}) AND (${c.unexpected}))`).join(' OR ');
-    try {
-      const [row] = await db.rows(
-        `SELECT count(*) FILTER (WHERE NOT coalesce(${failing}, FALSE)) AS valid FROM (SELECT *${windows.length ? `, ${windows.join(', ')}` : ''} FROM ${relation}) __bv_b`,
-      );
-      validRowsPct = (Number(row?.valid ?? 0) / rowCount) * 100;
-    } catch {
-      validRowsPct = null; // an expectation the batch cannot evaluate already fails in the run itself
-    }
+  const failing = checks.map((c) => `((${c.domain}) AND (${c.unexpected}))`).join(' OR ');
+  const validSelect =
+    checks.length && options.validRows === undefined
+      ? [`count(*) FILTER (WHERE NOT coalesce(${failing}, FALSE)) AS "__valid"`]
+      : [];
+  let profile: Record<string, unknown> = {};
+  try {
+    [profile = {}] = await db.rows(`SELECT ${[...select, ...validSelect].join(', ')} FROM ${relation} __bv_b`);
+  } catch {
+    [profile = {}] = await db.rows(`SELECT ${select.join(', ')} FROM ${relation} __bv_b`);
   }
+  const rowCount = Number(profile.__rows ?? 0);
+
+  let validRowsPct: number | null = rowCount === 0 ? null : 100;
+  if (rowCount > 0 && options.validRows !== undefined) validRowsPct = (options.validRows / rowCount) * 100;
+  else if (rowCount > 0 && profile.__valid !== undefined) validRowsPct = (Number(profile.__valid) / rowCount) * 100;
+  else if (rowCount > 0 && checks.length > 0) validRowsPct = null; // a check the batch cannot evaluate fails in the run
 
   const columnMetrics: Record<string, ColumnMetrics> = {};
   const nullRates: Record<string, number> = {};
   columns.forEach((c, i) => {
     const count = Number(profile[`c${i}`] ?? 0);
-    const metrics: ColumnMetrics = {
-      nullCount: rowCount - count,
-      distinctCount: Number(profile[`d${i}`] ?? 0),
-      count,
-    };
+    const metrics: ColumnMetrics = { nullCount: rowCount - count, count };
+    if (profile[`d${i}`] !== undefined) metrics.distinctCount = Number(profile[`d${i}`]);
     const lo = profile[`lo${i}`];
     const hi = profile[`hi${i}`];
     if (typeof lo === 'number') metrics.min = lo;

@@ -33,6 +33,8 @@ export interface SuiteRun {
   scope: 'table' | 'increment';
   engine: 'native' | 'gx';
   rowCount: number;
+  /** Rows failing no row-level expectation but uniqueness (counted in the native runner's scan). */
+  validRows?: number;
   /** Every expectation met. */
   success: boolean;
   /** Every critical expectation met (a gate publishes on this). */
@@ -365,6 +367,12 @@ export async function runNative(db: DuckDb, suite: QualitySuite, options: Native
     select.push(`count(*) FILTER (WHERE ${c.domain}) AS d${i}`);
     if (!c.groupBy) select.push(`count(*) FILTER (WHERE (${c.domain}) AND (${c.unexpected})) AS u${i}`);
   });
+  // ... and the rows failing none of them (the valid-rows metric; uniqueness is left to the duplicate-key rate).
+  const rowLevel = checks.filter((c): c is RowCheck => c !== undefined && !c.groupBy);
+  if (rowLevel.length)
+    select.push(
+      `count(*) FILTER (WHERE NOT coalesce(${rowLevel.map((c) => `((${c.domain}) AND (${c.unexpected}))`).join(' OR ')}, FALSE)) AS valid`,
+    );
   let counted: Record<string, unknown> | undefined;
   try {
     [counted] = await db.rows(`SELECT ${select.join(', ')} FROM ${base(relation, [])}`);
@@ -407,6 +415,7 @@ export async function runNative(db: DuckDb, suite: QualitySuite, options: Native
     runId: options.runId ?? newRunId(),
     suite: suite.name,
     table: tableName,
+    ...(counted?.valid !== undefined ? { validRows: num(counted.valid) } : {}),
     scope: options.scope ?? (options.relation ? 'increment' : 'table'),
     engine: 'native',
     rowCount,
