@@ -93,6 +93,7 @@ export function qualityGate(options: QualityGateOptions = {}): PublishHook & { c
       gated.push({ run, metrics, batchId, outcome });
     }
     checks.push(...gated);
+    if (checks.length > 100) checks.splice(0, checks.length - 100); // the latest ones, for callers and tests
     for (const check of gated) {
       options.prometheus?.observe(check.metrics, {
         critical: criticalFailures(check.run).length,
