@@ -56,6 +56,17 @@ export function qualityGate(options: QualityGateOptions = {}): PublishHook & { c
   const limit = options.failingRowsLimit ?? 1000;
   const now = options.now ?? (() => new Date());
   const checks: GateCheck[] = [];
+  // The previous increments' volumes per table: read from the lake once, then kept as this gate publishes.
+  const window = options.thresholds?.volumeWindow ?? 10;
+  const baselines = new Map<string, number[]>();
+  const volumes = async (lake: DuckDb, table: string) => {
+    let known = baselines.get(table);
+    if (!known) {
+      known = await previousRowCounts(lake, tables, table, 'increment', window);
+      baselines.set(table, known);
+    }
+    return [...known];
+  };
 
   const hook = async (increment: PendingIncrement) => {
     const lake = increment.lake;
@@ -75,13 +86,7 @@ export function qualityGate(options: QualityGateOptions = {}): PublishHook & { c
         thresholds: options.thresholds,
         profile: 'light',
         ...(run.validRows === undefined ? {} : { validRows: run.validRows }),
-        previousRowCounts: await previousRowCounts(
-          lake,
-          tables,
-          table,
-          'increment',
-          options.thresholds?.volumeWindow ?? 10,
-        ),
+        previousRowCounts: await volumes(lake, table),
       });
       // A published batch is named by its run; only a held one needs the content fingerprint (one more scan).
       const batchId = run.criticalSuccess
@@ -106,6 +111,11 @@ export function qualityGate(options: QualityGateOptions = {}): PublishHook & { c
     if (held.length === 0) {
       for (const check of gated) {
         await recordRun(lake, tables, { ...check, batchId: check.batchId });
+        const known = baselines.get(check.run.table);
+        if (known) {
+          known.unshift(check.run.rowCount); // newest first, as the lake query returns them
+          known.splice(window);
+        }
         if (check.outcome === 'released') {
           await lake.run(
             `UPDATE ${tableSql(tables.held)} SET status = 'replayed', replayed_at = now() WHERE status = 'released' AND transform = $1 AND table_name = $2`,

@@ -161,3 +161,22 @@ describe('the OpenLineage facets of a run', () => {
     expect(metrics.warnings[0]).toMatch(/valid rows .* below 99 %/);
   });
 });
+
+describe('quality metrics against their thresholds', () => {
+  it('warn on a volume outside the band of the previous runs, and on a null rate above its limit', async () => {
+    const relation = `read_parquet(${sqlLiteral(file)})`;
+    const metrics = await computeMetrics(db, suite, {
+      relation,
+      table: 'test.planted',
+      scope: 'table',
+      previousRowCounts: [400, 500, 600],
+      thresholds: { volumeBand: 0.5, maxNullRate: { name: 0.001, amount: 0.01 }, minValidRowsPct: 90 },
+    });
+    expect(metrics).toMatchObject({ volumeBaseline: 500, volumeRatio: 2, nullRates: { name: 0.006, amount: 0.004 } });
+    expect(metrics.warnings).toEqual([
+      'duplicate key rate 0.0020 above 0',
+      'null rate of name 0.0060 above 0.001',
+      'volume 1000 rows is 2.00x the mean of the previous 3 runs (band ±0.5)',
+    ]);
+  });
+});
