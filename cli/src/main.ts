@@ -6,6 +6,7 @@ import { jobsCommand } from './commands/jobs.js';
 import { lakeCommand } from './commands/lake.js';
 import { lineageCommand } from './commands/lineage.js';
 import { pgServeCommand } from './commands/pg-serve.js';
+import { qualityCommand } from './commands/quality.js';
 import { servicesCommand } from './commands/services.js';
 import { sqlCommand } from './commands/sql.js';
 import { stackCommand } from './commands/stack.js';
@@ -26,6 +27,7 @@ program.addCommand(sqlCommand());
 program.addCommand(pgServeCommand());
 program.addCommand(lineageCommand());
 program.addCommand(warehouseCommand());
+program.addCommand(qualityCommand());
 
 try {
   await program.parseAsync(process.argv);

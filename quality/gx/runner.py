@@ -10,6 +10,7 @@ import contextlib
 import json
 import os
 import sys
+import uuid
 import warnings
 
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
@@ -87,15 +88,22 @@ def main():
             .get_batch(batch_parameters={"dataframe": frame})
         )
         suite = gx.ExpectationSuite(name=suite_spec.get("name") or "suite")
+        order = []
         for implementation, spec in known:
             try:
-                suite.add_expectation(implementation(**spec.get("kwargs", {}), meta=spec.get("meta") or None))
+                expectation_id = str(uuid.uuid4())
+                added = suite.add_expectation(implementation(**spec.get("kwargs", {}), meta=spec.get("meta") or None))
+                # Ephemeral suites leave ids unset; results are matched back to the suite's order by this one.
+                added.id = expectation_id
+                order.append(expectation_id)
             except Exception as error:
                 fail("BAD_EXPECTATION", f"{spec['type']} with {json.dumps(spec.get('kwargs', {}))}: {error}")
         outcome = batch.validate(suite).to_json_dict()
         version = gx.__version__
 
-    results = [summarise(r) for r in outcome["results"]]
+    # GX returns results grouped its own way; give them back in the suite's order.
+    by_id = {str(r["expectation_config"].get("id")): summarise(r) for r in outcome["results"]}
+    results = [by_id[i] for i in order if i in by_id]
     print(
         json.dumps(
             {

@@ -1,4 +1,15 @@
 export {
+  type AlertSink,
+  GATE_FAILED_EVENT,
+  type GateFailedPayload,
+  gateFailedEvent,
+  kafkaAlerts,
+  QUALITY_ALERTS_TOPIC,
+} from './alerts.js';
+export { EXPECTATION_TYPES, type ExpectationType, SEVERITIES, type Severity } from './catalog.js';
+export { runWithGx } from './engines.js';
+export { type GateCheck, type QualityGateOptions, qualityGate, releaseBatch } from './gate.js';
+export {
   type Expectation,
   type ExpectationSuite,
   type GxExpectationResult,
@@ -6,3 +17,39 @@ export {
   type GxValidationResult,
   runGreatExpectations,
 } from './gx.js';
+export { type DataQualityAssertionsFacet, type DataQualityMetricsFacet, qualityFacets } from './lineage.js';
+export {
+  type ColumnMetrics,
+  computeMetrics,
+  DEFAULT_THRESHOLDS,
+  QualityPrometheus,
+  type QualityThresholds,
+  type TableMetrics,
+} from './metrics.js';
+export {
+  type ExpectationResult,
+  jsonable,
+  type NativeRunOptions,
+  newRunId,
+  runNative,
+  type SuiteRun,
+  unexpectedRowsSql,
+} from './native.js';
+export { type QualityReport, qualityReport } from './report.js';
+export {
+  ensureQualityStore,
+  type HeldBatch,
+  type QualityTables,
+  qualityTables,
+  recordRun,
+} from './store.js';
+export {
+  loadSuiteFile,
+  loadSuites,
+  parseSuite,
+  type QualitySuite,
+  SUITES_DIR,
+  type SuiteExpectation,
+  type SuiteMeta,
+  suiteForTable,
+} from './suite.js';
