@@ -119,6 +119,10 @@ export function jobsCommand(): Command {
             p.owner ?? '-',
           ].join('\t'),
         );
+      for (const p of status.partitions.filter((x) => x.stalled))
+        print(
+          `  STALLED ${p.topic}[${p.partition}] since ${p.stalled?.since} (${p.stalled?.failures} failed checkpoints): ${p.stalled?.reason}`,
+        );
     });
 
   jobs

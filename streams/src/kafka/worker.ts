@@ -3,6 +3,7 @@ import { Consumer, type Message, Producer } from '@platformatic/kafka';
 import { type JobDefinition, sourceTopics, transactionalSystemOf } from '../api/job.js';
 import type { OutputRecord, RawRecord, StreamRecord } from '../api/record.js';
 import type { PartitionOffset, TransactionalWriter } from '../api/sinks.js';
+import { StallDetector, type StalledPartition } from '../runtime/stall.js';
 import { type ChangelogEntry, Task, type TaskCounters } from '../runtime/task.js';
 import { PartitionFetcher, partitionId } from './fetcher.js';
 import { changelogTopicOf, jobGroupId, transactionalIdOf } from './topics.js';
@@ -29,6 +30,8 @@ export interface WorkerStatus {
   /** Input records per second since the previous report. */
   inputRate: number;
   tasks: TaskStatus[];
+  /** Partitions whose checkpoints keep failing: the job cannot get past their position (see runtime/stall.ts). */
+  stalled?: StalledPartition[];
 }
 
 export interface WorkerOptions {
@@ -115,6 +118,11 @@ export async function runWorker(options: WorkerOptions): Promise<void> {
     : undefined;
   const fetcher = new PartitionFetcher(consumer);
   const runners = new Map<string, TaskRunner>();
+  const stalls = new StallDetector();
+  const noteFailure = (topic: string, partition: number, error: unknown) => {
+    const entry = stalls.failed(topic, partition, error);
+    if (StallDetector.justStalled(entry)) log.error({ ...entry }, 'partition stalled: it cannot make progress');
+  };
   const startedAt = new Date().toISOString();
   let rebalanced = false;
   consumer.on('consumer:group:join', () => {
@@ -225,6 +233,7 @@ export async function runWorker(options: WorkerOptions): Promise<void> {
         runners.set(id, await openTask(topic, partition));
       } catch (error) {
         log.warn({ topic, partition, err: error }, 'could not open task; retrying on the next cycle');
+        noteFailure(topic, partition, error);
       }
     }
   };
@@ -253,6 +262,7 @@ export async function runWorker(options: WorkerOptions): Promise<void> {
     }
     runner.committed = runner.position;
     runner.lastCheckpointAt = Date.now();
+    stalls.progressed(runner.topic, runner.partition);
     options.onCheckpoint?.(runner.task, performance.now() - started);
   };
 
@@ -297,6 +307,7 @@ export async function runWorker(options: WorkerOptions): Promise<void> {
         await target.commit({ records, offsets });
       } catch (error) {
         log.warn({ err: error, system: system?.name }, 'checkpoint failed');
+        for (const [runner] of advanced) noteFailure(runner.topic, runner.partition, error);
         commitFailed = true;
         return;
       }
@@ -305,6 +316,7 @@ export async function runWorker(options: WorkerOptions): Promise<void> {
       for (const [runner, position] of advanced) {
         runner.committed = position;
         runner.lastCheckpointAt = now;
+        stalls.progressed(runner.topic, runner.partition);
         options.onCheckpoint?.(runner.task, millis);
       }
       // The group's offsets mirror the system's for lag tools; the system's are the ones a task resumes from.
@@ -348,6 +360,7 @@ export async function runWorker(options: WorkerOptions): Promise<void> {
         lastCheckpointAt: r.lastCheckpointAt === undefined ? null : new Date(r.lastCheckpointAt).toISOString(),
         counters: { ...r.task.counters },
       })),
+      stalled: stalls.stalled(),
     });
   };
 
@@ -424,6 +437,7 @@ export async function runWorker(options: WorkerOptions): Promise<void> {
               // Fenced (a new owner took the partition) or a failed commit: drop the task; if it is still ours, the next
               // cycle reopens it from the last committed checkpoint.
               log.warn({ topic: runner.topic, partition: runner.partition, err: error }, 'checkpoint failed');
+              noteFailure(runner.topic, runner.partition, error);
               await closeTask(id, 'checkpoint failed');
             }
           }),

@@ -1,9 +1,9 @@
-import { deadLetterTopicOf } from '@bitvelocity/core';
 import type { GraphNode, JobDefinition } from '../api/job.js';
 import type { OutputRecord, RawRecord, StreamRecord } from '../api/record.js';
 import { DecodeError, type SourceSpec } from '../api/sources.js';
 import { type Collector, type Operator, type OperatorCounters, scopedContext } from '../operators/operator.js';
 import { type KeyValueStore, StateStores } from '../state/store.js';
+import { deadLetterOf, fitSinkOutput } from './dead-letter.js';
 
 /** One changelog entry: `store\u0000key` -> JSON, or null for a deletion (a tombstone in the compacted topic). */
 export interface ChangelogEntry {
@@ -201,34 +201,25 @@ export class Task {
     }
     const headers: Record<string, string> = { 'bv-job': this.job.name };
     if (record.origin.traceparent) headers.traceparent = record.origin.traceparent;
-    this.outputs.push({
-      topic: sink.topic,
-      key: sink.key(record),
-      value: sink.value(record.value),
-      timestamp: record.timestamp,
-      headers,
-    });
+    // A record too large for Kafka goes to the dead-letter topic instead of failing every checkpoint.
+    const output = fitSinkOutput(
+      {
+        topic: sink.topic,
+        key: sink.key(record),
+        value: sink.value(record.value),
+        timestamp: record.timestamp,
+        headers,
+      },
+      record.origin,
+      this.job.name,
+    );
+    if (output.topic !== sink.topic) this.counters.deadLettered++;
+    this.outputs.push(output);
   }
 
   private deadLetter(record: RawRecord, code: string, reason: string): void {
     this.counters.deadLettered++;
-    const headers: Record<string, string> = {};
-    for (const [name, value] of record.headers) headers[name] = value.toString('utf8');
-    Object.assign(headers, {
-      'bv-dlq-code': code,
-      'bv-dlq-reason': reason,
-      'bv-dlq-job': this.job.name,
-      'bv-dlq-topic': record.topic,
-      'bv-dlq-partition': String(record.partition),
-      'bv-dlq-offset': record.offset.toString(),
-    });
-    this.outputs.push({
-      topic: deadLetterTopicOf(record.topic),
-      key: record.key?.toString('utf8'),
-      value: record.value ?? Buffer.alloc(0),
-      timestamp: record.timestamp,
-      headers,
-    });
+    this.outputs.push(deadLetterOf(record, { job: this.job.name, code, reason }));
   }
 
   /** Sink records and dead letters produced since the last call. */
