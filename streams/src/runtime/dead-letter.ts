@@ -136,3 +136,14 @@ export function fitSinkOutput(
   };
   return fitValue(letter, byteLength(output.value), maxBytes);
 }
+
+/** Thrown by an operator to send the record it is processing to the dead-letter topic under its own code. */
+export class DeadLetterError extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'DeadLetterError';
+  }
+}

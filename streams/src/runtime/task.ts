@@ -3,7 +3,7 @@ import type { OutputRecord, RawRecord, StreamRecord } from '../api/record.js';
 import { DecodeError, type SourceSpec } from '../api/sources.js';
 import { type Collector, type Operator, type OperatorCounters, scopedContext } from '../operators/operator.js';
 import { type KeyValueStore, StateStores } from '../state/store.js';
-import { deadLetterOf, fitSinkOutput } from './dead-letter.js';
+import { DeadLetterError, deadLetterOf, fitSinkOutput } from './dead-letter.js';
 
 /** One changelog entry: `store\u0000key` -> JSON, or null for a deletion (a tombstone in the compacted topic). */
 export interface ChangelogEntry {
@@ -148,7 +148,8 @@ export class Task {
     try {
       this.entry.emit(streamRecord);
     } catch (error) {
-      this.deadLetter(record, 'PROCESSING_FAILED', (error as Error).message);
+      const code = error instanceof DeadLetterError ? error.code : 'PROCESSING_FAILED';
+      this.deadLetter(record, code, (error as Error).message);
       return;
     }
     if (decoded.timestamp > this.progress.maxTimestamp) {
