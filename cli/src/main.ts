@@ -2,6 +2,7 @@ import { BvError, errorMessage } from '@bitvelocity/core';
 import { Command, CommanderError } from 'commander';
 import { connectorsCommand } from './commands/connectors.js';
 import { demoCommand } from './commands/demo.js';
+import { dlqCommand } from './commands/dlq.js';
 import { jobsCommand } from './commands/jobs.js';
 import { lakeCommand } from './commands/lake.js';
 import { servicesCommand } from './commands/services.js';
@@ -18,6 +19,7 @@ program.addCommand(servicesCommand());
 program.addCommand(connectorsCommand());
 program.addCommand(jobsCommand());
 program.addCommand(lakeCommand());
+program.addCommand(dlqCommand());
 
 try {
   await program.parseAsync(process.argv);

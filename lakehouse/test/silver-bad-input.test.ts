@@ -1,4 +1,6 @@
+import { spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
 import { createEnvelope, type Envelope, loadPlatformConfig } from '@bitvelocity/core';
 import type { RawRecord, StreamRecord, TransactionalWriter } from '@bitvelocity/streams';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -156,4 +158,29 @@ describe('Silver and bad event times or ids', () => {
     await refresher.rebuild(new Date(0));
     expect({ orders: await orders(), quarantine: await quarantine() }).toEqual(rows);
   });
+
+  it("`bv dlq list` counts the quarantine per reason; `bv dlq show quarantine` gives each row's coordinates", () => {
+    const bv = (...args: string[]) => {
+      const result = spawnSync(
+        process.execPath,
+        [fileURLToPath(new URL('../../cli/bin/bv.js', import.meta.url)), ...args],
+        {
+          encoding: 'utf8',
+        },
+      );
+      expect(result.status, result.stderr).toBe(0);
+      return result.stdout;
+    };
+    const schema = tables.quarantine.schema;
+    const listed = JSON.parse(bv('dlq', 'list', '--prefix', `none-${id}`, '--quarantine-schema', schema, '--json'));
+    expect(listed.topics).toEqual([]);
+    expect(listed.quarantine.map((q: { reason_code: string; n: string }) => [q.reason_code, q.n])).toEqual([
+      ['EVENT_TIME_OUT_OF_RANGE', '2'],
+      ['CONFLICTING_DUPLICATE', '1'],
+    ]);
+    const shown = JSON.parse(
+      bv('dlq', 'show', 'quarantine', '--quarantine-schema', schema, '--code', 'CONFLICTING_DUPLICATE', '--json'),
+    );
+    expect(shown).toMatchObject([{ reason_code: 'CONFLICTING_DUPLICATE', topic: 'ecommerce.order', partition: 3 }]);
+  }, 60_000);
 });

@@ -15,6 +15,7 @@ import { LATE, type WindowResult } from '../operators/windows/result.js';
 import { sessionWindowOperator } from '../operators/windows/session-operator.js';
 import { fixedWindowOperator } from '../operators/windows/window-operator.js';
 import { type Anomaly, type ZScoreOptions, zScoreOperator } from '../operators/zscore.js';
+import type { OffsetSkip } from '../runtime/skips.js';
 import { type Duration, toMillis } from './duration.js';
 import type { Origin } from './record.js';
 import type { SinkSpec, TransactionalSystem } from './sinks.js';
@@ -41,6 +42,8 @@ export interface JobDefinition {
   options: JobOptions;
   /** Topologically ordered: a node always comes after its parent. */
   nodes: readonly GraphNode[];
+  /** Offset ranges an operator told the job to skip (from the job registry; runtime/skips.ts). */
+  skips?: readonly OffsetSkip[];
 }
 
 /** Builds a job's graph. Node ids are positional, so a job's state stays valid while its definition is unchanged. */

@@ -4,6 +4,7 @@ import { DecodeError, type SourceSpec } from '../api/sources.js';
 import { type Collector, type Operator, type OperatorCounters, scopedContext } from '../operators/operator.js';
 import { type KeyValueStore, StateStores } from '../state/store.js';
 import { DeadLetterError, deadLetterOf, fitSinkOutput } from './dead-letter.js';
+import { skipOf } from './skips.js';
 
 /** One changelog entry: `store\u0000key` -> JSON, or null for a deletion (a tombstone in the compacted topic). */
 export interface ChangelogEntry {
@@ -124,6 +125,12 @@ export class Task {
   process(record: RawRecord): void {
     this.nextOffset = record.offset + 1n;
     this.lastInputAt = this.now();
+    const skip = skipOf(this.job.skips, record);
+    if (skip) {
+      const range = `${skip.fromOffset}-${skip.toOffset}`;
+      this.deadLetter(record, 'SKIPPED_BY_OPERATOR', `offsets ${range} skipped at ${skip.requestedAt}: ${skip.reason}`);
+      return;
+    }
     let decoded: ReturnType<SourceSpec<unknown>['decode']>;
     try {
       decoded = this.source.decode(record);
