@@ -1,3 +1,4 @@
+export { ensureChromium, launchChromium } from './browser.js';
 export type { Component, ComponentName, Health } from './local/component.js';
 export { type StackPaths, stackPaths } from './local/paths.js';
 export { platformConfigOf, type StackSettings } from './local/settings.js';
@@ -7,10 +8,11 @@ export {
   type StackEvent,
   settingsFor,
   stackDown,
+  stackKill,
   stackLogs,
+  stackRestart,
   stackStatus,
   stackUp,
   type UpResult,
 } from './local/stack.js';
 export { versions } from './versions.js';
-export { ensureChromium, launchChromium } from './browser.js';
