@@ -1,6 +1,7 @@
-import { spawnSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { createEnvelope, loadPlatformConfig } from '@bitvelocity/core';
 import { type IsolatedStack, startIsolatedStack } from '@bitvelocity/infra/testing';
 import {
@@ -20,9 +21,10 @@ import { createTopic, produce, readAll, waitFor } from '../../streams/test/kafka
  * names of this test's own. Port base 46600 (ten ports from there).
  */
 const PORT_BASE = 46_600;
-const BRONZE_JOB = fileURLToPath(new URL('../src/jobs/bronze.ts', import.meta.url));
+const BRONZE_JOB = fileURLToPath(new URL('./fixtures/bronze-small-batches.ts', import.meta.url));
 const DEDUPE_JOB = fileURLToPath(new URL('../../streams/test/fixtures/dedupe-crash-job.ts', import.meta.url));
 const config = loadPlatformConfig();
+const exec = promisify(execFile);
 
 let stack: IsolatedStack;
 let brokers: string[];
@@ -149,21 +151,20 @@ describe('the broker under kill -9', () => {
     expect(Number(before.bronze) < first || before.deduped < first).toBe(true);
   }, 420_000);
 
-  it('`bv stack restart kafka` brings a new, healthy broker; `bv stack kill kafka` kills it -9', () => {
+  it('`bv stack restart kafka` brings a new, healthy broker; `bv stack kill kafka` kills it -9', async () => {
     // Exactly the isolated stack's environment (not merged into ours): these commands must never reach the shared one.
-    const stackBv = (args: string[]) => {
-      const result = spawnSync(process.execPath, [BV, ...args], { env: stack.env, encoding: 'utf8' });
-      if (result.status !== 0) throw new Error(`bv ${args.join(' ')} failed: ${result.stderr}`);
-      return result.stdout;
-    };
+    // Asynchronously, so this process goes on reaping the servers it started.
+    const stackBv = async (args: string[]) => (await exec(process.execPath, [BV, ...args], { env: stack.env })).stdout;
     const before = stack.pidOf('kafka');
-    expect(stackBv(['stack', 'restart', 'kafka'])).toMatch(new RegExp(`stack restart kafka: pid ${before} -> \\d+`));
+    expect(await stackBv(['stack', 'restart', 'kafka'])).toMatch(
+      new RegExp(`stack restart kafka: pid ${before} -> \\d+`),
+    );
     const after = stack.pidOf('kafka');
     expect(after).toBeGreaterThan(0);
     expect(after).not.toBe(before);
-    expect(stackBv(['stack', 'kill', 'kafka'])).toMatch(new RegExp(`pid ${after} killed \\(SIGKILL\\)`));
+    expect(await stackBv(['stack', 'kill', 'kafka'])).toMatch(new RegExp(`pid ${after} killed \\(SIGKILL\\)`));
     expect(stack.pidOf('kafka')).toBeUndefined();
-    expect(() => stackBv(['stack', 'kill', 'duckdb'])).toThrow(/toolchain, not a server/);
-    stackBv(['stack', 'up', 'kafka']); // so the jobs stop cleanly afterwards
+    await expect(stackBv(['stack', 'kill', 'duckdb'])).rejects.toThrow(/toolchain, not a server/);
+    await stackBv(['stack', 'up', 'kafka']); // so the jobs stop cleanly afterwards
   }, 120_000);
 });
