@@ -112,7 +112,11 @@ describe('the broker under kill -9', () => {
     bv(['jobs', 'deploy', BRONZE_JOB, '--parallelism', '1'], env);
     cleanups.push(() => stopJob(bronzeName, env));
     // Kill the broker while both jobs are in the middle of the backlog.
-    await waitFor('the first Bronze commit', async () => ((await landed()).n > 0n ? true : undefined), 90_000);
+    await waitFor(
+      'both jobs under way',
+      async () => ((await dedupedIds()).length > 0 && (await landed()).n > 0n ? true : undefined),
+      90_000,
+    );
     const before = { bronze: (await landed()).n, deduped: (await dedupedIds()).length };
     const killed = await stack.kill('kafka');
     expect(killed).toBeGreaterThan(0);
