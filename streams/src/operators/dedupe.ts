@@ -17,6 +17,13 @@ interface Seen {
   digest?: string;
 }
 
+/** Envelopes carry their eventId in the value; other sources' ids (an `eventId` function) say only what to drop. */
+const isEnvelope = (value: unknown) =>
+  typeof value === 'object' &&
+  value !== null &&
+  typeof (value as { eventId?: unknown }).eventId === 'string' &&
+  typeof (value as { eventType?: unknown }).eventType === 'string';
+
 const digestOf = (value: unknown) => createHash('sha1').update(JSON.stringify(value)).digest('base64url');
 
 /**
@@ -42,7 +49,7 @@ export function dedupeOperator<T>(options: DedupeOptions<T>): OperatorFactory {
         const entry = seen.get(id);
         // An envelope's eventId names one event on its topic: a copy with other content is not a re-delivery but a
         // conflicting duplicate, which goes to the dead-letter topic instead of vanishing as a dedupe hit.
-        const digest = idOf ? undefined : digestOf(record.value);
+        const digest = idOf || !isEnvelope(record.value) ? undefined : digestOf(record.value);
         if (entry !== undefined && entry.expiresAt > currentWatermark) {
           if (digest !== undefined && entry.digest !== undefined && entry.digest !== digest) {
             throw new DeadLetterError(
