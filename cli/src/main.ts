@@ -2,6 +2,7 @@ import { BvError, errorMessage } from '@bitvelocity/core';
 import { Command, CommanderError } from 'commander';
 import { connectorsCommand } from './commands/connectors.js';
 import { demoCommand } from './commands/demo.js';
+import { dlqCommand } from './commands/dlq.js';
 import { jobsCommand } from './commands/jobs.js';
 import { lakeCommand } from './commands/lake.js';
 import { lineageCommand } from './commands/lineage.js';
@@ -28,6 +29,7 @@ program.addCommand(pgServeCommand());
 program.addCommand(lineageCommand());
 program.addCommand(warehouseCommand());
 program.addCommand(qualityCommand());
+program.addCommand(dlqCommand());
 
 try {
   await program.parseAsync(process.argv);

@@ -5,7 +5,7 @@ import { type Env, loadPlatformConfig, type PlatformConfig } from '@bitvelocity/
 import type { ComponentName } from './local/component.js';
 import { stackPaths } from './local/paths.js';
 import { PORT_VARIABLES, type StackPorts } from './local/settings.js';
-import { componentByName, settingsFor, stackDown, stackUp } from './local/stack.js';
+import { componentByName, settingsFor, stackDown, stackKill, stackUp } from './local/stack.js';
 
 /** A throwaway stack for tests that kill or restart servers: its own home and ports, the shared download cache. */
 export interface IsolatedStack {
@@ -17,6 +17,8 @@ export interface IsolatedStack {
   /** Starts components again (after a kill), waiting until healthy. */
   start(components: ComponentName[]): Promise<void>;
   stop(component: ComponentName): Promise<void>;
+  /** kill -9 of a server of this stack (no shutdown hook runs); resolves once it is gone. */
+  kill(component: ComponentName): Promise<number>;
   destroy(): Promise<void>;
 }
 
@@ -52,6 +54,7 @@ export async function startIsolatedStack(components: ComponentName[], portBase: 
     stop: async (name) => {
       await componentByName(name).stop(settingsFor(env));
     },
+    kill: (name) => stackKill(name, { env }),
     destroy: async () => {
       await stackDown({ env });
       rmSync(home, { recursive: true, force: true });

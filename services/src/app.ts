@@ -6,6 +6,7 @@ import pg from 'pg';
 import { customerRoutes } from './customers/routes.js';
 import type { ServiceDeps, ServiceName } from './deps.js';
 import { type AuthConfig, authenticate, registerAuth } from './http/auth.js';
+import { BODY_LIMIT_BYTES, registerJsonBody } from './http/body.js';
 import { ApiError, registerErrorHandling } from './http/errors.js';
 import { ServiceMetrics } from './http/metrics.js';
 import { traceContextFrom } from './http/trace.js';
@@ -63,8 +64,9 @@ export async function createServicesApp(
   const app = Fastify({
     ...(options.logger ? { loggerInstance: options.logger } : { logger: false }),
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: true } },
-    bodyLimit: 256 * 1024,
+    bodyLimit: BODY_LIMIT_BYTES,
   });
+  registerJsonBody(app);
   await app.register(fastifySwagger, {
     openapi: {
       openapi: '3.1.0',

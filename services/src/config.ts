@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { bvHome, ConfigError, type Env } from '@bitvelocity/core';
-import type { Role, ServiceUser } from './http/auth.js';
+import { ROLES, type Role, type ServiceUser, TENANT_MAX_LENGTH } from './http/auth.js';
 
 /** The services' own settings: the JWT signing secret and the users allowed to get tokens. */
 export interface ServicesAuthFile {
@@ -10,7 +10,8 @@ export interface ServicesAuthFile {
   users: ServiceUser[];
 }
 
-const ROLES: readonly Role[] = ['reader', 'writer', 'admin'];
+/** The shortest password `bv services user add` accepts. */
+export const PASSWORD_MIN_LENGTH = 12;
 
 export function servicesAuthFile(env: Env = process.env): string {
   return env.BV_SERVICES_AUTH_FILE || join(bvHome(env), 'config', 'services-auth.json');
@@ -53,4 +54,27 @@ export function parseRoles(value: string): Role[] {
   const bad = roles.find((r) => !ROLES.includes(r));
   if (bad) throw new ConfigError('CONFIG_INVALID', `unknown role ${bad}; roles are ${ROLES.join(', ')}`);
   return roles;
+}
+
+/**
+ * What is wrong with a new user, one sentence each (empty when nothing): checked before the user is saved, so a user
+ * that could get a token but never write (a tenant over the event envelope's 64 characters) is never created.
+ */
+export function newUserProblems(user: { username: string; tenantId: string; password: string | undefined }): string[] {
+  const problems: string[] = [];
+  if (!/^[\x21-\x7e]{1,200}$/.test(user.username))
+    problems.push('the user name must be 1-200 printable ASCII characters without spaces');
+  if (!/^\P{Cc}+$/u.test(user.tenantId) || user.tenantId.length > TENANT_MAX_LENGTH) {
+    problems.push(
+      `the tenant must be 1-${TENANT_MAX_LENGTH} characters without control characters (it is ${user.tenantId.length}): ` +
+        `every event carries it, and the event envelope allows ${TENANT_MAX_LENGTH}`,
+    );
+  }
+  if (!user.password || user.password.length < PASSWORD_MIN_LENGTH) {
+    problems.push(
+      `a password of at least ${PASSWORD_MIN_LENGTH} characters is needed (it is ${user.password?.length ?? 0}; ` +
+        'give it on standard input with --password-stdin or in BV_NEW_USER_PASSWORD)',
+    );
+  }
+  return problems;
 }

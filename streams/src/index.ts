@@ -15,6 +15,13 @@ export {
   type TransformJobStatus,
 } from './deploy/transform-job.js';
 export { runWorkerProcess } from './deploy/worker-process.js';
+export {
+  type DeadLetter,
+  type DeadLetterFilter,
+  type DeadLetterTopicSummary,
+  DeadLetterTopics,
+} from './dlq/dead-letters.js';
+export { listSkips, type SkipRequest, skipOffsets } from './dlq/skip.js';
 export { changelogTopicOf, ensureJobTopics, jobGroupId } from './kafka/topics.js';
 export { runWorker, type TaskStatus, type WorkerOptions, type WorkerStatus } from './kafka/worker.js';
 export * from './operators/windows/aggregates.js';
@@ -28,4 +35,7 @@ export {
   type AnomalyScore,
   type ZScoreOptions,
 } from './operators/zscore.js';
+export { DEAD_LETTER_HEADERS, DEAD_LETTER_MAX_BYTES } from './runtime/dead-letter.js';
+export type { OffsetSkip } from './runtime/skips.js';
+export type { StalledPartition } from './runtime/stall.js';
 export { type ChangelogEntry, Task, type TaskCounters } from './runtime/task.js';

@@ -28,6 +28,12 @@ const launchSupervisor = (job: string): number => {
   return pid;
 };
 
+const offsetOption = (value: string) => {
+  if (!/^[0-9]+$/.test(value))
+    throw new BvError('JOB_BAD_OPTION', `"${value}" is not an offset or partition (0 or more)`);
+  return BigInt(value);
+};
+
 const ago = (iso: string | null) =>
   iso ? `${Math.max(0, Math.round((Date.now() - Date.parse(iso)) / 1000))}s ago` : '-';
 
@@ -134,7 +140,40 @@ export function jobsCommand(): Command {
             p.owner ?? '-',
           ].join('\t'),
         );
+      for (const p of status.partitions.filter((x) => x.stalled))
+        print(
+          `  STALLED ${p.topic}[${p.partition}] since ${p.stalled?.since} (${p.stalled?.failures} failed checkpoints): ${p.stalled?.reason}`,
+        );
     });
+
+  jobs
+    .command('skip')
+    .description(
+      'make a job skip an offset range: each record in it becomes a SKIPPED_BY_OPERATOR dead letter (recorded)',
+    )
+    .argument('<job>')
+    .requiredOption('--topic <topic>', 'a source topic of the job')
+    .requiredOption('--partition <p>', 'the partition', (v: string) => Number(offsetOption(v)))
+    .requiredOption('--from <offset>', 'first offset to skip, inclusive', offsetOption)
+    .requiredOption('--to <offset>', 'last offset to skip, inclusive', offsetOption)
+    .option('--reason <text>', 'why (kept with the skip and in each dead letter)', 'skipped by an operator')
+    .action(
+      async (name: string, options: { topic: string; partition: number; from: bigint; to: bigint; reason: string }) => {
+        const { skipOffsets } = await import('@bitvelocity/streams');
+        const skip = await skipOffsets(loadPlatformConfig(), {
+          job: name,
+          topic: options.topic,
+          partition: options.partition,
+          fromOffset: options.from,
+          toOffset: options.to,
+          reason: options.reason,
+          requestedBy: process.env.USER ?? 'unknown',
+        });
+        print(
+          `job ${name}: ${skip.topic}[${skip.partition}] offsets ${skip.fromOffset}-${skip.toOffset} will be skipped (dead letters SKIPPED_BY_OPERATOR); recorded at ${skip.requestedAt}`,
+        );
+      },
+    );
 
   jobs
     .command('stop')

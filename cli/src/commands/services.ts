@@ -68,19 +68,20 @@ export function servicesCommand(): Command {
     .requiredOption('--roles <roles>', 'comma-separated: reader, writer, admin')
     .option('--password-stdin', 'read the password from standard input (otherwise BV_NEW_USER_PASSWORD)')
     .action(async (username: string, options: { tenant: string; roles: string; passwordStdin?: boolean }) => {
-      const { hashPassword, loadServicesAuth, parseRoles, writeServicesAuth, servicesAuthFile } = await import(
-        '@bitvelocity/services'
-      );
+      const { hashPassword, loadServicesAuth, newUserProblems, parseRoles, writeServicesAuth, servicesAuthFile } =
+        await import('@bitvelocity/services');
       const password = options.passwordStdin ? await readSecretFromStdin() : process.env.BV_NEW_USER_PASSWORD;
-      if (!password || password.length < 12) {
-        throw new InvalidArgumentError(
-          'a password of at least 12 characters is needed (--password-stdin or BV_NEW_USER_PASSWORD)',
-        );
+      const problems = newUserProblems({ username, tenantId: options.tenant, password });
+      if (problems.length > 0) {
+        for (const problem of problems) process.stderr.write(`bv services user add: ${problem}\n`);
+        process.stderr.write('nothing was saved\n');
+        process.exitCode = 2;
+        return;
       }
       const auth = loadServicesAuth({ ...process.env, BV_JWT_SECRET: '' });
       const user = {
         username,
-        passwordHash: await hashPassword(password),
+        passwordHash: await hashPassword(password as string),
         tenantId: options.tenant,
         roles: parseRoles(options.roles),
       };

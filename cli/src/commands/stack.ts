@@ -1,4 +1,13 @@
-import { COMPONENTS, type ComponentStatus, stackDown, stackLogs, stackStatus, stackUp } from '@bitvelocity/infra';
+import {
+  COMPONENTS,
+  type ComponentStatus,
+  stackDown,
+  stackKill,
+  stackLogs,
+  stackRestart,
+  stackStatus,
+  stackUp,
+} from '@bitvelocity/infra';
 import { Command, InvalidArgumentError } from 'commander';
 
 const print = (line: string) => process.stdout.write(`${line}\n`);
@@ -56,6 +65,29 @@ export function stackCommand(): Command {
       const rows = await stackStatus();
       print(options.json ? JSON.stringify({ components: rows }, null, 2) : statusTable(rows));
       if (rows.some((r) => !r.healthy)) process.exitCode = 3;
+    });
+
+  const servers = COMPONENTS.filter((c) => c.kind === 'server')
+    .map((c) => c.name)
+    .join(' | ');
+  stack
+    .command('restart')
+    .description('stop one server and start it again (dependents keep running); for fault drills, docs/runbooks/')
+    .argument('<component>', servers)
+    .action(async (component: string) => {
+      const result = await stackRestart(component, { onEvent: progress });
+      print(
+        `stack restart ${component}: pid ${result.stoppedPid ?? '-'} -> ${result.startedPid ?? '-'}, healthy after ${result.seconds}s`,
+      );
+    });
+
+  stack
+    .command('kill')
+    .description('kill -9 one server, as a crash would (bring it back with `bv stack up <component>`)')
+    .argument('<component>', servers)
+    .action(async (component: string) => {
+      const pid = await stackKill(component, { onEvent: progress });
+      print(`stack kill ${component}: pid ${pid} killed (SIGKILL); start it again with: npx bv stack up ${component}`);
     });
 
   stack

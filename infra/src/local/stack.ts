@@ -1,6 +1,7 @@
 import { createConnection } from 'node:net';
 import { join } from 'node:path';
-import { type Env, errorMessage, StackError } from '@bitvelocity/core';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { type Env, errorMessage, isAlive, StackError } from '@bitvelocity/core';
 import type { Component, ComponentName, Health } from './component.js';
 import { connect } from './components/connect.js';
 import { duckdb } from './components/duckdb.js';
@@ -239,4 +240,60 @@ export function stackLogs(name: string, lines: number, options: { env?: Env } = 
 
 function seconds(since: number): number {
   return Math.round((performance.now() - since) / 100) / 10;
+}
+
+/** A server component by name; toolchains (DuckDB, GX) have no process to restart or kill. */
+function serverByName(name: string): Component {
+  const component = componentByName(name);
+  if (component.kind !== 'server')
+    throw new StackError(
+      'STACK_COMPONENT_UNKNOWN',
+      name,
+      'is a toolchain, not a server: there is no process to restart or kill',
+    );
+  return component;
+}
+
+/**
+ * Stops one server (SIGTERM, then SIGKILL after its grace period) and starts it again, waiting until it is healthy.
+ * What depends on it keeps running and must reconnect by itself: that is what a fault drill checks.
+ */
+export async function stackRestart(
+  name: string,
+  options: { env?: Env; onEvent?: StackListener } = {},
+): Promise<{ stoppedPid: number | undefined; startedPid: number | undefined; seconds: number }> {
+  const component = serverByName(name);
+  const settings = settingsFor(options.env);
+  const emit = options.onEvent ?? (() => undefined);
+  const started = performance.now();
+  const stoppedPid = component.runningPid(settings);
+  emit({ component: component.name, message: stoppedPid ? `stopping (pid ${stoppedPid})` : 'not running; starting' });
+  await component.stop(settings);
+  await stackUp({ components: [component.name], ...options });
+  return {
+    stoppedPid,
+    startedPid: component.runningPid(settings),
+    seconds: Math.round((performance.now() - started) / 100) / 10,
+  };
+}
+
+/**
+ * kill -9 of one server (its process group: wrapper scripts and children too), as a crash would: no shutdown hook
+ * runs. Resolves once the process is gone; `bv stack up <component>` or `bv stack restart` brings it back.
+ */
+export async function stackKill(name: string, options: { env?: Env; onEvent?: StackListener } = {}): Promise<number> {
+  const component = serverByName(name);
+  const settings = settingsFor(options.env);
+  const pid = component.runningPid(settings);
+  if (pid === undefined)
+    throw new StackError('STACK_UNHEALTHY', name, 'is not running (started by this stack); nothing to kill');
+  options.onEvent?.({ component: component.name, message: `kill -9 ${pid}` });
+  try {
+    process.kill(-pid, 'SIGKILL');
+  } catch {
+    process.kill(pid, 'SIGKILL');
+  }
+  const deadline = Date.now() + 10_000;
+  while (isAlive(pid) && Date.now() < deadline) await sleep(20);
+  return pid;
 }

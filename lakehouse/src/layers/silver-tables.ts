@@ -108,7 +108,11 @@ export function silverTables(schema = 'silver', metaSchema = 'bv_meta'): SilverT
         { name: '_ingested_at', type: 'TIMESTAMP WITH TIME ZONE' },
         { name: 'event_id', type: 'VARCHAR' },
         { name: 'event_type', type: 'VARCHAR' },
-        { name: 'reason_code', type: 'VARCHAR', description: 'UNDECODABLE | SCHEMA_VIOLATION | UNROUTED' },
+        {
+          name: 'reason_code',
+          type: 'VARCHAR',
+          description: 'UNDECODABLE | SCHEMA_VIOLATION | UNROUTED | EVENT_TIME_OUT_OF_RANGE | CONFLICTING_DUPLICATE',
+        },
         { name: 'reason', type: 'VARCHAR' },
         { name: 'envelope', type: 'VARCHAR' },
       ],

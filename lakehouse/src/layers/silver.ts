@@ -20,6 +20,11 @@ export interface SilverOptions {
   tables?: SilverTables;
   /** An event more than this far behind the latest event time seen before it on its topic is flagged late. */
   allowedOutOfOrderness?: number;
+  /**
+   * How far (ms) an event's occurredAt may be ahead of when Bronze ingested it; later ones are quarantined
+   * (EVENT_TIME_OUT_OF_RANGE) and never move the lateness reference. Default one hour (clock skew, not the future).
+   */
+  maxEventTimeAhead?: number;
   /** Most Bronze rows one increment reads (and commits). */
   maxBatchRows?: number;
   registry?: EventSchemaRegistry;
@@ -54,6 +59,23 @@ type Position = { lastRowid: bigint; maxOccurredAt: Map<string, number> };
 
 const READ_POSITION = '';
 
+/** Event times before this are out of range: no platform event is that old (a zero or seconds-as-ms timestamp). */
+export const EARLIEST_EVENT_TIME = Date.parse('2000-01-01T00:00:00Z');
+
+/** An eventId names one event on its topic: identity is (topic, eventId), whatever the key or partition. */
+const identityOf = (topic: string, eventId: string) => `${topic}\u0000${eventId}`;
+
+/** The envelope as canonical JSON (keys sorted), to tell a re-delivery (same content) from a conflicting duplicate. */
+function canonical(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonical).join(',')}]`;
+  if (value !== null && typeof value === 'object')
+    return `{${Object.keys(value)
+      .sort()
+      .map((k) => `${JSON.stringify(k)}:${canonical((value as Record<string, unknown>)[k])}`)
+      .join(',')}}`;
+  return JSON.stringify(value);
+}
+
 /** Staging for a batch's eventIds, to ask the Silver tables which of them they already hold. */
 const CANDIDATE_IDS: LakeTable = { schema: 'temp', name: 'ids', columns: [{ name: 'event_id', type: 'VARCHAR' }] };
 
@@ -78,6 +100,7 @@ export class SilverRefresher implements LakeTransform<SilverBatchReport> {
   readonly outputs: readonly LakeTable[];
   private readonly registry: EventSchemaRegistry;
   private readonly allowedOutOfOrderness: number;
+  private readonly maxEventTimeAhead: number;
   private readonly maxBatchRows: number;
   private readonly eventTables: LakeTable[];
 
@@ -91,6 +114,7 @@ export class SilverRefresher implements LakeTransform<SilverBatchReport> {
     this.name = options.name ?? 'silver';
     this.registry = options.registry ?? EventSchemaRegistry.load();
     this.allowedOutOfOrderness = options.allowedOutOfOrderness ?? 5_000;
+    this.maxEventTimeAhead = options.maxEventTimeAhead ?? 3_600_000;
     this.maxBatchRows = options.maxBatchRows ?? 100_000;
     this.eventTables = [tables.orders, tables.orderLines, tables.products, tables.customers];
     this.inputs = [bronze];
@@ -144,12 +168,27 @@ export class SilverRefresher implements LakeTransform<SilverBatchReport> {
       if ('reason' in outcome) quarantine.push({ ...lineageOf(row), ...outcome });
       else valid.push({ row, envelope: outcome.envelope });
     }
-    const known = await this.existingEventIds(valid.map((v) => v.envelope.eventId));
+    // The first copy of each (topic, eventId) is the event; a later copy is a re-delivery when its content is the
+    // same (dropped, counted) and a conflicting duplicate when it is not (quarantined: never dropped silently).
+    const known = await this.existingEvents(valid.map((v) => v.row));
     const byTable = new Map<LakeTable, LakeRow[]>();
     const maxOccurredAt = new Map(position.maxOccurredAt);
     for (const { row, envelope } of valid) {
-      if (known.has(envelope.eventId)) {
-        report.duplicates++;
+      const identity = identityOf(row._source_topic, envelope.eventId);
+      const first = known.get(identity);
+      if (first) {
+        if (first.content === canonical(envelope)) {
+          report.duplicates++;
+        } else {
+          quarantine.push({
+            ...lineageOf(row),
+            event_id: envelope.eventId,
+            event_type: envelope.eventType,
+            reason_code: 'CONFLICTING_DUPLICATE',
+            reason: `eventId ${envelope.eventId} was first seen at ${first.at} with different content; an eventId names one event on its topic`,
+            envelope: row.envelope,
+          });
+        }
         continue;
       }
       const routed = silverRowsOf(envelope, this.tables);
@@ -164,7 +203,10 @@ export class SilverRefresher implements LakeTransform<SilverBatchReport> {
         });
         continue;
       }
-      known.add(envelope.eventId);
+      known.set(identity, {
+        content: canonical(envelope),
+        at: `${row._source_topic}[${row._source_partition}]@${row._source_offset} (Bronze row ${row._rowid})`,
+      });
       const occurredAt = epochMillis(envelope.occurredAt) ?? 0;
       const latest = maxOccurredAt.get(row._source_topic) ?? Number.NEGATIVE_INFINITY;
       const lateness = Math.max(0, latest - occurredAt);
@@ -320,24 +362,69 @@ export class SilverRefresher implements LakeTransform<SilverBatchReport> {
         envelope: row.envelope,
       };
     }
-    return { envelope: parsed as Envelope };
+    const envelope = parsed as Envelope;
+    // Event-time tolerance: a far-future (or pre-2000) occurredAt would become every later event's lateness reference.
+    // Measured against when Bronze ingested the row, not the clock of the refresh, so a rebuild decides the same.
+    const occurredAt = Date.parse(envelope.occurredAt);
+    const ingestedAt = Number(row._ingested_ms);
+    if (!(occurredAt >= EARLIEST_EVENT_TIME) || occurredAt > ingestedAt + this.maxEventTimeAhead) {
+      return {
+        event_id: row.event_id,
+        event_type: row.event_type,
+        reason_code: 'EVENT_TIME_OUT_OF_RANGE',
+        reason:
+          occurredAt >= EARLIEST_EVENT_TIME
+            ? `occurredAt ${envelope.occurredAt} is ${occurredAt - ingestedAt} ms after its ingestion at ${new Date(ingestedAt).toISOString()}; at most ${this.maxEventTimeAhead} ms are tolerated`
+            : `occurredAt ${envelope.occurredAt} is before ${new Date(EARLIEST_EVENT_TIME).toISOString()}`,
+        envelope: row.envelope,
+      };
+    }
+    return { envelope };
   }
 
-  private async existingEventIds(ids: string[]): Promise<Set<string>> {
-    if (ids.length === 0) return new Set();
+  /** The first copies Silver already holds of these rows' (topic, eventId), with their content and coordinates. */
+  private async existingEvents(rows: BronzeRow[]): Promise<Map<string, { content: string; at: string }>> {
+    const found = new Map<string, { content: string; at: string }>();
+    const ids = [...new Set(rows.map((r) => r.event_id).filter((id): id is string => id !== null))];
+    if (ids.length === 0) return found;
     try {
       await this.staging.stage(
         CANDIDATE_IDS,
         ids.map((event_id) => ({ event_id })),
       );
       const staged = this.staging.stagedName(CANDIDATE_IDS);
-      const found = await this.lake.rows<{ event_id: string }>(
-        this.eventTables
-          .filter((t) => t !== this.tables.orderLines) // an order's lines share its eventId, which orders has
-          .map((t) => `SELECT event_id FROM ${qualifiedName(t)} WHERE event_id IN (SELECT event_id FROM ${staged})`)
-          .join(' UNION ALL '),
+      const firsts = await this.lake.rows<{
+        event_id: string;
+        topic: string;
+        partition: number;
+        offset: bigint;
+        rowid: bigint;
+        envelope: string;
+      }>(
+        `SELECT f.event_id, f._bronze_topic AS topic, f._bronze_partition AS partition, f._bronze_offset AS offset,
+                f._bronze_rowid AS rowid, b.envelope
+           FROM (${this.eventTables
+             .filter((t) => t !== this.tables.orderLines) // an order's lines share its eventId, which orders has
+             .map(
+               (t) =>
+                 `SELECT event_id, _bronze_topic, _bronze_partition, _bronze_offset, _bronze_rowid FROM ${qualifiedName(t)} WHERE event_id IN (SELECT event_id FROM ${staged})`,
+             )
+             .join(' UNION ALL ')}) f
+           JOIN ${qualifiedName(this.bronze)} b ON b.rowid = f._bronze_rowid`,
       );
-      return new Set(found.map((r) => r.event_id));
+      for (const first of firsts) {
+        let content: string;
+        try {
+          content = canonical(JSON.parse(first.envelope));
+        } catch {
+          content = first.envelope;
+        }
+        found.set(identityOf(first.topic, first.event_id), {
+          content,
+          at: `${first.topic}[${first.partition}]@${first.offset} (Bronze row ${first.rowid})`,
+        });
+      }
+      return found;
     } finally {
       await this.staging.clear();
     }

@@ -124,7 +124,7 @@ export async function customerRoutes(app: FastifyInstance, deps: ServiceDeps): P
   app.post<{ Body: Pick<Customer, 'email' | 'name' | 'segment'> & { address?: Address | null } }>(
     '/v1/customers',
     {
-      preHandler: requireRole('writer'),
+      onRequest: requireRole('writer'),
       schema: {
         tags: ['customers'],
         summary: 'Register a customer',
@@ -167,7 +167,7 @@ export async function customerRoutes(app: FastifyInstance, deps: ServiceDeps): P
   app.get<{ Params: { customerId: string } }>(
     '/v1/customers/:customerId',
     {
-      preHandler: requireRole('reader'),
+      onRequest: requireRole('reader'),
       schema: {
         tags: ['customers'],
         summary: 'Read a customer',
@@ -188,7 +188,7 @@ export async function customerRoutes(app: FastifyInstance, deps: ServiceDeps): P
   app.patch<{ Params: { customerId: string }; Body: CustomerChanges }>(
     '/v1/customers/:customerId',
     {
-      preHandler: requireRole('writer'),
+      onRequest: requireRole('writer'),
       schema: {
         tags: ['customers'],
         summary: 'Update a customer: name, email, address or segment',

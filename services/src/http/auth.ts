@@ -1,6 +1,7 @@
 import { randomBytes, scrypt, timingSafeEqual } from 'node:crypto';
 import { promisify } from 'node:util';
 import fastifyJwt from '@fastify/jwt';
+import { Ajv } from 'ajv';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ApiError, errorResponseSchema } from './errors.js';
 
@@ -12,6 +13,9 @@ const scryptAsync = promisify(scrypt) as (
 ) => Promise<Buffer>;
 
 export type Role = 'reader' | 'writer' | 'admin';
+export const ROLES: readonly Role[] = ['reader', 'writer', 'admin'];
+/** The event envelope's tenantId allows 64 characters; a longer tenant could sign in but never write. */
+export const TENANT_MAX_LENGTH = 64;
 
 export interface ServiceUser {
   username: string;
@@ -107,6 +111,21 @@ export async function registerAuth(app: FastifyInstance, config: AuthConfig): Pr
   );
 }
 
+/**
+ * The claims a token must carry. A signature proves who issued the token, not that its claims have the right shape
+ * (a token signed by an older or foreign issuer may not): a missing tenant or `roles` as a string is refused here.
+ */
+const claimsSchema = {
+  type: 'object',
+  required: ['sub', 'tenant', 'roles'],
+  properties: {
+    sub: { type: 'string', minLength: 1, maxLength: 200 },
+    tenant: { type: 'string', minLength: 1, maxLength: TENANT_MAX_LENGTH, pattern: '^[^\\x00-\\x1f\\x7f]+$' },
+    roles: { type: 'array', minItems: 1, uniqueItems: true, items: { enum: [...ROLES] } },
+  },
+} as const;
+const validClaims = new Ajv({ allErrors: false }).compile<Principal>(claimsSchema);
+
 /** onRequest hook: a valid bearer token, or 401 with the reason's code. */
 export async function authenticate(request: FastifyRequest, _reply: FastifyReply): Promise<void> {
   if (!request.headers.authorization)
@@ -120,6 +139,11 @@ export async function authenticate(request: FastifyRequest, _reply: FastifyReply
     if (code === 'FST_JWT_NO_AUTHORIZATION_IN_HEADER')
       throw new ApiError('TOKEN_MISSING', 'send Authorization: Bearer <token>');
     throw new ApiError('TOKEN_INVALID', 'the bearer token is not valid');
+  }
+  if (!validClaims(request.user)) {
+    const first = validClaims.errors?.[0];
+    const where = first ? `${first.instancePath || '/'} ${first.message ?? ''}`.trim() : 'shape';
+    throw new ApiError('TOKEN_INVALID', `the token's claims are not valid (${where}); get a new token`);
   }
 }
 

@@ -11,6 +11,18 @@ export interface StoredResponse {
 
 const KEY = /^[\x21-\x7e]{1,200}$/;
 
+/** JSON with every object's keys sorted: the same fields in another order are the same request. */
+export function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  if (value !== null && typeof value === 'object') {
+    const entries = Object.entries(value as Record<string, unknown>)
+      .filter(([, child]) => child !== undefined)
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return `{${entries.map(([key, child]) => `${JSON.stringify(key)}:${canonicalJson(child)}`).join(',')}}`;
+  }
+  return JSON.stringify(value ?? null);
+}
+
 /**
  * Runs a POST's work at most once per Idempotency-Key, inside the request's transaction. The key row is inserted
  * first: a concurrent retry blocks on it until the first commits, then replays the stored response. If the work
@@ -32,7 +44,7 @@ export async function idempotently(
     );
   }
   const requestHash = createHash('sha256')
-    .update(`${request.method} ${request.url}\n${JSON.stringify(request.body ?? null)}`)
+    .update(`${request.method} ${request.url}\n${canonicalJson(request.body ?? null)}`)
     .digest('hex');
   const inserted = await db.query(
     `INSERT INTO idempotency_keys (tenant_id, idempotency_key, request_hash)

@@ -6,7 +6,7 @@ import { ApiError, errorResponses } from '../http/errors.js';
 import { idempotently } from '../http/idempotency.js';
 import { etag, requestContext, sendWrite, versionConflict } from '../http/request.js';
 import { currency, idParams, writeHeaders } from '../http/schemas.js';
-import { fromCents, toCents } from './money.js';
+import { fromCents, MAX_ORDER_TOTAL_CENTS, toCents } from './money.js';
 import {
   applyTransition,
   findOrder,
@@ -75,7 +75,7 @@ export async function orderRoutes(app: FastifyInstance, deps: ServiceDeps): Prom
   app.post<{ Body: CreateOrderBody }>(
     '/v1/orders',
     {
-      preHandler: requireRole('writer'),
+      onRequest: requireRole('writer'),
       schema: {
         tags: ['orders'],
         summary: 'Place an order; unit prices are the products’ current prices',
@@ -134,6 +134,14 @@ export async function orderRoutes(app: FastifyInstance, deps: ServiceDeps): Prom
             return { lineNo: i + 1, productId: line.productId, quantity: line.quantity, unitPrice: product.price };
           });
           const total = lines.reduce((sum, l) => sum + toCents(l.unitPrice) * BigInt(l.quantity), 0n);
+          if (total > MAX_ORDER_TOTAL_CENTS) {
+            throw new ApiError(
+              'ORDER_TOTAL_TOO_LARGE',
+              `the order's total ${fromCents(total)} is over the largest total, ${fromCents(MAX_ORDER_TOTAL_CENTS)}; split the order`,
+              'body/lines',
+              { total: fromCents(total), maxTotal: fromCents(MAX_ORDER_TOTAL_CENTS) },
+            );
+          }
           const createdAt = new Date();
           const orderId = newOrderId(createdAt);
           const order: Order = {
@@ -177,7 +185,7 @@ export async function orderRoutes(app: FastifyInstance, deps: ServiceDeps): Prom
   app.get<{ Params: { orderId: string } }>(
     '/v1/orders/:orderId',
     {
-      preHandler: requireRole('reader'),
+      onRequest: requireRole('reader'),
       schema: {
         tags: ['orders'],
         summary: 'Read an order with its lines',
@@ -207,7 +215,7 @@ export async function orderRoutes(app: FastifyInstance, deps: ServiceDeps): Prom
     app.post<{ Params: { orderId: string }; Body: Body }>(
       `/v1/orders/:orderId/${name}`,
       {
-        preHandler: requireRole('writer'),
+        onRequest: requireRole('writer'),
         schema: {
           tags: ['orders'],
           summary,

@@ -54,7 +54,7 @@ export async function productRoutes(app: FastifyInstance, deps: ServiceDeps): Pr
   app.post<{ Body: Pick<Product, 'sku' | 'name' | 'category' | 'price' | 'currency'> }>(
     '/v1/products',
     {
-      preHandler: requireRole('writer'),
+      onRequest: requireRole('writer'),
       schema: {
         tags: ['products'],
         summary: 'Add a product to the catalog',
@@ -91,7 +91,7 @@ export async function productRoutes(app: FastifyInstance, deps: ServiceDeps): Pr
   app.get<{ Params: { productId: string } }>(
     '/v1/products/:productId',
     {
-      preHandler: requireRole('reader'),
+      onRequest: requireRole('reader'),
       schema: {
         tags: ['products'],
         summary: 'Read a product (cached)',
@@ -117,7 +117,7 @@ export async function productRoutes(app: FastifyInstance, deps: ServiceDeps): Pr
   app.get<{ Querystring: { limit?: string; after?: string; category?: string } }>(
     '/v1/products',
     {
-      preHandler: requireRole('reader'),
+      onRequest: requireRole('reader'),
       schema: {
         tags: ['products'],
         summary: 'List products, ordered by id, a page at a time',
@@ -147,7 +147,7 @@ export async function productRoutes(app: FastifyInstance, deps: ServiceDeps): Pr
   app.patch<{ Params: { productId: string }; Body: Partial<ProductAttributes> }>(
     '/v1/products/:productId',
     {
-      preHandler: requireRole('writer'),
+      onRequest: requireRole('writer'),
       schema: {
         tags: ['products'],
         summary: 'Change product attributes (not the price: PUT .../price)',
@@ -193,7 +193,7 @@ export async function productRoutes(app: FastifyInstance, deps: ServiceDeps): Pr
   app.put<{ Params: { productId: string }; Body: { price: string } }>(
     '/v1/products/:productId/price',
     {
-      preHandler: requireRole('writer'),
+      onRequest: requireRole('writer'),
       schema: {
         tags: ['products'],
         summary: 'Change a product price',
@@ -233,7 +233,7 @@ export async function productRoutes(app: FastifyInstance, deps: ServiceDeps): Pr
   app.delete<{ Params: { productId: string } }>(
     '/v1/products/:productId',
     {
-      preHandler: requireRole('writer'),
+      onRequest: requireRole('writer'),
       schema: {
         tags: ['products'],
         summary: 'Remove a product from the catalog',

@@ -22,6 +22,7 @@ import {
   type ZScoreOptions,
   zScoreOperator,
 } from '../operators/zscore.js';
+import type { OffsetSkip } from '../runtime/skips.js';
 import { type Duration, toMillis } from './duration.js';
 import type { Origin } from './record.js';
 import type { SinkSpec, TransactionalSystem } from './sinks.js';
@@ -56,6 +57,8 @@ export interface JobDefinition {
   options: JobOptions;
   /** Topologically ordered: a node always comes after its parent. */
   nodes: readonly GraphNode[];
+  /** Offset ranges an operator told the job to skip (from the job registry; runtime/skips.ts). */
+  skips?: readonly OffsetSkip[];
 }
 
 /** Builds a job's graph. Node ids are positional, so a job's state stays valid while its definition is unchanged. */

@@ -76,6 +76,17 @@ export class WorkerMetrics {
     );
     const self = this;
     new Gauge({
+      name: 'bv_stream_partition_stalled',
+      help: 'Partitions whose checkpoints keep failing (1 = stalled; the reason is in `bv jobs status`)',
+      labelNames: LABELS,
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        for (const stalled of self.latest?.stalled ?? [])
+          this.set({ job: self.job, topic: stalled.topic, partition: String(stalled.partition) }, 1);
+      },
+    });
+    new Gauge({
       name: 'bv_stream_input_rate',
       help: 'Input records per second over the last report interval',
       labelNames: ['job'],

@@ -1,6 +1,7 @@
 import { BvError, type JobKind, type PlatformConfig, postgresUrl } from '@bitvelocity/core';
 import pg from 'pg';
 import type { WorkerStatus } from '../kafka/worker.js';
+import type { OffsetSkip } from '../runtime/skips.js';
 import type { TransformJobStatus } from './transform-job.js';
 
 export type DesiredState = 'running' | 'stopped';
@@ -62,7 +63,18 @@ CREATE TABLE IF NOT EXISTS bv_streams.workers (
   status jsonb,
   PRIMARY KEY (job, worker_index)
 );
-ALTER TABLE bv_streams.jobs ADD COLUMN IF NOT EXISTS kind text NOT NULL DEFAULT 'stream';`;
+ALTER TABLE bv_streams.jobs ADD COLUMN IF NOT EXISTS kind text NOT NULL DEFAULT 'stream';
+CREATE TABLE IF NOT EXISTS bv_streams.skips (
+  job text NOT NULL REFERENCES bv_streams.jobs (name) ON DELETE CASCADE,
+  topic text NOT NULL,
+  partition integer NOT NULL CHECK (partition >= 0),
+  from_offset bigint NOT NULL CHECK (from_offset >= 0),
+  to_offset bigint NOT NULL,
+  reason text NOT NULL,
+  requested_by text NOT NULL,
+  requested_at timestamptz NOT NULL DEFAULT now(),
+  CHECK (to_offset >= from_offset)
+);`;
 
 const jobOf = (row: Record<string, unknown>): JobRecord => ({
   name: row.name as string,
@@ -187,6 +199,37 @@ export class JobRegistry {
       restarts: row.restarts,
       status: row.status,
     }));
+  }
+
+  /** Records that the job must skip an offset range (applied by its workers from their next start). */
+  async addSkip(job: string, skip: Omit<OffsetSkip, 'requestedAt'>, requestedBy: string): Promise<OffsetSkip> {
+    const { rows } = await this.pool.query<{ requested_at: Date }>(
+      `INSERT INTO bv_streams.skips (job, topic, partition, from_offset, to_offset, reason, requested_by)
+       VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING requested_at`,
+      [job, skip.topic, skip.partition, skip.fromOffset.toString(), skip.toOffset.toString(), skip.reason, requestedBy],
+    );
+    return { ...skip, requestedAt: (rows[0]?.requested_at ?? new Date()).toISOString() };
+  }
+
+  async skips(job: string): Promise<(OffsetSkip & { requestedBy: string })[]> {
+    const { rows } = await this.pool.query(
+      'SELECT * FROM bv_streams.skips WHERE job = $1 ORDER BY requested_at, topic, partition, from_offset',
+      [job],
+    );
+    return rows.map((r) => ({
+      topic: r.topic,
+      partition: r.partition,
+      fromOffset: BigInt(r.from_offset),
+      toOffset: BigInt(r.to_offset),
+      reason: r.reason,
+      requestedAt: (r.requested_at as Date).toISOString(),
+      requestedBy: r.requested_by,
+    }));
+  }
+
+  /** Forgets a job (its workers and skips go with it). */
+  async remove(name: string): Promise<void> {
+    await this.pool.query('DELETE FROM bv_streams.jobs WHERE name = $1', [name]);
   }
 
   async removeWorkersFrom(job: string, fromIndex: number): Promise<void> {

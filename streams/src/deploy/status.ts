@@ -3,6 +3,7 @@ import { ListOffsetTimestamps } from '@platformatic/kafka';
 import { offsetsAt, withAdmin } from '../kafka/admin.js';
 import { jobGroupId } from '../kafka/topics.js';
 import type { TaskStatus, WorkerStatus } from '../kafka/worker.js';
+import type { StalledPartition } from '../runtime/stall.js';
 import { requireJob, withRegistry } from './registry.js';
 import type { TransformJobStatus } from './transform-job.js';
 
@@ -22,6 +23,8 @@ export interface PartitionStatus {
   stateEntries: number | null;
   lastCheckpointAt: string | null;
   counters: TaskStatus['counters'] | null;
+  /** Set when the partition cannot make progress (its checkpoints keep failing), with the reason. */
+  stalled: StalledPartition | null;
 }
 
 export interface JobStatus {
@@ -30,7 +33,7 @@ export interface JobStatus {
   module: string;
   guarantee: string;
   desiredState: string;
-  state: 'running' | 'starting' | 'degraded' | 'stopped' | 'failed';
+  state: 'running' | 'starting' | 'degraded' | 'stalled' | 'stopped' | 'failed';
   parallelism: number;
   workers: {
     index: number;
@@ -59,8 +62,10 @@ export async function jobStatus(config: PlatformConfig, name: string): Promise<J
       (w) => isAlive(w.pid) && w.reportedAt !== null && now - w.reportedAt.getTime() < REPORT_FRESH_MS && w.status,
     );
     const owners = new Map<string, { worker: string; task: TaskStatus }>();
+    const stalled = new Map<string, StalledPartition>();
     for (const worker of fresh) {
       if (!isStreamStatus(worker.status)) continue;
+      for (const s of worker.status.stalled ?? []) stalled.set(`${s.topic}:${s.partition}`, s);
       for (const task of worker.status.tasks) {
         owners.set(`${task.topic}:${task.partition}`, { worker: worker.status.workerId, task });
       }
@@ -77,7 +82,10 @@ export async function jobStatus(config: PlatformConfig, name: string): Promise<J
             for (const topic of group?.topics ?? [])
               for (const p of topic.partitions)
                 if (p.committedOffset >= 0n) committed.set(`${topic.name}:${p.partitionIndex}`, p.committedOffset);
-            return partitionRows(job.sourceTopics, ends, committed, owners);
+            return partitionRows(job.sourceTopics, ends, committed, owners).map((p) => ({
+              ...p,
+              stalled: stalled.get(`${p.topic}:${p.partition}`) ?? null,
+            }));
           });
     const totals = {
       processed: 0,
@@ -105,11 +113,13 @@ export async function jobStatus(config: PlatformConfig, name: string): Promise<J
         ? 'stopped'
         : !supervised
           ? 'failed'
-          : fresh.length === job.parallelism
-            ? 'running'
-            : workers.some((w) => w.restarts > 0)
-              ? 'degraded'
-              : 'starting';
+          : stalled.size > 0
+            ? 'stalled'
+            : fresh.length === job.parallelism
+              ? 'running'
+              : workers.some((w) => w.restarts > 0)
+                ? 'degraded'
+                : 'starting';
     return {
       name,
       kind: job.kind,
@@ -157,6 +167,7 @@ function partitionRows(
         stateEntries: owner?.task.stateEntries ?? null,
         lastCheckpointAt: owner?.task.lastCheckpointAt ?? null,
         counters: owner?.task.counters ?? null,
+        stalled: null,
       });
     });
   }

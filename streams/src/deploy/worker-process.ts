@@ -15,7 +15,9 @@ export async function runWorkerProcess(jobName: string, workerIndex: number): Pr
   const registry = await JobRegistry.create(config);
   const record = await registry.get(jobName);
   if (!record) throw new BvError('JOB_NOT_FOUND', `job ${jobName} is not deployed`);
-  const { job } = await loadJobModule(record.module);
+  const { job: defined } = await loadJobModule(record.module);
+  // Offset ranges an operator told the job to skip (`bv jobs skip`) go to the dead-letter topic, recorded.
+  const job = { ...defined, skips: await registry.skips(jobName) };
   const log = createLogger(`streams.${job.name}.${workerIndex}`);
   const stop = new AbortController();
   for (const signal of ['SIGTERM', 'SIGINT'] as const) process.once(signal, () => stop.abort());

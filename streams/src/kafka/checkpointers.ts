@@ -21,6 +21,10 @@ export interface CheckpointerContext {
   consumer: Consumer<Bytes, Bytes, Bytes, Bytes>;
   log: Logger;
   closeTask(id: string, reason: string): Promise<void>;
+  /** A partition's checkpoint failed (a partition failing again and again is stalled: runtime/stall.ts). */
+  checkpointFailed(topic: string, partition: number, error: unknown): void;
+  /** A partition's checkpoint committed. */
+  progressed(topic: string, partition: number): void;
 }
 
 /**
@@ -43,6 +47,7 @@ export class KafkaCheckpointer implements Checkpointer {
           // Fenced (a new owner took the partition) or a failed commit: drop the task; if it is still ours, the next
           // cycle reopens it from the last committed checkpoint.
           this.context.log.warn({ topic: runner.topic, partition: runner.partition, err: error }, 'checkpoint failed');
+          this.context.checkpointFailed(runner.topic, runner.partition, error);
           await this.context.closeTask(id, 'checkpoint failed');
         }
       }),
@@ -79,6 +84,7 @@ export class KafkaCheckpointer implements Checkpointer {
     }
     runner.committed = runner.position;
     runner.lastCheckpointAt = Date.now();
+    this.context.progressed(runner.topic, runner.partition);
     diagnostics.checkpointCommitted.publish({
       job: this.context.job.name,
       workerId: this.context.workerId,
@@ -141,6 +147,7 @@ export class TransactionalSinkCheckpointer implements Checkpointer {
         await this.writer.commit({ records, offsets });
       } catch (error) {
         this.context.log.warn({ err: error, system: this.systemName }, 'checkpoint failed');
+        for (const [runner] of advanced) this.context.checkpointFailed(runner.topic, runner.partition, error);
         this.commitFailed = true;
         return;
       }
@@ -149,6 +156,7 @@ export class TransactionalSinkCheckpointer implements Checkpointer {
       for (const [runner, position] of advanced) {
         runner.committed = position;
         runner.lastCheckpointAt = now;
+        this.context.progressed(runner.topic, runner.partition);
       }
       diagnostics.checkpointCommitted.publish({
         job: this.context.job.name,

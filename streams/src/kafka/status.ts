@@ -1,3 +1,4 @@
+import type { StalledPartition } from '../runtime/stall.js';
 import type { TaskCounters } from '../runtime/task.js';
 
 /** What a worker reports about itself and each of its tasks (the registry, /metrics and `bv jobs status`). */
@@ -24,4 +25,6 @@ export interface WorkerStatus {
   /** Input records per second since the previous report. */
   inputRate: number;
   tasks: TaskStatus[];
+  /** Partitions whose checkpoints keep failing: the job cannot get past their position (see runtime/stall.ts). */
+  stalled?: StalledPartition[];
 }

@@ -3,6 +3,7 @@ import { Consumer, Producer } from '@platformatic/kafka';
 import { type JobDefinition, sourceTopics, transactionalSystemOf } from '../api/job.js';
 import type { RawRecord } from '../api/record.js';
 import type { TransactionalWriter } from '../api/sinks.js';
+import { StallDetector } from '../runtime/stall.js';
 import { Task } from '../runtime/task.js';
 import { readChangelog } from './changelog.js';
 import { type Checkpointer, KafkaCheckpointer, TransactionalSinkCheckpointer } from './checkpointers.js';
@@ -121,6 +122,11 @@ export async function runWorker(options: WorkerOptions): Promise<void> {
     }
   };
 
+  const stalls = new StallDetector();
+  const noteFailure = (topic: string, partition: number, error: unknown) => {
+    const entry = stalls.failed(topic, partition, error);
+    if (StallDetector.justStalled(entry)) log.error({ ...entry }, 'partition stalled: it cannot make progress');
+  };
   const closeTask = async (id: string, reason: string) => {
     const runner = runners.get(id);
     if (!runner) return;
@@ -148,11 +154,20 @@ export async function runWorker(options: WorkerOptions): Promise<void> {
         runners.set(id, await openTask(topic, partition));
       } catch (error) {
         log.warn({ topic, partition, err: error }, 'could not open task; retrying on the next cycle');
+        noteFailure(topic, partition, error);
       }
     }
   };
 
-  const context = { job, workerId: options.workerId, consumer, log, closeTask };
+  const context = {
+    job,
+    workerId: options.workerId,
+    consumer,
+    log,
+    closeTask,
+    checkpointFailed: noteFailure,
+    progressed: (topic: string, partition: number) => stalls.progressed(topic, partition),
+  };
   const checkpointer: Checkpointer =
     writer && sharedProducer
       ? new TransactionalSinkCheckpointer(context, writer, sharedProducer, system?.name ?? 'transactional system')
@@ -185,6 +200,7 @@ export async function runWorker(options: WorkerOptions): Promise<void> {
         lastCheckpointAt: r.lastCheckpointAt === undefined ? null : new Date(r.lastCheckpointAt).toISOString(),
         counters: { ...r.task.counters },
       })),
+      stalled: stalls.stalled(),
     });
   };
 

@@ -1,4 +1,6 @@
+import { createHash } from 'node:crypto';
 import { type Duration, toMillis } from '../api/duration.js';
+import { DeadLetterError } from '../runtime/dead-letter.js';
 import type { OperatorFactory } from './operator.js';
 
 export interface DedupeOptions<T> {
@@ -11,7 +13,18 @@ export interface DedupeOptions<T> {
 interface Seen {
   /** Event time after which the id is forgotten. */
   expiresAt: number;
+  /** Digest of the first copy's value (envelope eventIds only); absent in state written before it was kept. */
+  digest?: string;
 }
+
+/** Envelopes carry their eventId in the value; other sources' ids (an `eventId` function) say only what to drop. */
+const isEnvelope = (value: unknown) =>
+  typeof value === 'object' &&
+  value !== null &&
+  typeof (value as { eventId?: unknown }).eventId === 'string' &&
+  typeof (value as { eventType?: unknown }).eventType === 'string';
+
+const digestOf = (value: unknown) => createHash('sha1').update(JSON.stringify(value)).digest('base64url');
 
 /**
  * Drops events whose id was seen within the TTL. Expiry follows the watermark, not the wall clock, so a replay gives
@@ -34,11 +47,23 @@ export function dedupeOperator<T>(options: DedupeOptions<T>): OperatorFactory {
         }
         // An expired entry that the sweep has not reached yet counts as absent, so when sweeps happen never matters.
         const entry = seen.get(id);
+        // An envelope's eventId names one event on its topic: a copy with other content is not a re-delivery but a
+        // conflicting duplicate, which goes to the dead-letter topic instead of vanishing as a dedupe hit.
+        const digest = idOf || !isEnvelope(record.value) ? undefined : digestOf(record.value);
         if (entry !== undefined && entry.expiresAt > currentWatermark) {
+          if (digest !== undefined && entry.digest !== undefined && entry.digest !== digest) {
+            throw new DeadLetterError(
+              'CONFLICTING_DUPLICATE',
+              `eventId ${id} was seen before with different content; an eventId names one event on its topic`,
+            );
+          }
           context.counters.dedupeHits++;
           return;
         }
-        seen.set(id, { expiresAt: record.timestamp + ttl });
+        seen.set(
+          id,
+          digest === undefined ? { expiresAt: record.timestamp + ttl } : { expiresAt: record.timestamp + ttl, digest },
+        );
         out.emit(record);
       },
       onWatermark(watermark) {

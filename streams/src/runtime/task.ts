@@ -4,6 +4,8 @@ import type { OutputRecord, RawRecord, StreamRecord } from '../api/record.js';
 import { DecodeError, type SourceSpec } from '../api/sources.js';
 import { type Collector, type Operator, type OperatorCounters, scopedContext } from '../operators/operator.js';
 import { type KeyValueStore, StateStores } from '../state/store.js';
+import { DeadLetterError, deadLetterOf, fitSinkOutput } from './dead-letter.js';
+import { skipOf } from './skips.js';
 
 /** One changelog entry: `store\u0000key` -> JSON, or null for a deletion (a tombstone in the compacted topic). */
 export interface ChangelogEntry {
@@ -121,6 +123,12 @@ export class Task {
   /** Decodes one record and runs it through the graph; bad input becomes a dead letter, never an exception. */
   process(record: RawRecord): void {
     this.lastInputAt = this.now();
+    const skip = skipOf(this.job.skips, record);
+    if (skip) {
+      const range = `${skip.fromOffset}-${skip.toOffset}`;
+      this.deadLetter(record, 'SKIPPED_BY_OPERATOR', `offsets ${range} skipped at ${skip.requestedAt}: ${skip.reason}`);
+      return;
+    }
     let decoded: ReturnType<SourceSpec<unknown>['decode']>;
     try {
       decoded = this.source.decode(record);
@@ -146,7 +154,7 @@ export class Task {
       this.entry.emit(streamRecord);
     } catch (error) {
       // An operator's BvError names the reason (e.g. ANOMALY_VALUE_INVALID); anything else is a processing failure.
-      const code = error instanceof BvError ? error.code : 'PROCESSING_FAILED';
+      const code = error instanceof DeadLetterError || error instanceof BvError ? error.code : 'PROCESSING_FAILED';
       this.deadLetter(record, code, (error as Error).message);
       return;
     }
@@ -200,34 +208,25 @@ export class Task {
     }
     const headers: Record<string, string> = { 'bv-job': this.job.name };
     if (record.origin.traceparent) headers.traceparent = record.origin.traceparent;
-    this.outputs.push({
-      topic: sink.topic,
-      key: sink.key(record),
-      value: sink.value(record.value),
-      timestamp: record.timestamp,
-      headers,
-    });
+    // A record too large for Kafka goes to the dead-letter topic instead of failing every checkpoint.
+    const output = fitSinkOutput(
+      {
+        topic: sink.topic,
+        key: sink.key(record),
+        value: sink.value(record.value),
+        timestamp: record.timestamp,
+        headers,
+      },
+      record.origin,
+      this.job.name,
+    );
+    if (output.topic !== sink.topic) this.counters.deadLettered++;
+    this.outputs.push(output);
   }
 
   private deadLetter(record: RawRecord, code: string, reason: string): void {
     this.counters.deadLettered++;
-    const headers: Record<string, string> = {};
-    for (const [name, value] of record.headers) headers[name] = value.toString('utf8');
-    Object.assign(headers, {
-      'bv-dlq-code': code,
-      'bv-dlq-reason': reason,
-      'bv-dlq-job': this.job.name,
-      'bv-dlq-topic': record.topic,
-      'bv-dlq-partition': String(record.partition),
-      'bv-dlq-offset': record.offset.toString(),
-    });
-    this.outputs.push({
-      topic: deadLetterTopicOf(record.topic),
-      key: record.key?.toString('utf8'),
-      value: record.value ?? Buffer.alloc(0),
-      timestamp: record.timestamp,
-      headers,
-    });
+    this.outputs.push(deadLetterOf(record, { job: this.job.name, code, reason }));
   }
 
   /** Sink records and dead letters produced since the last call. */
