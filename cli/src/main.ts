@@ -4,6 +4,7 @@ import { connectorsCommand } from './commands/connectors.js';
 import { demoCommand } from './commands/demo.js';
 import { jobsCommand } from './commands/jobs.js';
 import { lakeCommand } from './commands/lake.js';
+import { serveCommand } from './commands/serve.js';
 import { servicesCommand } from './commands/services.js';
 import { stackCommand } from './commands/stack.js';
 
@@ -18,6 +19,7 @@ program.addCommand(servicesCommand());
 program.addCommand(connectorsCommand());
 program.addCommand(jobsCommand());
 program.addCommand(lakeCommand());
+program.addCommand(serveCommand());
 
 try {
   await program.parseAsync(process.argv);

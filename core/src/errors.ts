@@ -29,7 +29,9 @@ export type ErrorCode =
   | 'JOB_INVALID'
   | 'LAKE_FENCED'
   | 'LAKE_COMMIT_FAILED'
-  | 'LAKE_SCHEMA_INCOMPATIBLE';
+  | 'LAKE_SCHEMA_INCOMPATIBLE'
+  | 'SERVING_LAKE_UNAVAILABLE'
+  | 'SERVING_QUERY_TIMEOUT';
 
 export interface BvErrorOptions {
   cause?: unknown;

@@ -10,7 +10,7 @@ export interface ServicesAuthFile {
   users: ServiceUser[];
 }
 
-const ROLES: readonly Role[] = ['reader', 'writer', 'admin'];
+const ROLES: readonly Role[] = ['reader', 'writer', 'admin', 'dashboard', 'analyst'];
 
 export function servicesAuthFile(env: Env = process.env): string {
   return env.BV_SERVICES_AUTH_FILE || join(bvHome(env), 'config', 'services-auth.json');

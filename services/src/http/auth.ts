@@ -11,7 +11,7 @@ const scryptAsync = promisify(scrypt) as (
   options: object,
 ) => Promise<Buffer>;
 
-export type Role = 'reader' | 'writer' | 'admin';
+export type Role = 'reader' | 'writer' | 'admin' | 'dashboard' | 'analyst';
 
 export interface ServiceUser {
   username: string;
