@@ -84,6 +84,7 @@ export async function createServingApp(options: ServingOptions): Promise<Serving
   const reader = await LakeReader.create(options.config, { connections: options.connections ?? 2 });
   const watcher = await SnapshotWatcher.start(() => reader.latestSnapshotId(), options.pollIntervalMs ?? 1000);
   const cache = new SnapshotCache<CachedAnswer>();
+  const reading = new Map<string, Promise<CachedAnswer>>();
   watcher.on('change', ({ snapshotId }) => cache.dropBefore(snapshotId));
   const freshness = new FreshnessProbe(options.config, reader, schemas, options.jobs ? { jobs: options.jobs } : {});
 
@@ -117,14 +118,24 @@ export async function createServingApp(options: ServingOptions): Promise<Serving
     const latest = watcher.snapshotId;
     const cached = cache.get(key, latest);
     if (cached) return send(cached, true);
-    const result = await read();
-    watcher.observe(result.snapshotId);
-    const fresh = {
-      snapshotId: result.snapshotId,
-      body: JSON.stringify({ snapshotId: result.snapshotId, ...shape(result) }),
-    };
-    cache.set(key, result.snapshotId, fresh);
-    return send(fresh, false);
+    // Identical requests arriving while one is read share that read (no stampede after each new snapshot).
+    const pendingKey = `${latest}|${key}`;
+    let pending = reading.get(pendingKey);
+    if (!pending) {
+      pending = read()
+        .then((result) => {
+          watcher.observe(result.snapshotId);
+          const fresh = {
+            snapshotId: result.snapshotId,
+            body: JSON.stringify({ snapshotId: result.snapshotId, ...shape(result) }),
+          };
+          cache.set(key, result.snapshotId, fresh);
+          return fresh;
+        })
+        .finally(() => reading.delete(pendingKey));
+      reading.set(pendingKey, pending);
+    }
+    return send(await pending, false);
   };
 
   const guard = { onRequest: authenticate };

@@ -1,5 +1,5 @@
 import type { PlatformConfig } from '@bitvelocity/core';
-import { type DuckDb, openLake, type SqlParams } from '@bitvelocity/lakehouse';
+import { type DuckDb, openLake, type SqlParams, sqlLiteral } from '@bitvelocity/lakehouse';
 import type { Json } from '@duckdb/node-api';
 import { ServingError } from './errors.js';
 
@@ -12,6 +12,8 @@ import { ServingError } from './errors.js';
 export async function openReadOnlyLake(config: PlatformConfig, threads = 1): Promise<DuckDb> {
   const lake = await openLake(config, { readOnly: true, threads });
   try {
+    // The lake's own data files stay readable; every other path and URL is refused once external access is off.
+    await lake.run(`SET allowed_directories = [${sqlLiteral(config.lake.dataPath)}]`);
     await lake.run('SET enable_external_access = false');
     await lake.run('SET lock_configuration = true');
   } catch (error) {
