@@ -260,6 +260,10 @@
         const response = await fetch('/v1/live', {
           headers: { authorization: `Bearer ${token}`, accept: 'text/event-stream' },
         });
+        if (response.status === 401 || response.status === 403) {
+          $('live').textContent = 'signed out';
+          return; // the refresh shows the login form with the reason
+        }
         if (!response.ok || !response.body) throw new Error(`live: HTTP ${response.status}`);
         $('live').textContent = 'live';
         $('live').className = 'badge on';
@@ -298,6 +302,7 @@
     $('board').hidden = true;
     $('login').hidden = false;
     $('login-error').textContent = message ?? '';
+    $('tenant').textContent = '';
   }
 
   function tenantOfToken(jwt) {
