@@ -107,7 +107,7 @@ export async function createServingApp(options: ServingOptions): Promise<Serving
     request: FastifyRequest,
     reply: FastifyReply,
     key: string,
-    read: () => Promise<ReadResult>,
+    read: (latest: number) => Promise<ReadResult>,
     shape: (result: ReadResult) => object,
   ) => {
     const send = (cached: CachedAnswer, hit: boolean) => {
@@ -122,7 +122,7 @@ export async function createServingApp(options: ServingOptions): Promise<Serving
     const pendingKey = `${latest}|${key}`;
     let pending = reading.get(pendingKey);
     if (!pending) {
-      pending = read()
+      pending = read(latest)
         .then((result) => {
           watcher.observe(result.snapshotId);
           const fresh = {
@@ -161,8 +161,8 @@ export async function createServingApp(options: ServingOptions): Promise<Serving
           request,
           reply,
           key,
-          () =>
-            reader.read(sql, params, { timeoutMs: 10_000, maxRows }).catch((error) => {
+          (latest) =>
+            reader.read(sql, params, { timeoutMs: 10_000, maxRows, atLeast: latest }).catch((error) => {
               throw queryError(error, false);
             }),
           (result) => ({ name: aggregate.name, rows: result.rows }),
@@ -232,8 +232,8 @@ export async function createServingApp(options: ServingOptions): Promise<Serving
         request,
         reply,
         key,
-        () =>
-          reader.read(prepared.sql, prepared.params, { timeoutMs, maxRows: rows }).catch((error) => {
+        (latest) =>
+          reader.read(prepared.sql, prepared.params, { timeoutMs, maxRows: rows, atLeast: latest }).catch((error) => {
             throw queryError(error, true);
           }),
         (result) => ({ columns: result.columns, rows: result.rows, truncated: result.truncated }),
