@@ -178,7 +178,8 @@
       ...perMinute.rows.map((r) => Date.parse(r.minute) / 1000),
       ...revenue.rows.map((r) => Date.parse(r.window_start) / 1000),
     ];
-    const last = Math.max(Date.now() / 1000, ...times) + 60;
+    // room for the last 5-minute bar, which starts at its window start
+    const last = Math.max(Date.now() / 1000, ...times) + 300;
     timeRange = [Math.min(last - 3600, ...times) - 60, last];
     drawOrders(perMinute, anomalies);
     drawRevenue(revenue, anomalies);

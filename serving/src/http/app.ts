@@ -214,7 +214,9 @@ export async function createServingApp(options: ServingOptions): Promise<Serving
             params: {
               type: 'object',
               propertyNames: { pattern: '^[A-Za-z_][A-Za-z0-9_]*$' },
-              additionalProperties: { type: ['string', 'number', 'boolean', 'null'] },
+              additionalProperties: {
+                anyOf: [{ type: 'string' }, { type: 'number' }, { type: 'boolean' }, { type: 'null' }],
+              },
             },
             maxRows: { type: 'integer', minimum: 1, maximum: maxRows, default: Math.min(1000, maxRows) },
             timeoutMs: { type: 'integer', minimum: 100, maximum: maxTimeoutMs, default: Math.min(5000, maxTimeoutMs) },
