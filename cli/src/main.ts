@@ -8,6 +8,7 @@ import { lakeCommand } from './commands/lake.js';
 import { lineageCommand } from './commands/lineage.js';
 import { pgServeCommand } from './commands/pg-serve.js';
 import { qualityCommand } from './commands/quality.js';
+import { serveCommand } from './commands/serve.js';
 import { servicesCommand } from './commands/services.js';
 import { sqlCommand } from './commands/sql.js';
 import { stackCommand } from './commands/stack.js';
@@ -30,6 +31,7 @@ program.addCommand(lineageCommand());
 program.addCommand(warehouseCommand());
 program.addCommand(qualityCommand());
 program.addCommand(dlqCommand());
+program.addCommand(serveCommand());
 
 try {
   await program.parseAsync(process.argv);

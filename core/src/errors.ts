@@ -50,7 +50,9 @@ export type ErrorCode =
   | 'LAKE_COMMIT_CONFLICT'
   | 'UNDECODABLE'
   | 'SCHEMA_VIOLATION'
-  | 'NO_EVENT_TIME';
+  | 'NO_EVENT_TIME'
+  | 'SERVING_LAKE_UNAVAILABLE'
+  | 'SERVING_QUERY_TIMEOUT';
 
 export interface BvErrorOptions {
   cause?: unknown;

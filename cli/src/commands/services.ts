@@ -65,7 +65,7 @@ export function servicesCommand(): Command {
     .command('add')
     .argument('<username>')
     .requiredOption('--tenant <tenant>', 'the tenant the user acts in')
-    .requiredOption('--roles <roles>', 'comma-separated: reader, writer, admin')
+    .requiredOption('--roles <roles>', 'comma-separated: reader, writer, admin, dashboard, analyst')
     .option('--password-stdin', 'read the password from standard input (otherwise BV_NEW_USER_PASSWORD)')
     .action(async (username: string, options: { tenant: string; roles: string; passwordStdin?: boolean }) => {
       const { hashPassword, loadServicesAuth, newUserProblems, parseRoles, writeServicesAuth, servicesAuthFile } =

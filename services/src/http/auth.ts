@@ -12,8 +12,8 @@ const scryptAsync = promisify(scrypt) as (
   options: object,
 ) => Promise<Buffer>;
 
-export type Role = 'reader' | 'writer' | 'admin';
-export const ROLES: readonly Role[] = ['reader', 'writer', 'admin'];
+export type Role = 'reader' | 'writer' | 'admin' | 'dashboard' | 'analyst';
+export const ROLES: readonly Role[] = ['reader', 'writer', 'admin', 'dashboard', 'analyst'];
 /** The event envelope's tenantId allows 64 characters; a longer tenant could sign in but never write. */
 export const TENANT_MAX_LENGTH = 64;
 

@@ -1,0 +1,42 @@
+import { loadPlatformConfig } from '@bitvelocity/core';
+import { Command, InvalidArgumentError } from 'commander';
+
+const print = (line: string) => process.stdout.write(`${line}\n`);
+
+function port(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new InvalidArgumentError('must be a TCP port');
+  return n;
+}
+
+function positive(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('must be a positive whole number');
+  return n;
+}
+
+/** `bv serve`: the read-only query API and the live dashboard over the lake, verifying the services' tokens. */
+export function serveCommand(): Command {
+  return new Command('serve')
+    .description('serve the read-only query API (/v1, /openapi.json) and the live dashboard (/) over the lake')
+    .option('--host <host>', 'address to listen on', '127.0.0.1')
+    .option('--port <port>', 'HTTP port', port, 8090)
+    .option('--connections <n>', 'read-only lake connections for queries', positive, 2)
+    .option('--jobs <names>', 'comma-separated stream jobs for the freshness panel (default: every registered job)')
+    .action(async (options: { host: string; port: number; connections: number; jobs?: string }) => {
+      const { loadServicesAuth } = await import('@bitvelocity/services');
+      const { createServingApp } = await import('@bitvelocity/serving');
+      const serving = await createServingApp({
+        config: loadPlatformConfig(),
+        jwtSecret: loadServicesAuth().jwtSecret,
+        connections: options.connections,
+        ...(options.jobs ? { jobs: options.jobs.split(',').map((j) => j.trim()) } : {}),
+      });
+      const address = await serving.app.listen({ host: options.host, port: options.port });
+      print(`serving on ${address}: dashboard ${address}/#token=<dashboard token>, API ${address}/openapi.json`);
+      await new Promise<void>((resolve) => {
+        for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => resolve());
+      });
+      await serving.close();
+    });
+}

@@ -1,0 +1,296 @@
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import type { PlatformConfig } from '@bitvelocity/core';
+import fastifySwagger from '@fastify/swagger';
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import { type AggregateQuery, DEFAULT_SCHEMAS, type LakeSchemas, NAMED_AGGREGATES } from './aggregates.js';
+import { authenticate, registerTokenVerification, requireRole, tenantOf } from './auth.js';
+import { errorResponses, registerErrorHandling, ServingApiError } from './errors.js';
+import { FreshnessProbe } from './freshness.js';
+import { LakeReader, type ReadResult } from './lake-reader.js';
+import { prepareTenantQuery } from './query.js';
+import { SnapshotCache } from './snapshot-cache.js';
+import { SnapshotWatcher } from './snapshot-watcher.js';
+
+export interface ServingOptions {
+  config: PlatformConfig;
+  /** The services' JWT secret: serving verifies the tokens the services issue. */
+  jwtSecret: string;
+  schemas?: Partial<LakeSchemas>;
+  /** Read-only lake connections for queries (each its own DuckDB). */
+  connections?: number;
+  /** How often the lake's latest snapshot id is polled for live updates. */
+  pollIntervalMs?: number;
+  query?: { maxRows?: number; timeoutMs?: number };
+  /** The stream jobs the freshness panel reports (default: every registered job). */
+  jobs?: readonly string[];
+  logger?: boolean;
+}
+
+export interface ServingApp {
+  app: FastifyInstance;
+  reader: LakeReader;
+  watcher: SnapshotWatcher;
+  close(): Promise<void>;
+}
+
+const ANSWER_HEADERS = { 'cache-control': 'private, no-cache', vary: 'Authorization' };
+const etagOf = (snapshotId: number) => `"${snapshotId}"`;
+
+interface CachedAnswer {
+  snapshotId: number;
+  body: string;
+}
+
+const require = createRequire(import.meta.url);
+const DASHBOARD_FILES: Record<string, { path: string; type: string }> = {
+  '/': { path: new URL('../dashboard/index.html', import.meta.url).pathname, type: 'text/html; charset=utf-8' },
+  '/dashboard/dashboard.js': {
+    path: new URL('../dashboard/dashboard.js', import.meta.url).pathname,
+    type: 'text/javascript; charset=utf-8',
+  },
+  '/dashboard/dashboard.css': {
+    path: new URL('../dashboard/dashboard.css', import.meta.url).pathname,
+    type: 'text/css; charset=utf-8',
+  },
+  '/dashboard/uPlot.iife.min.js': {
+    path: require.resolve('uplot/dist/uPlot.iife.min.js'),
+    type: 'text/javascript; charset=utf-8',
+  },
+  '/dashboard/uPlot.min.css': { path: require.resolve('uplot/dist/uPlot.min.css'), type: 'text/css; charset=utf-8' },
+};
+
+/** DuckDB's answer to a statement it could not run, as the API's error. */
+function queryError(error: unknown, analyst: boolean): ServingApiError | unknown {
+  if (error instanceof ServingApiError) return error;
+  const message = error instanceof Error ? error.message : String(error);
+  if (/^(Binder|Parser|Conversion|Invalid Input|Catalog|Out of Range) Error/.test(message)) {
+    if (analyst) return new ServingApiError('QUERY_FAILED', message, 'body/sql');
+    return new ServingApiError('UNAVAILABLE', `the lake cannot answer yet: ${message}`);
+  }
+  return error;
+}
+
+/**
+ * The read-only query API and the dashboard in one fastify instance: named aggregates and analyst SQL over the lake,
+ * each answer cached per lake snapshot with the snapshot id as its ETag, and a server-sent event per new snapshot.
+ */
+export async function createServingApp(options: ServingOptions): Promise<ServingApp> {
+  const schemas = { ...DEFAULT_SCHEMAS, ...options.schemas };
+  for (const name of Object.values(schemas))
+    if (!/^[a-z_][a-z0-9_]*$/.test(name)) throw new TypeError(`lake schema ${name} is not a plain identifier`);
+  const maxRows = options.query?.maxRows ?? 10_000;
+  const maxTimeoutMs = options.query?.timeoutMs ?? 30_000;
+  const reader = await LakeReader.create(options.config, { connections: options.connections ?? 2 });
+  const watcher = await SnapshotWatcher.start(() => reader.latestSnapshotId(), options.pollIntervalMs ?? 1000);
+  const cache = new SnapshotCache<CachedAnswer>();
+  const reading = new Map<string, Promise<CachedAnswer>>();
+  watcher.on('change', ({ snapshotId }) => cache.dropBefore(snapshotId));
+  const freshness = new FreshnessProbe(options.config, reader, schemas, options.jobs ? { jobs: options.jobs } : {});
+
+  const app = Fastify({
+    logger: options.logger ?? false,
+    ajv: { customOptions: { coerceTypes: true, removeAdditional: false } },
+  });
+  registerErrorHandling(app);
+  await app.register(fastifySwagger, {
+    openapi: {
+      info: { title: 'BitVelocity query API', version: '1.0.0', description: 'Read-only aggregates and SQL over Gold' },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } } },
+      security: [{ bearer: [] }],
+    },
+  });
+  await registerTokenVerification(app, options.jwtSecret);
+
+  /** Answers from the cache at the current snapshot, or reads and caches; 304 when the client holds this snapshot. */
+  const answer = async (
+    request: FastifyRequest,
+    reply: FastifyReply,
+    key: string,
+    read: (latest: number) => Promise<ReadResult>,
+    shape: (result: ReadResult) => object,
+  ) => {
+    const send = (cached: CachedAnswer, hit: boolean) => {
+      reply.headers({ ...ANSWER_HEADERS, etag: etagOf(cached.snapshotId), 'x-cache': hit ? 'hit' : 'miss' });
+      if (request.headers['if-none-match'] === etagOf(cached.snapshotId)) return reply.code(304).send();
+      return reply.type('application/json; charset=utf-8').send(cached.body);
+    };
+    const latest = watcher.snapshotId;
+    const cached = cache.get(key, latest);
+    if (cached) return send(cached, true);
+    // Identical requests arriving while one is read share that read (no stampede after each new snapshot).
+    const pendingKey = `${latest}|${key}`;
+    let pending = reading.get(pendingKey);
+    if (!pending) {
+      pending = read(latest)
+        .then((result) => {
+          watcher.observe(result.snapshotId);
+          const fresh = {
+            snapshotId: result.snapshotId,
+            body: JSON.stringify({ snapshotId: result.snapshotId, ...shape(result) }),
+          };
+          cache.set(key, result.snapshotId, fresh);
+          return fresh;
+        })
+        .finally(() => reading.delete(pendingKey));
+      reading.set(pendingKey, pending);
+    }
+    return send(await pending, false);
+  };
+
+  const guard = { onRequest: authenticate };
+
+  for (const aggregate of NAMED_AGGREGATES) {
+    app.get<{ Querystring: AggregateQuery }>(
+      `/v1/metrics/${aggregate.name}`,
+      {
+        ...guard,
+        preHandler: requireRole('dashboard', 'analyst'),
+        schema: {
+          tags: ['metrics'],
+          summary: aggregate.summary,
+          querystring: { type: 'object', additionalProperties: false, properties: aggregate.querystring },
+          response: errorResponses(400, 401, 403, 503),
+        },
+      },
+      async (request, reply) => {
+        const tenant = tenantOf(request);
+        const { sql, params } = aggregate.sql(schemas, request.query, tenant);
+        const key = `${aggregate.name}|${tenant}|${JSON.stringify(request.query)}`;
+        return answer(
+          request,
+          reply,
+          key,
+          (latest) =>
+            reader.read(sql, params, { timeoutMs: 10_000, maxRows, atLeast: latest }).catch((error) => {
+              throw queryError(error, false);
+            }),
+          (result) => ({ name: aggregate.name, rows: result.rows }),
+        );
+      },
+    );
+  }
+
+  app.get(
+    '/v1/metrics/freshness',
+    {
+      ...guard,
+      preHandler: requireRole('dashboard', 'analyst'),
+      schema: {
+        tags: ['metrics'],
+        summary: "The pipeline's freshness: Silver and Gold lag, each stream job's consumer lag and watermark",
+        querystring: { type: 'object', additionalProperties: false, properties: {} },
+        response: errorResponses(401, 403),
+      },
+    },
+    async (_request, reply) => {
+      reply.headers({ 'cache-control': 'no-store' });
+      return freshness.read();
+    },
+  );
+
+  app.post<{
+    Body: {
+      sql: string;
+      params?: Record<string, string | number | boolean | null>;
+      maxRows?: number;
+      timeoutMs?: number;
+    };
+  }>(
+    '/v1/query',
+    {
+      ...guard,
+      preHandler: requireRole('analyst'),
+      schema: {
+        tags: ['query'],
+        summary:
+          'One parameterised SELECT over the tenant-scoped relations (orders, order_lines, products, customers, orders_per_product_1m, customer_sessions, anomalies)',
+        body: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['sql'],
+          properties: {
+            sql: { type: 'string', minLength: 1, maxLength: 20_000 },
+            params: {
+              type: 'object',
+              propertyNames: { pattern: '^[A-Za-z_][A-Za-z0-9_]*$' },
+              additionalProperties: {
+                anyOf: [{ type: 'string' }, { type: 'number' }, { type: 'boolean' }, { type: 'null' }],
+              },
+            },
+            maxRows: { type: 'integer', minimum: 1, maximum: maxRows, default: Math.min(1000, maxRows) },
+            timeoutMs: { type: 'integer', minimum: 100, maximum: maxTimeoutMs, default: Math.min(5000, maxTimeoutMs) },
+          },
+        },
+        response: errorResponses(400, 401, 403, 408),
+      },
+    },
+    async (request, reply) => {
+      const tenant = tenantOf(request);
+      const { sql, params = {}, maxRows: rows = 1000, timeoutMs = 5000 } = request.body;
+      const prepared = await prepareTenantQuery((s) => reader.serialize(s), schemas, sql, params, tenant);
+      const key = `query|${tenant}|${rows}|${JSON.stringify([sql, params])}`;
+      return answer(
+        request,
+        reply,
+        key,
+        (latest) =>
+          reader.read(prepared.sql, prepared.params, { timeoutMs, maxRows: rows, atLeast: latest }).catch((error) => {
+            throw queryError(error, true);
+          }),
+        (result) => ({ columns: result.columns, rows: result.rows, truncated: result.truncated }),
+      );
+    },
+  );
+
+  app.get(
+    '/v1/live',
+    {
+      ...guard,
+      preHandler: requireRole('dashboard', 'analyst'),
+      schema: {
+        tags: ['live'],
+        summary: 'Server-sent events: `snapshot` with the lake snapshot id, at connect and on every new snapshot',
+        response: errorResponses(401, 403),
+      },
+    },
+    async (request, reply) => {
+      reply.hijack();
+      const out = reply.raw;
+      out.writeHead(200, {
+        'content-type': 'text/event-stream; charset=utf-8',
+        'cache-control': 'no-store',
+        connection: 'keep-alive',
+        'x-accel-buffering': 'no',
+      });
+      const push = (snapshotId: number) => out.write(`event: snapshot\ndata: ${JSON.stringify({ snapshotId })}\n\n`);
+      push(watcher.snapshotId);
+      const onChange = ({ snapshotId }: { snapshotId: number }) => push(snapshotId);
+      watcher.on('change', onChange);
+      const heartbeat = setInterval(() => out.write(': keep-alive\n\n'), 15_000);
+      request.raw.on('close', () => {
+        clearInterval(heartbeat);
+        watcher.off('change', onChange);
+      });
+    },
+  );
+
+  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+  for (const [url, file] of Object.entries(DASHBOARD_FILES)) {
+    app.get(url, { schema: { hide: true } }, async (_request, reply) =>
+      reply.type(file.type).header('cache-control', 'no-cache').send(readFileSync(file.path)),
+    );
+  }
+
+  await app.ready();
+  return {
+    app,
+    reader,
+    watcher,
+    close: async () => {
+      watcher.stop();
+      await app.close();
+      reader.close();
+    },
+  };
+}
