@@ -62,6 +62,60 @@ describe('POST /api/v1/lineage', () => {
     expect(rows[0].n).toBe(events.length);
   });
 
+  it('stores concurrent deliveries written as one batch exactly: a duplicate in the same batch once, quotes and backslashes in names as sent', async () => {
+    const job = { namespace: 'batch', name: `it's a "quoted" \\ job` };
+    const output = { namespace: 'postgres://db:5432', name: `shop.o'brien\\orders` };
+    const sent = Array.from({ length: 5 }, (_, i) => {
+      const runId = randomUUID();
+      return (['START', 'COMPLETE'] as const).map((eventType, k) => ({
+        eventType,
+        eventTime: `2026-12-01T12:0${i}:0${k}.000Z`,
+        producer: 'https://example.com/batch-spec',
+        schemaURL: 'https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunEvent',
+        run: { runId },
+        job,
+        inputs: [],
+        outputs: [output],
+      }));
+    }).flat();
+    const answers = await Promise.all([...sent, ...sent].map((event) => post(event)));
+    expect(answers.filter((a) => a.status === 201)).toHaveLength(10);
+    expect(server.store.batchFallbacks).toBe(0);
+    expect(answers.filter((a) => a.status === 200 && a.body.duplicate)).toHaveLength(10);
+    const runs = await api(`/api/v1/namespaces/batch/jobs/${enc(job.name)}/runs`);
+    expect(runs.body.totalCount).toBe(5);
+    expect(runs.body.runs.map((r: { state: string }) => r.state)).toEqual(Array(5).fill('COMPLETED'));
+    const stored = await api(`/api/v1/namespaces/batch/jobs/${enc(job.name)}`);
+    expect(stored.body.name).toBe(job.name);
+    expect(stored.body.outputs).toEqual([output]);
+  });
+
+  it('refuses a standard facet that breaks its own schema, with the path into the facet', async () => {
+    const bad = {
+      ...events[0],
+      run: { runId: randomUUID() },
+      outputs: [
+        {
+          namespace: 'postgres://db:5432',
+          name: 'shop.bad_schema',
+          facets: {
+            schema: {
+              _producer: 'https://example.com',
+              _schemaURL: 'https://openlineage.io/spec/facets/1-1-1/SchemaDatasetFacet.json#/$defs/SchemaDatasetFacet',
+              fields: [{ type: 'VARCHAR' }],
+            },
+          },
+        },
+      ],
+    };
+    const response = await post(bad);
+    expect(response.status).toBe(400);
+    const paths = response.body.error.details.errors.map((e: { path: string }) => e.path);
+    expect(paths.some((p: string) => p.startsWith('/outputs/0/facets/schema'))).toBe(true);
+    const search = await api('/api/v1/search?q=bad_schema');
+    expect(search.body.totalCount).toBe(0);
+  });
+
   it('accepts events of other producers with custom facets (an Airflow-style event)', async () => {
     const airflow = {
       eventType: 'COMPLETE',
