@@ -334,10 +334,9 @@ export class LineageStore {
 
   /** Marquez's GET /lineage: the nodes within `depth` edges of the node, each with its in- and out-edges. */
   async lineage(tenant: string, nodeId: string, depth: number, direction: Direction = 'both') {
-    const root = await this.resolveNode(tenant, nodeId);
-    const start =
-      root.kind === 'dataset' ? datasetNodeId(root.namespace, root.name) : jobNodeId(root.namespace, root.name);
-    // One recursive query walks the graph (each node once per depth); then the edges among the nodes reached.
+    // Three round trips, each of independent queries in parallel: (1) the node resolved by its index, and the walk
+    // (one recursive query: each node once per depth) returning the nodes reached and every edge touching them (the
+    // edges among them, and the jobs' inputs and outputs); (2) the jobs, their latest runs and the datasets reached.
     const step =
       direction === 'upstream'
         ? 'SELECT origin AS n FROM edges WHERE tenant = $1 AND destination = w.node'
@@ -345,44 +344,73 @@ export class LineageStore {
           ? 'SELECT destination AS n FROM edges WHERE tenant = $1 AND origin = w.node'
           : `SELECT destination AS n FROM edges WHERE tenant = $1 AND origin = w.node
              UNION ALL SELECT origin FROM edges WHERE tenant = $1 AND destination = w.node`;
-    const { rows: reached } = await this.pool.query<{ node: string }>(
-      `WITH RECURSIVE walk(node, depth) AS (
-         SELECT $2::text, 0
-         UNION
-         SELECT x.n, w.depth + 1 FROM walk w CROSS JOIN LATERAL (${step}) x WHERE w.depth < $3
-       )
-       SELECT DISTINCT node FROM walk`,
-      [tenant, start, depth],
-    );
-    const seen = new Set(reached.map((r) => r.node));
-    const { rows: edgeRows } = await this.pool.query<{ origin: string; destination: string }>(
-      'SELECT origin, destination FROM edges WHERE tenant = $1 AND origin = ANY($2) AND destination = ANY($2)',
-      [tenant, [...seen]],
-    );
-    const edges = new Map(edgeRows.map((e) => [`${e.origin}\u001f${e.destination}`, e]));
-    const ids = [...seen];
-    const [jobs, datasets] = await Promise.all([
-      this.jobsWhere(tenant, `('job:' || j.namespace || ':' || j.name) = ANY($2)`, [ids], { runs: 1 }),
-      this.pool
-        .query(`SELECT * FROM datasets WHERE tenant = $1 AND ('dataset:' || namespace || ':' || name) = ANY($2)`, [
-          tenant,
-          ids,
-        ])
-        .then(({ rows }) => rows.map((r) => datasetShape(r, true))),
+    type Edge = { origin: string; destination: string; dataset_namespace: string; dataset_name: string };
+    const [root, walked] = await Promise.all([
+      this.resolveNode(tenant, nodeId),
+      this.pool.query<{ nodes: string[]; edges: Edge[] | null }>(
+        `WITH RECURSIVE walk(node, depth) AS (
+           SELECT $2::text, 0
+           UNION
+           SELECT x.n, w.depth + 1 FROM walk w CROSS JOIN LATERAL (${step}) x WHERE w.depth < $3
+         ),
+         reached AS (SELECT DISTINCT node FROM walk),
+         touching AS (
+           SELECT e.origin, e.destination, e.dataset_namespace, e.dataset_name FROM edges e
+            WHERE e.tenant = $1 AND e.origin IN (SELECT node FROM reached)
+           UNION
+           SELECT e.origin, e.destination, e.dataset_namespace, e.dataset_name FROM edges e
+            WHERE e.tenant = $1 AND e.destination IN (SELECT node FROM reached)
+         )
+         SELECT (SELECT array_agg(node) FROM reached) AS nodes, (SELECT json_agg(touching) FROM touching) AS edges`,
+        [tenant, nodeId, depth],
+      ),
     ]);
-    const graph: MarquezGraphNode[] = [];
+    const start =
+      root.kind === 'dataset' ? datasetNodeId(root.namespace, root.name) : jobNodeId(root.namespace, root.name);
+    const ids = walked.rows[0]?.nodes ?? [start];
+    const seen = new Set(ids);
+    const touching = walked.rows[0]?.edges ?? [];
+    const [jobRows, runRows, datasetRows] = await Promise.all([
+      this.pool.query(
+        `SELECT j.* FROM jobs j WHERE j.tenant = $1 AND ('job:' || j.namespace || ':' || j.name) = ANY($2) ORDER BY j.name`,
+        [tenant, ids],
+      ),
+      this.pool.query(
+        `SELECT r.* FROM jobs j JOIN runs r ON r.tenant = j.tenant AND r.run_id = j.latest_run_id
+          WHERE j.tenant = $1 AND ('job:' || j.namespace || ':' || j.name) = ANY($2)`,
+        [tenant, ids],
+      ),
+      this.pool.query(
+        `SELECT * FROM datasets WHERE tenant = $1 AND ('dataset:' || namespace || ':' || name) = ANY($2)`,
+        [tenant, ids],
+      ),
+    ]);
+    const runs = new Map(runRows.rows.map((r) => [r.run_id as string, runShape(r)]));
     const inEdges = new Map<string, { origin: string; destination: string }[]>();
     const outEdges = new Map<string, { origin: string; destination: string }[]>();
-    for (const e of edges.values()) {
+    const jobIo = new Map<string, Edge[]>();
+    const push = <T>(map: Map<string, T[]>, key: string, value: T) => {
+      const list = map.get(key);
+      if (list) list.push(value);
+      else map.set(key, [value]);
+    };
+    for (const e of touching) {
+      if (e.origin.startsWith('job:')) push(jobIo, e.origin, e);
+      if (e.destination.startsWith('job:')) push(jobIo, e.destination, e);
       if (!seen.has(e.origin) || !seen.has(e.destination)) continue;
-      outEdges.set(e.origin, [...(outEdges.get(e.origin) ?? []), e]);
-      inEdges.set(e.destination, [...(inEdges.get(e.destination) ?? []), e]);
+      const edge = { origin: e.origin, destination: e.destination };
+      push(outEdges, e.origin, edge);
+      push(inEdges, e.destination, edge);
     }
-    for (const job of jobs) {
-      const id = jobNodeId(job.namespace, job.name);
+    const graph: MarquezGraphNode[] = [];
+    for (const r of jobRows.rows) {
+      const id = jobNodeId(r.namespace, r.name);
+      const latest = r.latest_run_id ? runs.get(r.latest_run_id) : undefined;
+      const job = jobShape(r, jobIo.get(id) ?? [], latest ? [latest] : []);
       graph.push({ id, type: 'JOB', data: job, inEdges: inEdges.get(id) ?? [], outEdges: outEdges.get(id) ?? [] });
     }
-    for (const dataset of datasets) {
+    for (const r of datasetRows.rows) {
+      const dataset = datasetShape(r, true);
       const id = datasetNodeId(dataset.namespace, dataset.name);
       graph.push({
         id,
@@ -619,30 +647,11 @@ export class LineageStore {
         .filter((x) => x.namespace === r.namespace && x.job_name === r.name)
         .map((x) => runs.get(x.run_id))
         .filter((x): x is MarquezRun & { jobName: string; namespace: string } => !!x);
-      const facets = r.facets as Facets;
-      const ref = (e: { dataset_namespace: string; dataset_name: string }) => ({
-        namespace: e.dataset_namespace,
-        name: e.dataset_name,
-      });
-      return {
-        id: { namespace: r.namespace, name: r.name },
-        type: r.type,
-        name: r.name,
-        simpleName: r.name.split('.').pop() ?? r.name,
-        parentJobName: null,
-        parentJobUuid: null,
-        createdAt: r.created_at.toISOString(),
-        updatedAt: r.updated_at.toISOString(),
-        namespace: r.namespace,
-        inputs: io.rows.filter((e) => e.destination === node).map(ref),
-        outputs: io.rows.filter((e) => e.origin === node).map(ref),
-        location: null,
-        description: (facets.documentation as { description?: string } | undefined)?.description ?? null,
-        latestRun: latestRuns[0] ?? null,
+      return jobShape(
+        r,
+        io.rows.filter((e) => e.destination === node || e.origin === node),
         latestRuns,
-        facets,
-        currentVersion: null,
-      };
+      );
     });
   }
 
@@ -670,35 +679,72 @@ export class LineageStore {
         WHERE r.tenant = $1 ORDER BY t.o`,
       [tenant, ids],
     );
-    return rows.map((r) => {
-      const versions = (side: Record<string, { namespace: string; name: string; version?: string; facets: Facets }>) =>
-        Object.values(side).map((d) => ({
-          datasetVersionId: { namespace: d.namespace, name: d.name, version: d.version ?? null },
-          facets: d.facets,
-        }));
-      const started = r.started_at as Date | null;
-      const ended = r.ended_at as Date | null;
-      return {
-        id: r.run_id,
-        createdAt: r.created_at.toISOString(),
-        updatedAt: r.updated_at.toISOString(),
-        nominalStartTime: null,
-        nominalEndTime: null,
-        state: r.state,
-        startedAt: started?.toISOString() ?? null,
-        endedAt: ended?.toISOString() ?? null,
-        durationMs: started && ended ? ended.getTime() - started.getTime() : null,
-        args: {},
-        jobVersion: { namespace: r.namespace, name: r.job_name, version: null },
-        inputDatasetVersions: versions(r.inputs),
-        outputDatasetVersions: versions(r.outputs),
-        context: {},
-        facets: r.facets,
-        jobName: r.job_name,
-        namespace: r.namespace,
-      };
-    });
+    return rows.map(runShape);
   }
+}
+
+// biome-ignore lint/suspicious/noExplicitAny: a row of the runs table as the driver returns it.
+function runShape(r: any): MarquezRun & { jobName: string; namespace: string } {
+  const versions = (side: Record<string, { namespace: string; name: string; version?: string; facets: Facets }>) =>
+    Object.values(side).map((d) => ({
+      datasetVersionId: { namespace: d.namespace, name: d.name, version: d.version ?? null },
+      facets: d.facets,
+    }));
+  const started = r.started_at as Date | null;
+  const ended = r.ended_at as Date | null;
+  return {
+    id: r.run_id,
+    createdAt: r.created_at.toISOString(),
+    updatedAt: r.updated_at.toISOString(),
+    nominalStartTime: null,
+    nominalEndTime: null,
+    state: r.state,
+    startedAt: started?.toISOString() ?? null,
+    endedAt: ended?.toISOString() ?? null,
+    durationMs: started && ended ? ended.getTime() - started.getTime() : null,
+    args: {},
+    jobVersion: { namespace: r.namespace, name: r.job_name, version: null },
+    inputDatasetVersions: versions(r.inputs),
+    outputDatasetVersions: versions(r.outputs),
+    context: {},
+    facets: r.facets,
+    jobName: r.job_name,
+    namespace: r.namespace,
+  };
+}
+
+/** A job in Marquez's shape: `io` holds (at least) the edges touching it, its inputs and outputs are taken from them. */
+function jobShape(
+  // biome-ignore lint/suspicious/noExplicitAny: a row of the jobs table as the driver returns it.
+  r: any,
+  io: { origin: string; destination: string; dataset_namespace: string; dataset_name: string }[],
+  latestRuns: (MarquezRun & { jobName: string; namespace: string })[],
+): MarquezJob {
+  const node = jobNodeId(r.namespace, r.name);
+  const facets = r.facets as Facets;
+  const ref = (e: { dataset_namespace: string; dataset_name: string }) => ({
+    namespace: e.dataset_namespace,
+    name: e.dataset_name,
+  });
+  return {
+    id: { namespace: r.namespace, name: r.name },
+    type: r.type,
+    name: r.name,
+    simpleName: r.name.split('.').pop() ?? r.name,
+    parentJobName: null,
+    parentJobUuid: null,
+    createdAt: r.created_at.toISOString(),
+    updatedAt: r.updated_at.toISOString(),
+    namespace: r.namespace,
+    inputs: io.filter((e) => e.destination === node).map(ref),
+    outputs: io.filter((e) => e.origin === node).map(ref),
+    location: null,
+    description: (facets.documentation as { description?: string } | undefined)?.description ?? null,
+    latestRun: latestRuns[0] ?? null,
+    latestRuns,
+    facets,
+    currentVersion: null,
+  };
 }
 
 function mergeDatasets(inputs: InputDataset[], outputs: OutputDataset[]): DatasetWrite[] {
