@@ -248,6 +248,27 @@ describe('the Marquez-compatible read API', () => {
     expect((await api('/api/v1/lineage?nodeId=dataset:nowhere:x')).status).toBe(404);
   });
 
+  it('answers GET /lineage with an edge posted after the graph was last read (the cached graph is never stale)', async () => {
+    const node = ids(gold);
+    const before = await api(`/api/v1/lineage?nodeId=${enc(node)}&depth=2&direction=downstream`);
+    expect(before.body.graph.map((n: { id: string }) => n.id)).not.toContain('job:reports:weekly.revenue');
+    const report = {
+      eventType: 'COMPLETE',
+      eventTime: '2026-12-01T13:00:00.000Z',
+      producer: 'https://example.com/reports',
+      schemaURL: 'https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunEvent',
+      run: { runId: randomUUID() },
+      job: { namespace: 'reports', name: 'weekly.revenue' },
+      inputs: [{ namespace: gold.namespace, name: gold.name }],
+      outputs: [{ namespace: 's3://reports', name: 'weekly/revenue.pdf' }],
+    };
+    expect((await post(report)).status).toBe(201);
+    const after = await api(`/api/v1/lineage?nodeId=${enc(node)}&depth=2&direction=downstream`);
+    expect(after.body.graph.map((n: { id: string }) => n.id)).toEqual(
+      expect.arrayContaining(['job:reports:weekly.revenue', 'dataset:s3://reports:weekly/revenue.pdf']),
+    );
+  });
+
   it('answers GET /column-lineage with field nodes and their input fields', async () => {
     const { body } = await api(
       `/api/v1/column-lineage?nodeId=${enc(`datasetField:${gold.namespace}:${gold.name}:revenue`)}&depth=5`,

@@ -37,6 +37,18 @@ interface PendingEvent {
 
 export type Direction = 'both' | 'upstream' | 'downstream';
 
+interface GraphEdge {
+  origin: string;
+  destination: string;
+  dataset_namespace: string;
+  dataset_name: string;
+}
+
+interface Adjacency {
+  out: Map<string, GraphEdge[]>;
+  in: Map<string, GraphEdge[]>;
+}
+
 interface DatasetWrite {
   namespace: string;
   name: string;
@@ -64,6 +76,7 @@ export class LineageStore {
   private readonly batch = 200;
   private fallbacks = 0;
   private readonly preparedBatch = new WeakSet<pg.PoolClient>();
+  private readonly graphs = new Map<string, { count: number; adjacency: Adjacency }>();
 
   private constructor(
     readonly pool: pg.Pool,
@@ -313,6 +326,37 @@ export class LineageStore {
     return { runId, facets: type === 'job' ? rows[0].job_facets : rows[0].facets };
   }
 
+  /**
+   * The tenant's whole graph (every edge, both directions indexed), kept in memory per store version. Edges are
+   * insert-only (re-delivery is ON CONFLICT DO NOTHING, nothing deletes them), so the set only grows and its count is
+   * its version: one index-only count per request tells whether the cached graph is still the stored one, whichever
+   * process wrote to the store.
+   */
+  private async graphOf(tenant: string): Promise<Adjacency> {
+    const { rows } = await this.pool.query<{ n: number }>('SELECT count(*)::int AS n FROM edges WHERE tenant = $1', [
+      tenant,
+    ]);
+    const count = rows[0]?.n ?? 0;
+    const cached = this.graphs.get(tenant);
+    if (cached && cached.count === count) return cached.adjacency;
+    const { rows: edges } = await this.pool.query<GraphEdge & { n: number }>(
+      `SELECT origin, destination, dataset_namespace, dataset_name FROM edges WHERE tenant = $1`,
+      [tenant],
+    );
+    const adjacency: Adjacency = { out: new Map(), in: new Map() };
+    for (const e of edges) {
+      const out = adjacency.out.get(e.origin);
+      if (out) out.push(e);
+      else adjacency.out.set(e.origin, [e]);
+      const into = adjacency.in.get(e.destination);
+      if (into) into.push(e);
+      else adjacency.in.set(e.destination, [e]);
+    }
+    // The count taken before the load: a write in between only makes the next request reload.
+    this.graphs.set(tenant, { count, adjacency });
+    return adjacency;
+  }
+
   /** Resolves a Marquez node id (its namespace may itself hold ':', as postgres://host:5432 does) by its index. */
   async resolveNode(
     tenant: string,
@@ -334,42 +378,36 @@ export class LineageStore {
 
   /** Marquez's GET /lineage: the nodes within `depth` edges of the node, each with its in- and out-edges. */
   async lineage(tenant: string, nodeId: string, depth: number, direction: Direction = 'both') {
-    // Three round trips, each of independent queries in parallel: (1) the node resolved by its index, and the walk
-    // (one recursive query: each node once per depth) returning the nodes reached and every edge touching them (the
-    // edges among them, and the jobs' inputs and outputs); (2) the jobs, their latest runs and the datasets reached.
-    const step =
-      direction === 'upstream'
-        ? 'SELECT origin AS n FROM edges WHERE tenant = $1 AND destination = w.node'
-        : direction === 'downstream'
-          ? 'SELECT destination AS n FROM edges WHERE tenant = $1 AND origin = w.node'
-          : `SELECT destination AS n FROM edges WHERE tenant = $1 AND origin = w.node
-             UNION ALL SELECT origin FROM edges WHERE tenant = $1 AND destination = w.node`;
-    type Edge = { origin: string; destination: string; dataset_namespace: string; dataset_name: string };
-    const [root, walked] = await Promise.all([
-      this.resolveNode(tenant, nodeId),
-      this.pool.query<{ nodes: string[]; edges: Edge[] | null }>(
-        `WITH RECURSIVE walk(node, depth) AS (
-           SELECT $2::text, 0
-           UNION
-           SELECT x.n, w.depth + 1 FROM walk w CROSS JOIN LATERAL (${step}) x WHERE w.depth < $3
-         ),
-         reached AS (SELECT DISTINCT node FROM walk),
-         touching AS (
-           SELECT e.origin, e.destination, e.dataset_namespace, e.dataset_name FROM edges e
-            WHERE e.tenant = $1 AND e.origin IN (SELECT node FROM reached)
-           UNION
-           SELECT e.origin, e.destination, e.dataset_namespace, e.dataset_name FROM edges e
-            WHERE e.tenant = $1 AND e.destination IN (SELECT node FROM reached)
-         )
-         SELECT (SELECT array_agg(node) FROM reached) AS nodes, (SELECT json_agg(touching) FROM touching) AS edges`,
-        [tenant, nodeId, depth],
-      ),
-    ]);
-    const start =
-      root.kind === 'dataset' ? datasetNodeId(root.namespace, root.name) : jobNodeId(root.namespace, root.name);
-    const ids = walked.rows[0]?.nodes ?? [start];
-    const seen = new Set(ids);
-    const touching = walked.rows[0]?.edges ?? [];
+    // Two round trips, each of independent queries in parallel: (1) the node resolved by its index, and the tenant's
+    // graph (cached: see graphOf); the walk runs in memory, each node once, to the depth asked; (2) the jobs, their
+    // latest runs and the datasets reached.
+    type Edge = GraphEdge;
+    // The walk starts from the id as given; the resolve, in parallel, answers 404 for an unknown node.
+    const [, adjacency] = await Promise.all([this.resolveNode(tenant, nodeId), this.graphOf(tenant)]);
+    const reached = new Set<string>([nodeId]);
+    let frontier = [nodeId];
+    for (let level = 0; level < depth && frontier.length; level++) {
+      const next: string[] = [];
+      for (const node of frontier) {
+        const around = [
+          ...(direction !== 'upstream' ? (adjacency.out.get(node) ?? []).map((e) => e.destination) : []),
+          ...(direction !== 'downstream' ? (adjacency.in.get(node) ?? []).map((e) => e.origin) : []),
+        ];
+        for (const n of around)
+          if (!reached.has(n)) {
+            reached.add(n);
+            next.push(n);
+          }
+      }
+      frontier = next;
+    }
+    const touching: Edge[] = [];
+    for (const node of reached) {
+      touching.push(...(adjacency.out.get(node) ?? []));
+      for (const e of adjacency.in.get(node) ?? []) if (!reached.has(e.origin)) touching.push(e);
+    }
+    const ids = [...reached];
+    const seen = reached;
     const [jobRows, runRows, datasetRows] = await Promise.all([
       this.pool.query(
         `SELECT j.* FROM jobs j WHERE j.tenant = $1 AND ('job:' || j.namespace || ':' || j.name) = ANY($2) ORDER BY j.name`,
