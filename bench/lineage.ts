@@ -102,6 +102,9 @@ try {
   await pool(events.slice(200), concurrency, post);
   const ingestSeconds = (performance.now() - started) / 1000;
   const accepted = events.length - 200;
+  console.log(
+    `ingest: ${accepted} events in ${ingestSeconds.toFixed(1)} s = ${(accepted / ingestSeconds).toFixed(0)} events/s accepted (concurrency ${concurrency})`,
+  );
 
   // ---------------------------------------------------------------- (2) graph
   const graphStarted = performance.now();
@@ -163,9 +166,6 @@ try {
 
   console.log(
     `machine: ${cpus().length} x ${cpus()[0]?.model}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}`,
-  );
-  console.log(
-    `ingest: ${accepted} events in ${ingestSeconds.toFixed(1)} s = ${(accepted / ingestSeconds).toFixed(0)} events/s accepted (concurrency ${concurrency})`,
   );
   console.log(
     `graph: ${layers * jobsPerLayer} jobs, ${layers * jobsPerLayer * outputsPerJob} datasets loaded in ${graphSeconds.toFixed(1)} s`,

@@ -62,6 +62,60 @@ describe('POST /api/v1/lineage', () => {
     expect(rows[0].n).toBe(events.length);
   });
 
+  it('stores concurrent deliveries written as one batch exactly: a duplicate in the same batch once, quotes and backslashes in names as sent', async () => {
+    const job = { namespace: 'batch', name: `it's a "quoted" \\ job` };
+    const output = { namespace: 'postgres://db:5432', name: `shop.o'brien\\orders` };
+    const sent = Array.from({ length: 5 }, (_, i) => {
+      const runId = randomUUID();
+      return (['START', 'COMPLETE'] as const).map((eventType, k) => ({
+        eventType,
+        eventTime: `2026-12-01T12:0${i}:0${k}.000Z`,
+        producer: 'https://example.com/batch-spec',
+        schemaURL: 'https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunEvent',
+        run: { runId },
+        job,
+        inputs: [],
+        outputs: [output],
+      }));
+    }).flat();
+    const answers = await Promise.all([...sent, ...sent].map((event) => post(event)));
+    expect(answers.filter((a) => a.status === 201)).toHaveLength(10);
+    expect(server.store.batchFallbacks).toBe(0);
+    expect(answers.filter((a) => a.status === 200 && a.body.duplicate)).toHaveLength(10);
+    const runs = await api(`/api/v1/namespaces/batch/jobs/${enc(job.name)}/runs`);
+    expect(runs.body.totalCount).toBe(5);
+    expect(runs.body.runs.map((r: { state: string }) => r.state)).toEqual(Array(5).fill('COMPLETED'));
+    const stored = await api(`/api/v1/namespaces/batch/jobs/${enc(job.name)}`);
+    expect(stored.body.name).toBe(job.name);
+    expect(stored.body.outputs).toEqual([output]);
+  });
+
+  it('refuses a standard facet that breaks its own schema, with the path into the facet', async () => {
+    const bad = {
+      ...events[0],
+      run: { runId: randomUUID() },
+      outputs: [
+        {
+          namespace: 'postgres://db:5432',
+          name: 'shop.bad_schema',
+          facets: {
+            schema: {
+              _producer: 'https://example.com',
+              _schemaURL: 'https://openlineage.io/spec/facets/1-1-1/SchemaDatasetFacet.json#/$defs/SchemaDatasetFacet',
+              fields: [{ type: 'VARCHAR' }],
+            },
+          },
+        },
+      ],
+    };
+    const response = await post(bad);
+    expect(response.status).toBe(400);
+    const paths = response.body.error.details.errors.map((e: { path: string }) => e.path);
+    expect(paths.some((p: string) => p.startsWith('/outputs/0/facets/schema'))).toBe(true);
+    const search = await api('/api/v1/search?q=bad_schema');
+    expect(search.body.totalCount).toBe(0);
+  });
+
   it('accepts events of other producers with custom facets (an Airflow-style event)', async () => {
     const airflow = {
       eventType: 'COMPLETE',
@@ -192,6 +246,27 @@ describe('the Marquez-compatible read API', () => {
       [ids(outbox), ids(orderTopic), `job:${BV_JOB_NAMESPACE}:debezium.orders`].sort(),
     );
     expect((await api('/api/v1/lineage?nodeId=dataset:nowhere:x')).status).toBe(404);
+  });
+
+  it('answers GET /lineage with an edge posted after the graph was last read (the cached graph is never stale)', async () => {
+    const node = ids(gold);
+    const before = await api(`/api/v1/lineage?nodeId=${enc(node)}&depth=2&direction=downstream`);
+    expect(before.body.graph.map((n: { id: string }) => n.id)).not.toContain('job:reports:weekly.revenue');
+    const report = {
+      eventType: 'COMPLETE',
+      eventTime: '2026-12-01T13:00:00.000Z',
+      producer: 'https://example.com/reports',
+      schemaURL: 'https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunEvent',
+      run: { runId: randomUUID() },
+      job: { namespace: 'reports', name: 'weekly.revenue' },
+      inputs: [{ namespace: gold.namespace, name: gold.name }],
+      outputs: [{ namespace: 's3://reports', name: 'weekly/revenue.pdf' }],
+    };
+    expect((await post(report)).status).toBe(201);
+    const after = await api(`/api/v1/lineage?nodeId=${enc(node)}&depth=2&direction=downstream`);
+    expect(after.body.graph.map((n: { id: string }) => n.id)).toEqual(
+      expect.arrayContaining(['job:reports:weekly.revenue', 'dataset:s3://reports:weekly/revenue.pdf']),
+    );
   });
 
   it('answers GET /column-lineage with field nodes and their input fields', async () => {

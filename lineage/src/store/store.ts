@@ -37,6 +37,18 @@ interface PendingEvent {
 
 export type Direction = 'both' | 'upstream' | 'downstream';
 
+interface GraphEdge {
+  origin: string;
+  destination: string;
+  dataset_namespace: string;
+  dataset_name: string;
+}
+
+interface Adjacency {
+  out: Map<string, GraphEdge[]>;
+  in: Map<string, GraphEdge[]>;
+}
+
 interface DatasetWrite {
   namespace: string;
   name: string;
@@ -58,9 +70,13 @@ export const jobNodeId = (namespace: string, name: string) => `job:${namespace}:
 export class LineageStore {
   private readonly pending: PendingEvent[] = [];
   private activeWriters = 0;
-  private readonly writers = Number(process.env.BV_LINEAGE_WRITERS ?? 2);
+  // One writer: two connections upserting the same hot rows (jobs, shared datasets) in different orders deadlock and
+  // serialize on each other's row locks anyway (measured: 2 writers 244 events/s with deadlocks, 1 writer 300-580).
+  private readonly writers = Number(process.env.BV_LINEAGE_WRITERS ?? 1);
   private readonly batch = 200;
   private fallbacks = 0;
+  private readonly preparedBatch = new WeakSet<pg.PoolClient>();
+  private readonly graphs = new Map<string, { count: number; adjacency: Adjacency }>();
 
   private constructor(
     readonly pool: pg.Pool,
@@ -130,9 +146,7 @@ export class LineageStore {
       }
       const results: IngestResult[] = [];
       try {
-        await client.query('BEGIN');
-        for (const item of batch) results.push(await this.writeOne(client, item.tenant, item.event));
-        await client.query('COMMIT');
+        results.push(...(await this.writeMany(client, batch)));
       } catch {
         this.fallbacks += 1;
         await client.query('ROLLBACK').catch(() => undefined);
@@ -146,82 +160,43 @@ export class LineageStore {
   }
 
   private async writeOne(client: pg.PoolClient, tenant: string, event: LineageEvent): Promise<IngestResult> {
-    const kind = 'run' in event ? 'RUN' : 'dataset' in event ? 'DATASET' : 'JOB';
-    const run = kind === 'RUN' ? (event as RunEvent) : undefined;
-    const key = run ? `${run.run.runId}|${run.eventType ?? 'OTHER'}|${run.eventTime}` : hash(event);
-    let job: { namespace: string; name: string; facets?: Facets } | undefined;
-    let inputs: InputDataset[] = [];
-    let outputs: OutputDataset[] = [];
-    let datasets: DatasetWrite[];
-    if (kind === 'DATASET') {
-      const { dataset } = event as DatasetEvent;
-      datasets = [{ namespace: dataset.namespace, name: dataset.name, facets: dataset.facets ?? {}, output: false }];
-    } else {
-      const e = event as RunEvent | JobEvent;
-      job = e.job as typeof job;
-      inputs = e.inputs ?? [];
-      outputs = e.outputs ?? [];
-      datasets = mergeDatasets(inputs, outputs);
-    }
-    const jobFacets = (job?.facets ?? {}) as Facets;
-    const processing = (jobFacets.jobType as { processingType?: string } | undefined)?.processingType;
-    const edges: { origin: string; destination: string; namespace: string; name: string }[] = [];
-    if (job) {
-      const jobNode = jobNodeId(job.namespace, job.name);
-      for (const d of inputs)
-        edges.push({
-          origin: datasetNodeId(d.namespace, d.name),
-          destination: jobNode,
-          namespace: d.namespace,
-          name: d.name,
-        });
-      for (const d of outputs)
-        edges.push({
-          origin: jobNode,
-          destination: datasetNodeId(d.namespace, d.name),
-          namespace: d.namespace,
-          name: d.name,
-        });
-    }
-    const state = run ? runState(run.eventType) : null;
-    const side = (list: (InputDataset | OutputDataset)[], facetKey: 'inputFacets' | 'outputFacets') =>
-      Object.fromEntries(
-        list.map((d) => [
-          `${d.namespace}\u001f${d.name}`,
-          { namespace: d.namespace, name: d.name, facets: (d as unknown as Record<string, unknown>)[facetKey] ?? {} },
-        ]),
-      );
     // A named (prepared) statement: the big CTE is parsed and planned once per connection, not per event.
-    const { rows } = await this.pool.query<{ inserted: boolean }>({
-      name: 'lineage-ingest',
-      text: INGEST_SQL,
-      values: [
-        tenant,
-        key,
-        kind,
-        event.eventTime,
-        event,
-        [...new Set([...(job ? [job.namespace] : []), ...datasets.map((d) => d.namespace)])].sort(),
-        job?.namespace ?? null,
-        job?.name ?? null,
-        processing === 'STREAMING' ? 'STREAM' : 'BATCH',
-        jobFacets,
-        run?.run.runId ?? null,
-        processing !== undefined,
-        JSON.stringify(datasets.sort((x, y) => (x.namespace + x.name < y.namespace + y.name ? -1 : 1))),
-        JSON.stringify(edges),
-        JSON.stringify(columnEdges(outputs)),
-        state,
-        run?.eventType === 'START' ? run.eventTime : null,
-        state && TERMINAL.includes(state) ? run?.eventTime : null,
-        run?.run.facets ?? {},
-        side(inputs, 'inputFacets'),
-        side(outputs, 'outputFacets'),
-        TERMINAL,
-        !!run,
-      ],
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const { rows } = await client.query<{ inserted: boolean }>({
+          name: 'lineage-ingest',
+          text: INGEST_SQL,
+          values: ingestValues(tenant, event),
+        });
+        return { duplicate: !rows[0]?.inserted };
+      } catch (error) {
+        // A deadlock or serialization failure against another writer (another instance of the service) rolled the
+        // statement back whole: it is safe to run again.
+        const code = (error as { code?: string }).code;
+        if (attempt >= 3 || (code !== '40P01' && code !== '40001')) throw error;
+      }
+    }
+  }
+
+  /**
+   * A whole batch in ONE round trip: the session's prepared statement (SQL PREPARE, once per connection) EXECUTEd
+   * once per event, all in one simple-query message, which Postgres runs as one implicit transaction. The values are
+   * sent as quoted literals (the driver's own escaping) of the statement's declared parameter types. On a loaded
+   * machine each round trip costs a scheduling wake-up of both processes; this is one per batch instead of one per
+   * event.
+   */
+  private async writeMany(client: pg.PoolClient, batch: PendingEvent[]): Promise<IngestResult[]> {
+    if (!this.preparedBatch.has(client)) {
+      await client.query(`PREPARE lineage_ingest_batch (${INGEST_TYPES.join(', ')}) AS ${INGEST_SQL}`);
+      this.preparedBatch.add(client);
+    }
+    const statements = batch.map((item) => {
+      const values = ingestValues(item.tenant, item.event).map((v, i) => literal(client, v, INGEST_TYPES[i] as string));
+      return `EXECUTE lineage_ingest_batch (${values.join(', ')})`;
     });
-    return { duplicate: !rows[0]?.inserted };
+    const results = (await client.query(statements.join(';\n'))) as unknown as pg.QueryResult<{ inserted: boolean }>[];
+    const list = Array.isArray(results) ? results : [results];
+    return list.map((r) => ({ duplicate: !r.rows[0]?.inserted }));
   }
 
   // ---------------------------------------------------------------- reads
@@ -351,6 +326,37 @@ export class LineageStore {
     return { runId, facets: type === 'job' ? rows[0].job_facets : rows[0].facets };
   }
 
+  /**
+   * The tenant's whole graph (every edge, both directions indexed), kept in memory per store version. Edges are
+   * insert-only (re-delivery is ON CONFLICT DO NOTHING, nothing deletes them), so the set only grows and its count is
+   * its version: one index-only count per request tells whether the cached graph is still the stored one, whichever
+   * process wrote to the store.
+   */
+  private async graphOf(tenant: string): Promise<Adjacency> {
+    const { rows } = await this.pool.query<{ n: number }>('SELECT count(*)::int AS n FROM edges WHERE tenant = $1', [
+      tenant,
+    ]);
+    const count = rows[0]?.n ?? 0;
+    const cached = this.graphs.get(tenant);
+    if (cached && cached.count === count) return cached.adjacency;
+    const { rows: edges } = await this.pool.query<GraphEdge & { n: number }>(
+      `SELECT origin, destination, dataset_namespace, dataset_name FROM edges WHERE tenant = $1`,
+      [tenant],
+    );
+    const adjacency: Adjacency = { out: new Map(), in: new Map() };
+    for (const e of edges) {
+      const out = adjacency.out.get(e.origin);
+      if (out) out.push(e);
+      else adjacency.out.set(e.origin, [e]);
+      const into = adjacency.in.get(e.destination);
+      if (into) into.push(e);
+      else adjacency.in.set(e.destination, [e]);
+    }
+    // The count taken before the load: a write in between only makes the next request reload.
+    this.graphs.set(tenant, { count, adjacency });
+    return adjacency;
+  }
+
   /** Resolves a Marquez node id (its namespace may itself hold ':', as postgres://host:5432 does) by its index. */
   async resolveNode(
     tenant: string,
@@ -372,55 +378,77 @@ export class LineageStore {
 
   /** Marquez's GET /lineage: the nodes within `depth` edges of the node, each with its in- and out-edges. */
   async lineage(tenant: string, nodeId: string, depth: number, direction: Direction = 'both') {
-    const root = await this.resolveNode(tenant, nodeId);
-    const start =
-      root.kind === 'dataset' ? datasetNodeId(root.namespace, root.name) : jobNodeId(root.namespace, root.name);
-    // One recursive query walks the graph (each node once per depth); then the edges among the nodes reached.
-    const step =
-      direction === 'upstream'
-        ? 'SELECT origin AS n FROM edges WHERE tenant = $1 AND destination = w.node'
-        : direction === 'downstream'
-          ? 'SELECT destination AS n FROM edges WHERE tenant = $1 AND origin = w.node'
-          : `SELECT destination AS n FROM edges WHERE tenant = $1 AND origin = w.node
-             UNION ALL SELECT origin FROM edges WHERE tenant = $1 AND destination = w.node`;
-    const { rows: reached } = await this.pool.query<{ node: string }>(
-      `WITH RECURSIVE walk(node, depth) AS (
-         SELECT $2::text, 0
-         UNION
-         SELECT x.n, w.depth + 1 FROM walk w CROSS JOIN LATERAL (${step}) x WHERE w.depth < $3
-       )
-       SELECT DISTINCT node FROM walk`,
-      [tenant, start, depth],
-    );
-    const seen = new Set(reached.map((r) => r.node));
-    const { rows: edgeRows } = await this.pool.query<{ origin: string; destination: string }>(
-      'SELECT origin, destination FROM edges WHERE tenant = $1 AND origin = ANY($2) AND destination = ANY($2)',
-      [tenant, [...seen]],
-    );
-    const edges = new Map(edgeRows.map((e) => [`${e.origin}\u001f${e.destination}`, e]));
-    const ids = [...seen];
-    const [jobs, datasets] = await Promise.all([
-      this.jobsWhere(tenant, `('job:' || j.namespace || ':' || j.name) = ANY($2)`, [ids], { runs: 1 }),
-      this.pool
-        .query(`SELECT * FROM datasets WHERE tenant = $1 AND ('dataset:' || namespace || ':' || name) = ANY($2)`, [
-          tenant,
-          ids,
-        ])
-        .then(({ rows }) => rows.map((r) => datasetShape(r, true))),
+    // Two round trips, each of independent queries in parallel: (1) the node resolved by its index, and the tenant's
+    // graph (cached: see graphOf); the walk runs in memory, each node once, to the depth asked; (2) the jobs, their
+    // latest runs and the datasets reached.
+    type Edge = GraphEdge;
+    // The walk starts from the id as given; the resolve, in parallel, answers 404 for an unknown node.
+    const [, adjacency] = await Promise.all([this.resolveNode(tenant, nodeId), this.graphOf(tenant)]);
+    const reached = new Set<string>([nodeId]);
+    let frontier = [nodeId];
+    for (let level = 0; level < depth && frontier.length; level++) {
+      const next: string[] = [];
+      for (const node of frontier) {
+        const around = [
+          ...(direction !== 'upstream' ? (adjacency.out.get(node) ?? []).map((e) => e.destination) : []),
+          ...(direction !== 'downstream' ? (adjacency.in.get(node) ?? []).map((e) => e.origin) : []),
+        ];
+        for (const n of around)
+          if (!reached.has(n)) {
+            reached.add(n);
+            next.push(n);
+          }
+      }
+      frontier = next;
+    }
+    const touching: Edge[] = [];
+    for (const node of reached) {
+      touching.push(...(adjacency.out.get(node) ?? []));
+      for (const e of adjacency.in.get(node) ?? []) if (!reached.has(e.origin)) touching.push(e);
+    }
+    const ids = [...reached];
+    const seen = reached;
+    const [jobRows, runRows, datasetRows] = await Promise.all([
+      this.pool.query(
+        `SELECT j.* FROM jobs j WHERE j.tenant = $1 AND ('job:' || j.namespace || ':' || j.name) = ANY($2) ORDER BY j.name`,
+        [tenant, ids],
+      ),
+      this.pool.query(
+        `SELECT r.* FROM jobs j JOIN runs r ON r.tenant = j.tenant AND r.run_id = j.latest_run_id
+          WHERE j.tenant = $1 AND ('job:' || j.namespace || ':' || j.name) = ANY($2)`,
+        [tenant, ids],
+      ),
+      this.pool.query(
+        `SELECT * FROM datasets WHERE tenant = $1 AND ('dataset:' || namespace || ':' || name) = ANY($2)`,
+        [tenant, ids],
+      ),
     ]);
-    const graph: MarquezGraphNode[] = [];
+    const runs = new Map(runRows.rows.map((r) => [r.run_id as string, runShape(r)]));
     const inEdges = new Map<string, { origin: string; destination: string }[]>();
     const outEdges = new Map<string, { origin: string; destination: string }[]>();
-    for (const e of edges.values()) {
+    const jobIo = new Map<string, Edge[]>();
+    const push = <T>(map: Map<string, T[]>, key: string, value: T) => {
+      const list = map.get(key);
+      if (list) list.push(value);
+      else map.set(key, [value]);
+    };
+    for (const e of touching) {
+      if (e.origin.startsWith('job:')) push(jobIo, e.origin, e);
+      if (e.destination.startsWith('job:')) push(jobIo, e.destination, e);
       if (!seen.has(e.origin) || !seen.has(e.destination)) continue;
-      outEdges.set(e.origin, [...(outEdges.get(e.origin) ?? []), e]);
-      inEdges.set(e.destination, [...(inEdges.get(e.destination) ?? []), e]);
+      const edge = { origin: e.origin, destination: e.destination };
+      push(outEdges, e.origin, edge);
+      push(inEdges, e.destination, edge);
     }
-    for (const job of jobs) {
-      const id = jobNodeId(job.namespace, job.name);
+    const graph: MarquezGraphNode[] = [];
+    for (const r of jobRows.rows) {
+      const id = jobNodeId(r.namespace, r.name);
+      const latest = r.latest_run_id ? runs.get(r.latest_run_id) : undefined;
+      const job = jobShape(r, jobIo.get(id) ?? [], latest ? [latest] : []);
       graph.push({ id, type: 'JOB', data: job, inEdges: inEdges.get(id) ?? [], outEdges: outEdges.get(id) ?? [] });
     }
-    for (const dataset of datasets) {
+    for (const r of datasetRows.rows) {
+      const dataset = datasetShape(r, true);
       const id = datasetNodeId(dataset.namespace, dataset.name);
       graph.push({
         id,
@@ -657,30 +685,11 @@ export class LineageStore {
         .filter((x) => x.namespace === r.namespace && x.job_name === r.name)
         .map((x) => runs.get(x.run_id))
         .filter((x): x is MarquezRun & { jobName: string; namespace: string } => !!x);
-      const facets = r.facets as Facets;
-      const ref = (e: { dataset_namespace: string; dataset_name: string }) => ({
-        namespace: e.dataset_namespace,
-        name: e.dataset_name,
-      });
-      return {
-        id: { namespace: r.namespace, name: r.name },
-        type: r.type,
-        name: r.name,
-        simpleName: r.name.split('.').pop() ?? r.name,
-        parentJobName: null,
-        parentJobUuid: null,
-        createdAt: r.created_at.toISOString(),
-        updatedAt: r.updated_at.toISOString(),
-        namespace: r.namespace,
-        inputs: io.rows.filter((e) => e.destination === node).map(ref),
-        outputs: io.rows.filter((e) => e.origin === node).map(ref),
-        location: null,
-        description: (facets.documentation as { description?: string } | undefined)?.description ?? null,
-        latestRun: latestRuns[0] ?? null,
+      return jobShape(
+        r,
+        io.rows.filter((e) => e.destination === node || e.origin === node),
         latestRuns,
-        facets,
-        currentVersion: null,
-      };
+      );
     });
   }
 
@@ -708,35 +717,72 @@ export class LineageStore {
         WHERE r.tenant = $1 ORDER BY t.o`,
       [tenant, ids],
     );
-    return rows.map((r) => {
-      const versions = (side: Record<string, { namespace: string; name: string; version?: string; facets: Facets }>) =>
-        Object.values(side).map((d) => ({
-          datasetVersionId: { namespace: d.namespace, name: d.name, version: d.version ?? null },
-          facets: d.facets,
-        }));
-      const started = r.started_at as Date | null;
-      const ended = r.ended_at as Date | null;
-      return {
-        id: r.run_id,
-        createdAt: r.created_at.toISOString(),
-        updatedAt: r.updated_at.toISOString(),
-        nominalStartTime: null,
-        nominalEndTime: null,
-        state: r.state,
-        startedAt: started?.toISOString() ?? null,
-        endedAt: ended?.toISOString() ?? null,
-        durationMs: started && ended ? ended.getTime() - started.getTime() : null,
-        args: {},
-        jobVersion: { namespace: r.namespace, name: r.job_name, version: null },
-        inputDatasetVersions: versions(r.inputs),
-        outputDatasetVersions: versions(r.outputs),
-        context: {},
-        facets: r.facets,
-        jobName: r.job_name,
-        namespace: r.namespace,
-      };
-    });
+    return rows.map(runShape);
   }
+}
+
+// biome-ignore lint/suspicious/noExplicitAny: a row of the runs table as the driver returns it.
+function runShape(r: any): MarquezRun & { jobName: string; namespace: string } {
+  const versions = (side: Record<string, { namespace: string; name: string; version?: string; facets: Facets }>) =>
+    Object.values(side).map((d) => ({
+      datasetVersionId: { namespace: d.namespace, name: d.name, version: d.version ?? null },
+      facets: d.facets,
+    }));
+  const started = r.started_at as Date | null;
+  const ended = r.ended_at as Date | null;
+  return {
+    id: r.run_id,
+    createdAt: r.created_at.toISOString(),
+    updatedAt: r.updated_at.toISOString(),
+    nominalStartTime: null,
+    nominalEndTime: null,
+    state: r.state,
+    startedAt: started?.toISOString() ?? null,
+    endedAt: ended?.toISOString() ?? null,
+    durationMs: started && ended ? ended.getTime() - started.getTime() : null,
+    args: {},
+    jobVersion: { namespace: r.namespace, name: r.job_name, version: null },
+    inputDatasetVersions: versions(r.inputs),
+    outputDatasetVersions: versions(r.outputs),
+    context: {},
+    facets: r.facets,
+    jobName: r.job_name,
+    namespace: r.namespace,
+  };
+}
+
+/** A job in Marquez's shape: `io` holds (at least) the edges touching it, its inputs and outputs are taken from them. */
+function jobShape(
+  // biome-ignore lint/suspicious/noExplicitAny: a row of the jobs table as the driver returns it.
+  r: any,
+  io: { origin: string; destination: string; dataset_namespace: string; dataset_name: string }[],
+  latestRuns: (MarquezRun & { jobName: string; namespace: string })[],
+): MarquezJob {
+  const node = jobNodeId(r.namespace, r.name);
+  const facets = r.facets as Facets;
+  const ref = (e: { dataset_namespace: string; dataset_name: string }) => ({
+    namespace: e.dataset_namespace,
+    name: e.dataset_name,
+  });
+  return {
+    id: { namespace: r.namespace, name: r.name },
+    type: r.type,
+    name: r.name,
+    simpleName: r.name.split('.').pop() ?? r.name,
+    parentJobName: null,
+    parentJobUuid: null,
+    createdAt: r.created_at.toISOString(),
+    updatedAt: r.updated_at.toISOString(),
+    namespace: r.namespace,
+    inputs: io.filter((e) => e.destination === node).map(ref),
+    outputs: io.filter((e) => e.origin === node).map(ref),
+    location: null,
+    description: (facets.documentation as { description?: string } | undefined)?.description ?? null,
+    latestRun: latestRuns[0] ?? null,
+    latestRuns,
+    facets,
+    currentVersion: null,
+  };
 }
 
 function mergeDatasets(inputs: InputDataset[], outputs: OutputDataset[]): DatasetWrite[] {
@@ -941,3 +987,116 @@ rn AS (
     updated_at = greatest(runs.updated_at, EXCLUDED.updated_at)
 )
 SELECT EXISTS (SELECT 1 FROM ev) AS inserted`;
+
+const INGEST_TYPES = [
+  'text',
+  'text',
+  'text',
+  'timestamptz',
+  'jsonb',
+  'text[]',
+  'text',
+  'text',
+  'text',
+  'jsonb',
+  'uuid',
+  'boolean',
+  'jsonb',
+  'jsonb',
+  'jsonb',
+  'text',
+  'timestamptz',
+  'timestamptz',
+  'jsonb',
+  'jsonb',
+  'jsonb',
+  'text[]',
+  'boolean',
+];
+
+/** One parameter as a SQL literal of its declared type (strings escaped by the driver, never interpolated raw). */
+function literal(client: pg.PoolClient, value: unknown, type: string): string {
+  if (value === null || value === undefined) return 'NULL';
+  if (typeof value === 'boolean') return value ? 'true' : 'false';
+  if (type === 'text[]')
+    return `ARRAY[${(value as string[]).map((v) => client.escapeLiteral(String(v))).join(', ')}]::text[]`;
+  const text = typeof value === 'string' ? value : JSON.stringify(value);
+  return `${client.escapeLiteral(text)}::${type}`;
+}
+
+/** The 23 parameters of INGEST_SQL for one event. */
+function ingestValues(tenant: string, event: LineageEvent): unknown[] {
+  {
+    const kind = 'run' in event ? 'RUN' : 'dataset' in event ? 'DATASET' : 'JOB';
+    const run = kind === 'RUN' ? (event as RunEvent) : undefined;
+    const key = run ? `${run.run.runId}|${run.eventType ?? 'OTHER'}|${run.eventTime}` : hash(event);
+    let job: { namespace: string; name: string; facets?: Facets } | undefined;
+    let inputs: InputDataset[] = [];
+    let outputs: OutputDataset[] = [];
+    let datasets: DatasetWrite[];
+    if (kind === 'DATASET') {
+      const { dataset } = event as DatasetEvent;
+      datasets = [{ namespace: dataset.namespace, name: dataset.name, facets: dataset.facets ?? {}, output: false }];
+    } else {
+      const e = event as RunEvent | JobEvent;
+      job = e.job as typeof job;
+      inputs = e.inputs ?? [];
+      outputs = e.outputs ?? [];
+      datasets = mergeDatasets(inputs, outputs);
+    }
+    const jobFacets = (job?.facets ?? {}) as Facets;
+    const processing = (jobFacets.jobType as { processingType?: string } | undefined)?.processingType;
+    const edges: { origin: string; destination: string; namespace: string; name: string }[] = [];
+    if (job) {
+      const jobNode = jobNodeId(job.namespace, job.name);
+      for (const d of inputs)
+        edges.push({
+          origin: datasetNodeId(d.namespace, d.name),
+          destination: jobNode,
+          namespace: d.namespace,
+          name: d.name,
+        });
+      for (const d of outputs)
+        edges.push({
+          origin: jobNode,
+          destination: datasetNodeId(d.namespace, d.name),
+          namespace: d.namespace,
+          name: d.name,
+        });
+    }
+    const state = run ? runState(run.eventType) : null;
+    const side = (list: (InputDataset | OutputDataset)[], facetKey: 'inputFacets' | 'outputFacets') =>
+      Object.fromEntries(
+        list.map((d) => [
+          `${d.namespace}\u001f${d.name}`,
+          { namespace: d.namespace, name: d.name, facets: (d as unknown as Record<string, unknown>)[facetKey] ?? {} },
+        ]),
+      );
+    // A named (prepared) statement: the big CTE is parsed and planned once per connection, not per event.
+    return [
+      tenant,
+      key,
+      kind,
+      event.eventTime,
+      event,
+      [...new Set([...(job ? [job.namespace] : []), ...datasets.map((d) => d.namespace)])].sort(),
+      job?.namespace ?? null,
+      job?.name ?? null,
+      processing === 'STREAMING' ? 'STREAM' : 'BATCH',
+      jobFacets,
+      run?.run.runId ?? null,
+      processing !== undefined,
+      JSON.stringify(datasets.sort((x, y) => (x.namespace + x.name < y.namespace + y.name ? -1 : 1))),
+      JSON.stringify(edges),
+      JSON.stringify(columnEdges(outputs)),
+      state,
+      run?.eventType === 'START' ? run.eventTime : null,
+      state && TERMINAL.includes(state) ? run?.eventTime : null,
+      run?.run.facets ?? {},
+      side(inputs, 'inputFacets'),
+      side(outputs, 'outputFacets'),
+      TERMINAL,
+      !!run,
+    ];
+  }
+}
