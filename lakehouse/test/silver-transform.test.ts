@@ -197,8 +197,9 @@ describe('Silver as a supervised lake transform', () => {
 
     const batch = (b: number) => {
       const records: StreamRecord<RawRecord>[] = [];
-      for (let i = 0; i < 100; i++) records.push(raw(order(100 + b * 100 + i)));
-      for (let i = 0; i < 100; i++) records.push(raw(order(100 + b * 100 + i))); // a re-delivery
+      const events = Array.from({ length: 100 }, (_, i) => order(100 + b * 100 + i));
+      for (const event of events) records.push(raw(event));
+      for (const event of events) records.push(raw(event)); // a re-delivery: the same event again
       records.push(raw(`not json ${b}`));
       return records;
     };
