@@ -10,6 +10,7 @@ import { qualityCommand } from './commands/quality.js';
 import { servicesCommand } from './commands/services.js';
 import { sqlCommand } from './commands/sql.js';
 import { stackCommand } from './commands/stack.js';
+import { platformCommands } from './commands/up.js';
 import { warehouseCommand } from './commands/warehouse.js';
 
 const program = new Command('bv')
@@ -28,6 +29,7 @@ program.addCommand(pgServeCommand());
 program.addCommand(lineageCommand());
 program.addCommand(warehouseCommand());
 program.addCommand(qualityCommand());
+for (const command of platformCommands()) program.addCommand(command);
 
 try {
   await program.parseAsync(process.argv);

@@ -50,7 +50,9 @@ export type ErrorCode =
   | 'LAKE_COMMIT_CONFLICT'
   | 'UNDECODABLE'
   | 'SCHEMA_VIOLATION'
-  | 'NO_EVENT_TIME';
+  | 'NO_EVENT_TIME'
+  | 'PLATFORM_BAD_OPTION'
+  | 'PLATFORM_START_FAILED';
 
 export interface BvErrorOptions {
   cause?: unknown;
