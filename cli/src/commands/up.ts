@@ -138,10 +138,13 @@ async function up(only: string[] | undefined): Promise<UpReport> {
           continue;
         }
         const { livePid } = await import('@bitvelocity/infra');
-        const answering = await component.probe().then(
-          () => true,
-          () => false,
-        );
+        // A probe of shared state (the warehouse reads the lake) says nothing about whether the process runs.
+        const answering =
+          !component.needsProcess &&
+          (await component.probe().then(
+            () => true,
+            () => false,
+          ));
         if (livePid(pidFileOf(component.name)) !== undefined || answering) {
           // Ours from an earlier `up`, or someone else's on that address: either way, not ours to start (or stop).
           report.alreadyRunning.push(component.name);
