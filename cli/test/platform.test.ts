@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -133,5 +133,15 @@ describe('bv up / status / down', () => {
     };
     expect(error.code).toBe(1);
     expect(error.stderr).toContain('[PLATFORM_BAD_OPTION]: unknown component(s) warp-drive');
+  });
+  it('refuses to run while another up or down holds the lock, and takes over the lock of a dead one', async () => {
+    const lock = join(stateDir, 'up.lock');
+    writeFileSync(lock, `${process.pid}\n`); // this test runner: alive
+    const busy = (await bv('up', '--only', 'migrations').catch((e: unknown) => e)) as { code: number; stderr: string };
+    expect(busy.code).toBe(1);
+    expect(busy.stderr).toContain(`[PLATFORM_BUSY]: another bv up/down (pid ${process.pid}) is running`);
+    writeFileSync(lock, '999999999\n'); // no such process
+    expect(JSON.parse(await bv('down', '--json'))).toEqual({ stopped: [] });
+    expect(existsSync(lock)).toBe(false);
   });
 });

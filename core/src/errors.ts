@@ -52,7 +52,8 @@ export type ErrorCode =
   | 'SCHEMA_VIOLATION'
   | 'NO_EVENT_TIME'
   | 'PLATFORM_BAD_OPTION'
-  | 'PLATFORM_START_FAILED';
+  | 'PLATFORM_START_FAILED'
+  | 'PLATFORM_BUSY';
 
 export interface BvErrorOptions {
   cause?: unknown;

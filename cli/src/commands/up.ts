@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BvError, isAlive, loadPlatformConfig, postgresUrl } from '@bitvelocity/core';
@@ -103,6 +103,36 @@ interface UpReport {
   alreadyRunning: string[];
   ran: { name: string; detail: string }[];
   skipped: { name: string; reason: string }[];
+}
+
+/**
+ * One `up` or `down` at a time per state directory: a second one would start the same processes twice. A lock left by
+ * a process that died is taken over.
+ */
+async function withLock<T>(body: () => Promise<T>): Promise<T> {
+  mkdirSync(platformStateDir(), { recursive: true });
+  const lock = join(platformStateDir(), 'up.lock');
+  for (;;) {
+    try {
+      writeFileSync(lock, `${process.pid}\n`, { flag: 'wx' });
+      break;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+      const holder = Number.parseInt(readFileSync(lock, 'utf8'), 10);
+      if (!isAlive(holder)) {
+        rmSync(lock, { force: true });
+        continue;
+      }
+      throw new BvError('PLATFORM_BUSY', `another bv up/down (pid ${holder}) is running; wait for it to finish`, {
+        retriable: true,
+      });
+    }
+  }
+  try {
+    return await body();
+  } finally {
+    rmSync(lock, { force: true });
+  }
 }
 
 async function up(only: string[] | undefined): Promise<UpReport> {
@@ -317,7 +347,8 @@ async function status(only: string[] | undefined): Promise<ComponentHealth[]> {
             const { livePid } = await import('@bitvelocity/infra');
             const pid = livePid(pidFileOf(c.name)) ?? null;
             try {
-              const detail = await c.probe();
+              const answer = await c.probe();
+              const { detail, lag } = typeof answer === 'string' ? { detail: answer, lag: null } : answer;
               const alive = pid !== null || !c.needsProcess;
               return [
                 {
@@ -326,7 +357,7 @@ async function status(only: string[] | undefined): Promise<ComponentHealth[]> {
                   healthy: alive,
                   address: c.url,
                   pid,
-                  lag: null,
+                  lag,
                   watermark: null,
                   detail: alive ? detail : `not running (run \`bv up\`); ${detail}`,
                 },
@@ -400,7 +431,7 @@ export function platformCommands(): Command[] {
     .option('--only <components>', 'comma-separated subset (names as in `bv status`; `jobs` for every job)', onlyList)
     .option('--json', 'machine-readable output')
     .action(async (options: { only?: string[]; json?: boolean }) => {
-      const report = await up(options.only);
+      const report = await withLock(() => up(options.only));
       if (options.json) printJson(report);
       else {
         print(`up: started ${report.started.join(', ') || 'nothing'}`);
@@ -414,7 +445,7 @@ export function platformCommands(): Command[] {
     .description('stop exactly what `bv up` started, in reverse order (nothing that was already running)')
     .option('--json', 'machine-readable output')
     .action(async (options: { json?: boolean }) => {
-      const stopped = await down();
+      const stopped = await withLock(() => down());
       if (options.json) printJson({ stopped });
       else print(`down: stopped ${stopped.join(', ') || 'nothing'}`);
     });

@@ -21,7 +21,8 @@ export type PlatformComponent =
       kind: 'process';
       args: string[];
       url: string;
-      probe: () => Promise<string>;
+      /** A real round trip; `lag` where the component has one (the warehouse: Silver rows not yet built). */
+      probe: () => Promise<string | { detail: string; lag: number }>;
       /** False when the command is not part of this build (e.g. before `bv serve` lands). */
       available?: () => boolean;
       /** The probe reads shared state rather than the process's own endpoint: health also needs the process alive. */
@@ -161,7 +162,7 @@ export function platformComponents(env: Env = process.env): PlatformComponent[] 
 }
 
 /** The warehouse's health: a query of its build log and lag in the lake. */
-async function warehouseProbe(): Promise<string> {
+async function warehouseProbe(): Promise<{ detail: string; lag: number }> {
   const [{ openLake }, { Warehouse }, { loadPlatformConfig }] = await Promise.all([
     import('@bitvelocity/lakehouse'),
     import('@bitvelocity/warehouse'),
@@ -171,7 +172,10 @@ async function warehouseProbe(): Promise<string> {
   try {
     const status = await (await Warehouse.create({ lake })).status();
     const last = status.lastBuild;
-    return `${last ? `build ${last.buildSeq} at ${last.finishedAt}` : 'no build yet'}; ${status.lag.pendingRows} Silver rows pending`;
+    return {
+      detail: `${last ? `build ${last.buildSeq} at ${last.finishedAt}` : 'no build yet'}; ${status.lag.pendingRows} Silver rows pending`,
+      lag: status.lag.pendingRows,
+    };
   } finally {
     lake.close();
   }
