@@ -12,6 +12,7 @@ import { serveCommand } from './commands/serve.js';
 import { servicesCommand } from './commands/services.js';
 import { sqlCommand } from './commands/sql.js';
 import { stackCommand } from './commands/stack.js';
+import { platformCommands } from './commands/up.js';
 import { warehouseCommand } from './commands/warehouse.js';
 
 const program = new Command('bv')
@@ -32,6 +33,7 @@ program.addCommand(warehouseCommand());
 program.addCommand(qualityCommand());
 program.addCommand(dlqCommand());
 program.addCommand(serveCommand());
+for (const command of platformCommands()) program.addCommand(command);
 
 try {
   await program.parseAsync(process.argv);

@@ -52,7 +52,10 @@ export type ErrorCode =
   | 'SCHEMA_VIOLATION'
   | 'NO_EVENT_TIME'
   | 'SERVING_LAKE_UNAVAILABLE'
-  | 'SERVING_QUERY_TIMEOUT';
+  | 'SERVING_QUERY_TIMEOUT'
+  | 'PLATFORM_BAD_OPTION'
+  | 'PLATFORM_START_FAILED'
+  | 'PLATFORM_BUSY';
 
 export interface BvErrorOptions {
   cause?: unknown;

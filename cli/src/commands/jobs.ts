@@ -22,7 +22,8 @@ function spawnBv(job: string, args: string[], detached: boolean) {
   return child;
 }
 
-const launchSupervisor = (job: string): number => {
+/** Starts `bv jobs supervise <job>` detached (also used by `bv up`). */
+export const launchSupervisor = (job: string): number => {
   const pid = spawnBv(job, ['jobs', 'supervise', job], true).pid;
   if (!pid) throw new BvError('COMMAND_FAILED', `could not start the supervisor of ${job}`);
   return pid;
