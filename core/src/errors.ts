@@ -50,7 +50,10 @@ export type ErrorCode =
   | 'LAKE_COMMIT_CONFLICT'
   | 'UNDECODABLE'
   | 'SCHEMA_VIOLATION'
-  | 'NO_EVENT_TIME';
+  | 'NO_EVENT_TIME'
+  | 'EVENT_TIME_OUT_OF_RANGE'
+  | 'WINDOW_FIRE_FAILED'
+  | 'AGGREGATE_INPUT_INVALID';
 
 export interface BvErrorOptions {
   cause?: unknown;

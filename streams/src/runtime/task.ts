@@ -5,6 +5,7 @@ import { DecodeError, type SourceSpec } from '../api/sources.js';
 import { type Collector, type Operator, type OperatorCounters, scopedContext } from '../operators/operator.js';
 import { type KeyValueStore, StateStores } from '../state/store.js';
 import { DeadLetterError, deadLetterOf, fitSinkOutput } from './dead-letter.js';
+import { eventTimeProblem, isRepresentableTime } from './event-time.js';
 import { skipOf } from './skips.js';
 
 /** One changelog entry: `store\u0000key` -> JSON, or null for a deletion (a tombstone in the compacted topic). */
@@ -137,6 +138,13 @@ export class Task {
       this.deadLetter(record, code, (error as Error).message);
       return;
     }
+    const now = this.now();
+    const timeProblem = eventTimeProblem(decoded.timestamp, now, this.job.options.eventTimeTolerance);
+    if (timeProblem) {
+      // Never into the graph and never into the watermark: one bad time would make every later event too late.
+      this.deadLetter(record, 'EVENT_TIME_OUT_OF_RANGE', timeProblem);
+      return;
+    }
     this.counters.processed++;
     const streamRecord: StreamRecord<unknown> = {
       value: decoded.value,
@@ -263,12 +271,18 @@ export class Task {
       store.restore(entry.key.slice(at + 1), entry.value === null ? undefined : JSON.parse(entry.value));
     }
     const progress = this.progressStore.get('progress');
-    // JSON has no -Infinity: a stored null means "not yet".
-    if (progress)
-      this.progress = {
-        maxTimestamp: progress.maxTimestamp ?? Number.NEGATIVE_INFINITY,
-        watermark: progress.watermark ?? Number.NEGATIVE_INFINITY,
-      };
+    // JSON has no -Infinity: a stored null means "not yet". A progress saved by an older version from a far-future
+    // event time is clamped to the wall clock plus the tolerance, so it cannot make every later event too late again.
+    if (progress) {
+      const ceiling = this.now() + this.job.options.eventTimeTolerance;
+      const clamp = (t: number | null | undefined) =>
+        typeof t !== 'number' || Number.isNaN(t)
+          ? Number.NEGATIVE_INFINITY
+          : isRepresentableTime(t) || t < 0
+            ? Math.min(t, ceiling)
+            : ceiling;
+      this.progress = { maxTimestamp: clamp(progress.maxTimestamp), watermark: clamp(progress.watermark) };
+    }
     for (const node of this.nodes) node.operator?.restored?.();
     const watermark = this.progress.watermark;
     if (watermark > Number.NEGATIVE_INFINITY) {
