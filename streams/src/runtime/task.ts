@@ -2,7 +2,13 @@ import { BvError, deadLetterTopicOf } from '@bitvelocity/core';
 import type { GraphNode, JobDefinition } from '../api/job.js';
 import type { OutputRecord, RawRecord, StreamRecord } from '../api/record.js';
 import { DecodeError, type SourceSpec } from '../api/sources.js';
-import { type Collector, type Operator, type OperatorCounters, scopedContext } from '../operators/operator.js';
+import {
+  type Collector,
+  type DeadLetter,
+  type Operator,
+  type OperatorCounters,
+  scopedContext,
+} from '../operators/operator.js';
 import { type KeyValueStore, StateStores } from '../state/store.js';
 import { DeadLetterError, deadLetterOf, fitSinkOutput } from './dead-letter.js';
 import { eventTimeProblem, isRepresentableTime } from './event-time.js';
@@ -96,6 +102,7 @@ export class Task {
       side: (tag, record) => {
         for (const child of childrenOf(id, tag)) this.deliver(child, record);
       },
+      deadLetter: (letter) => this.operatorDeadLetter(letter),
     });
     this.entry = collectorFor(sourceNode.id);
     for (const node of job.nodes) {
@@ -232,6 +239,25 @@ export class Task {
     this.outputs.push(output);
   }
 
+  private operatorDeadLetter(letter: DeadLetter): void {
+    let value: string;
+    try {
+      value = JSON.stringify(letter.value) ?? 'null';
+    } catch (error) {
+      value = JSON.stringify({ unserialisable: (error as Error).message });
+    }
+    const raw: RawRecord = {
+      topic: letter.origin.topic || this.topic,
+      partition: letter.origin.partition < 0 ? this.partition : letter.origin.partition,
+      offset: letter.origin.offset,
+      timestamp: this.now(),
+      key: letter.key === undefined ? undefined : Buffer.from(letter.key),
+      value: Buffer.from(value),
+      headers: new Map(),
+    };
+    this.deadLetter(raw, letter.code, letter.reason);
+  }
+
   private deadLetter(record: RawRecord, code: string, reason: string): void {
     this.counters.deadLettered++;
     this.outputs.push(deadLetterOf(record, { job: this.job.name, code, reason }));
@@ -286,7 +312,14 @@ export class Task {
     for (const node of this.nodes) node.operator?.restored?.();
     const watermark = this.progress.watermark;
     if (watermark > Number.NEGATIVE_INFINITY) {
-      for (const node of this.nodes) node.operator?.onWatermark?.(watermark, node.collector);
+      for (const node of this.nodes) {
+        try {
+          node.operator?.onWatermark?.(watermark, node.collector);
+        } catch {
+          // A restore never throws (the worker would reopen the task forever): windows fire each in their own try,
+          // and what an operator could not redo here it redoes at the next watermark advance.
+        }
+      }
     }
     // Anything that replay re-emitted is already in the committed output.
     this.outputs = [];
