@@ -9,8 +9,9 @@ export interface Collector {
   /**
    * Sends something the operator could not emit (e.g. a window whose aggregate threw) to the dead-letter topic of the
    * input partition, with a code and the reason; `value` is what is kept of it (JSON), `origin` the record it came from.
+   * The task's collectors always have it; optional only so in-process harnesses (bench/) need not implement it.
    */
-  deadLetter(letter: DeadLetter): void;
+  deadLetter?(letter: DeadLetter): void;
 }
 
 export interface DeadLetter {

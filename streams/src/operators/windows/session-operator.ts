@@ -119,7 +119,7 @@ export function sessionWindowOperator<T, A, R>(
                 fire(key, session, session.revision + 1, out);
               } catch (error) {
                 changed = true;
-                out.deadLetter({
+                out.deadLetter?.({
                   code: error instanceof DeadLetterError ? error.code : 'WINDOW_FIRE_FAILED',
                   reason: (error as Error).message,
                   key,

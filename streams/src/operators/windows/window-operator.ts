@@ -72,7 +72,7 @@ export function fixedWindowOperator<T, A, R>(
     /** A window that cannot fire: its state goes to the dead-letter topic and out of the store. */
     const abandon = (id: string, state: WindowState, error: unknown, out: Collector) => {
       windows.delete(id);
-      out.deadLetter({
+      out.deadLetter?.({
         code: error instanceof DeadLetterError ? error.code : 'WINDOW_FIRE_FAILED',
         reason: (error as Error).message,
         key: state.key,
