@@ -188,14 +188,24 @@ export class Task {
   }
 
   /**
-   * Called when the partition had nothing to read: after the idle timeout the watermark follows the clock, so the
-   * partition's open windows still fire.
+   * Called when the partition had nothing to read. After the idle timeout the partition is idle: by default (Flink's
+   * rule) its watermark holds; with `idleWatermark: 'wall-clock'` it follows the clock so open windows close. Moving
+   * the watermark alone is not a change worth a commit: the progress is written only when something fired or expired.
    */
   idle(): void {
-    if (this.source.idleTimeout <= 0) return;
+    if (this.source.idleTimeout <= 0 || this.source.idleWatermark !== 'wall-clock') return;
     const now = this.now();
     if (now - this.lastInputAt < this.source.idleTimeout) return;
-    this.advanceWatermark(now - this.source.maxOutOfOrderness - 1);
+    const target = now - this.source.maxOutOfOrderness - 1;
+    if (target <= this.progress.watermark) return;
+    this.progress.watermark = target;
+    try {
+      for (const node of this.nodes) node.operator?.onWatermark?.(target, node.collector);
+    } catch {
+      // Windows fire each in their own try; nothing here may crash the worker.
+    }
+    const changed = this.outputs.length > 0 || this.transactionalRecords.size > 0 || this.stores.changed;
+    if (changed) this.progressStore.set('progress', this.progress);
   }
 
   private advanceWatermark(watermark: number): void {
