@@ -57,6 +57,22 @@ export function sessionWindowOperator<T, A, R>(
       out.emit({ value, key, timestamp: session.end - 1, origin: { ...origin, offset: BigInt(session.lastOffset) } });
     };
 
+    /**
+     * A tombstone for a session merged into another: same key and windowStart as its last result, the next revision,
+     * `retracted: true` and no result. A consumer that upserts on (key, windowStart) deletes (or marks) that row.
+     */
+    const retract = (key: string, session: Session, out: Collector) => {
+      const value: WindowResult<R> = {
+        key,
+        windowStart: new Date(session.start).toISOString(),
+        windowEnd: new Date(session.end).toISOString(),
+        result: null as R,
+        revision: session.revision + 1,
+        retracted: true,
+      };
+      out.emit({ value, key, timestamp: session.end - 1, origin: { ...origin, offset: BigInt(session.lastOffset) } });
+    };
+
     return {
       process(record: StreamRecord<unknown>, out) {
         // Only the task's coordinates: a result is not caused by the last record of some other key.
@@ -72,8 +88,11 @@ export function sessionWindowOperator<T, A, R>(
           lastOffset: record.origin.offset.toString(),
         };
         const untouched: Session[] = [];
+        const absorbed: Session[] = [];
         for (const session of sessions) {
-          if (session.start < merged.end && merged.start < session.end) {
+          // Touching counts (Flink's and Kafka Streams' rule): events exactly `gap` apart are one session.
+          if (session.start <= merged.end && merged.start <= session.end) {
+            absorbed.push(session);
             merged = {
               start: Math.min(session.start, merged.start),
               end: Math.max(session.end, merged.end),
@@ -90,6 +109,9 @@ export function sessionWindowOperator<T, A, R>(
           out.side(LATE, record);
           return;
         }
+        // Sessions that fired under another start are gone from the changelog's point of view: retract each one (the
+        // merged session comes out under its own start, now if it is due, else when it fires).
+        const retractions = absorbed.filter((s) => s.revision >= 0 && s.start !== merged.start);
         if (maxTimestamp <= watermark) {
           // Late, and the (merged) session is already due: fire it now, as an update if it fired before. If the
           // aggregate throws, the record is dead-lettered (by the task) and the stored sessions stay as they were.
@@ -99,6 +121,7 @@ export function sessionWindowOperator<T, A, R>(
           context.counters.late++;
           timers.add(maxTimestamp + lateness, key);
         } else timers.add(maxTimestamp, key);
+        for (const gone of retractions) retract(key, gone, out);
         untouched.push(merged);
         untouched.sort((a, b) => a.start - b.start);
         sessionsByKey.set(key, untouched);
