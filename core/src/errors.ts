@@ -55,7 +55,10 @@ export type ErrorCode =
   | 'SERVING_QUERY_TIMEOUT'
   | 'PLATFORM_BAD_OPTION'
   | 'PLATFORM_START_FAILED'
-  | 'PLATFORM_BUSY';
+  | 'PLATFORM_BUSY'
+  | 'EVENT_TIME_OUT_OF_RANGE'
+  | 'WINDOW_FIRE_FAILED'
+  | 'AGGREGATE_INPUT_INVALID';
 
 export interface BvErrorOptions {
   cause?: unknown;

@@ -51,7 +51,16 @@ describe('Gold from the stream jobs', () => {
     await produce(brokers, revenue, [
       { key: 'EUR', value: windowResult('EUR', 0, { orders: 2, revenueCents: 12345 }) },
     ]);
-    await produce(brokers, sessions, [{ key: 'c1', value: windowResult('c1', 0, { events: 7, orders: 2 }) }]);
+    // A session at minute 1 fires, then a late event merges it into the one of minute 0: the runtime emits the merged
+    // session and a retraction of the merged-away one.
+    const c1 = `c1-${sessions.slice(-8)}`;
+    const retraction = JSON.parse(windowResult(c1, 1, {}, 1));
+    await produce(brokers, sessions, [
+      { key: c1, value: windowResult(c1, 0, { events: 7, orders: 2 }) },
+      { key: c1, value: windowResult(c1, 1, { events: 1, orders: 0 }) },
+      { key: c1, value: windowResult(c1, 0, { events: 9, orders: 2 }, 1) },
+      { key: c1, value: JSON.stringify({ ...retraction, result: null, retracted: true }) },
+    ]);
     const episode = {
       kind: 'anomaly_episode',
       metric: 'order_amount_cents',
@@ -174,7 +183,7 @@ describe('Gold from the stream jobs', () => {
       async () =>
         (await count('orders_per_product_1m_revisions', perProduct)) === 3 &&
         (await count('revenue_5m_revisions', revenue)) === 1 &&
-        (await count('customer_sessions_revisions', sessions)) === 1 &&
+        (await count('customer_sessions_revisions', sessions)) === 4 &&
         (await count('anomalies', anomalies)) === 1 &&
         (await count('anomalies', anomalyScores)) === 1 &&
         (await count('anomaly_scores', anomalyScores)) === 2 &&
@@ -223,6 +232,22 @@ describe('Gold from the stream jobs', () => {
       ),
     ).toEqual([
       { status: 'closed', points: 3, peak_score: 12.5, peak_value: 99000, end_time: expect.stringContaining(':05:00') },
+    ]);
+    // The retraction is applied: the view holds only the merged session.
+    expect(
+      await lake.rows(
+        `SELECT window_start::VARCHAR AS start, events, orders, revision FROM gold.customer_sessions WHERE customer_id = $1`,
+        [c1],
+      ),
+    ).toEqual([{ start: expect.stringContaining('10:00:00'), events: 9n, orders: 2n, revision: 1 }]);
+    expect(
+      await lake.rows(
+        `SELECT retracted, events FROM gold.customer_sessions_revisions WHERE customer_id = $1 AND revision = 1 ORDER BY window_start`,
+        [c1],
+      ),
+    ).toEqual([
+      { retracted: false, events: 9n },
+      { retracted: true, events: null },
     ]);
     const dead = await readAll(brokers, deadLetterTopicOf(perProduct));
     expect(dead.map((r) => r.headers.get('bv-dlq-code')?.toString())).toEqual(['UNDECODABLE']);

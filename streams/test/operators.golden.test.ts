@@ -187,7 +187,7 @@ describe('bad input', () => {
 });
 
 describe('regressions', () => {
-  it('a window whose aggregate throws on firing dead-letters the record that moved the watermark; the task goes on', () => {
+  it('a window whose aggregate throws on firing is dead-lettered itself (at its last record); the task goes on', () => {
     const job = defineJob({
       name: 'golden-throwing-window',
       build: (j) =>
@@ -208,7 +208,7 @@ describe('regressions', () => {
     const outputs = run(job, raw([{ t: 1 }, { t: 2 }, { t: 11 }, { t: 25 }]));
     const dead = outputs.filter((o) => o.topic === deadLetterTopicOf('input'));
     expect(dead.map((o) => [o.headers['bv-dlq-code'], o.headers['bv-dlq-offset']])).toEqual([
-      ['PROCESSING_FAILED', '2'],
+      ['WINDOW_FIRE_FAILED', '1'],
     ]);
     expect(values(outputs, 'counts')).toMatchObject([{ windowStart: '1970-01-01T00:00:10.000Z', result: 1 }]);
   });

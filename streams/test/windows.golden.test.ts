@@ -146,7 +146,7 @@ describe('session windows', () => {
 });
 
 describe('watermarks of an idle partition', () => {
-  it('follow the clock after the idle timeout, so open windows still fire', () => {
+  it("follow the clock after the idle timeout with idleWatermark: 'wall-clock', so open windows still fire", () => {
     let now = 1_000_000;
     const job = defineJob({
       name: 'golden-idle',
@@ -157,6 +157,7 @@ describe('watermarks of an idle partition', () => {
               topics: ['input'],
               maxOutOfOrderness: '1s',
               idleTimeout: '30s',
+              idleWatermark: 'wall-clock',
               eventTime: (e) => e.t * 1000,
             }),
           )

@@ -53,6 +53,12 @@ export const GOLD_TABLES = {
     { name: 'customer_id', type: 'VARCHAR' },
     { name: 'events', type: 'BIGINT' },
     { name: 'orders', type: 'BIGINT' },
+    {
+      name: 'retracted',
+      type: 'BOOLEAN',
+      description:
+        'true on a retraction: the session was merged into another (events and orders are null); the view drops it',
+    },
   ]),
   anomalies: {
     schema: 'gold',
@@ -136,7 +142,7 @@ export const GOLD_TABLES = {
 export const GOLD_VIEWS: LakeView[] = [
   latest('orders_per_product_1m', ['product_id', 'window_start']),
   latest('revenue_5m', ['currency', 'window_start']),
-  latest('customer_sessions', ['customer_id', 'window_start']),
+  latest('customer_sessions', ['customer_id', 'window_start'], { retractions: true }),
   {
     schema: 'gold',
     name: 'anomaly_episodes',
@@ -146,12 +152,23 @@ export const GOLD_VIEWS: LakeView[] = [
   },
 ];
 
-function latest(name: string, key: string[]): LakeView {
+/**
+ * The latest revision of each window. With `retractions`, a window whose latest revision is a retraction (a session
+ * merged into another) is left out, so the view holds exactly the sessions that exist.
+ */
+function latest(name: string, key: string[], options: { retractions?: boolean } = {}): LakeView {
+  const excluded = [
+    '_source_topic',
+    '_source_partition',
+    '_source_offset',
+    ...(options.retractions ? ['retracted'] : []),
+  ];
+  const live = options.retractions ? ' AND retracted IS NOT TRUE' : '';
   return {
     schema: 'gold',
     name,
-    sql: `SELECT * EXCLUDE (_source_topic, _source_partition, _source_offset) FROM gold.${name}_revisions
-          QUALIFY row_number() OVER (PARTITION BY ${key.join(', ')} ORDER BY revision DESC, _source_offset DESC) = 1`,
+    sql: `SELECT * EXCLUDE (${excluded.join(', ')}) FROM gold.${name}_revisions
+          QUALIFY row_number() OVER (PARTITION BY ${key.join(', ')} ORDER BY revision DESC, _source_offset DESC) = 1${live}`,
   };
 }
 
@@ -216,8 +233,10 @@ export function goldJob(options: GoldJobOptions): JobDefinition {
       job.source(json<WindowResult<{ events: number; orders: number }>>(topics.customerSessions)).to(
         lake.sink(GOLD_TABLES.customerSessions, (r, c) => ({
           customer_id: r.value.key,
-          events: r.value.result.events,
-          orders: r.value.result.orders,
+          // A retraction lands as a row of its own (the revisions table is append-only); the view applies it.
+          events: r.value.retracted ? null : r.value.result.events,
+          orders: r.value.retracted ? null : r.value.result.orders,
+          retracted: r.value.retracted === true,
           ...window(r.value),
           ...source(r, c),
         })),

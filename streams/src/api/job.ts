@@ -49,6 +49,11 @@ export interface JobOptions {
   maxBatchRecords: number;
   /** Longest a worker waits for input before checkpointing what it has. */
   maxBatchWait: number;
+  /**
+   * How far past the wall clock an event time may be. A later one (e.g. microseconds read as milliseconds) goes to the
+   * dead-letter topic as EVENT_TIME_OUT_OF_RANGE and never moves the watermark.
+   */
+  eventTimeTolerance: number;
 }
 
 export interface JobDefinition {
@@ -199,6 +204,8 @@ export interface JobSpec {
   guarantee?: DeliveryGuarantee;
   maxBatchRecords?: number;
   maxBatchWait?: Duration;
+  /** How far ahead of the wall clock an event time may be (default 1 h); later ones are dead-lettered. */
+  eventTimeTolerance?: Duration;
   build: (job: JobBuilder) => void;
 }
 
@@ -252,6 +259,7 @@ export function defineJob(spec: JobSpec): JobDefinition {
       guarantee: spec.guarantee ?? 'exactly-once',
       maxBatchRecords: spec.maxBatchRecords ?? 5000,
       maxBatchWait: toMillis(spec.maxBatchWait ?? '100ms', 'maxBatchWait'),
+      eventTimeTolerance: toMillis(spec.eventTimeTolerance ?? '1h', 'eventTimeTolerance'),
     },
     nodes: builder.nodes,
   };

@@ -25,17 +25,35 @@ export interface WatermarkOptions {
   /** How far out of order events may arrive and still be on time. */
   maxOutOfOrderness: Duration;
   /**
-   * After this long without input (wall clock) and with nothing left to read, the partition's watermark follows the
-   * clock, so a quiet partition does not hold its windows open forever. `0` turns it off (fully deterministic).
+   * After this long without input (wall clock) and with nothing left to read, the partition counts as idle. `0` never
+   * marks it idle (fully deterministic).
    */
   idleTimeout?: Duration;
+  /**
+   * What an idle partition's watermark does. `'hold'` (the default, Flink's rule): it stays where its events left it;
+   * the idle partition holds nothing else back (each partition has its own watermark), and a replay that pauses
+   * finds its later events on time. `'wall-clock'`: it follows `now − maxOutOfOrderness − 1 ms`, so the open windows
+   * of a quiet stream close; then events older than that, e.g. a backlog after an outage, are late.
+   */
+  idleWatermark?: IdleWatermark;
 }
+
+export type IdleWatermark = 'hold' | 'wall-clock';
 
 export interface SourceSpec<T> {
   topics: string[];
   decode: Decoder<T>;
   maxOutOfOrderness: number;
   idleTimeout: number;
+  /** Default `'hold'` (see WatermarkOptions). */
+  idleWatermark?: IdleWatermark;
+}
+
+function idleWatermarkOf(options: WatermarkOptions): IdleWatermark {
+  const mode = options.idleWatermark ?? 'hold';
+  if (mode !== 'hold' && mode !== 'wall-clock')
+    throw new BvError('JOB_INVALID', `idleWatermark "${String(mode)}" must be 'hold' or 'wall-clock'`);
+  return mode;
 }
 
 export interface EnvelopeSourceOptions extends WatermarkOptions {
@@ -55,6 +73,7 @@ export function envelopes(options: EnvelopeSourceOptions): SourceSpec<Envelope> 
     topics: options.topics,
     maxOutOfOrderness: toMillis(options.maxOutOfOrderness, 'maxOutOfOrderness'),
     idleTimeout: toMillis(options.idleTimeout ?? '30s', 'idleTimeout'),
+    idleWatermark: idleWatermarkOf(options),
     decode(record) {
       const envelope = parseJson(record);
       const outcome = schemas.validate(envelope);
@@ -84,6 +103,7 @@ export function jsonRecords<T>(options: JsonSourceOptions<T>): SourceSpec<T> {
     topics: options.topics,
     maxOutOfOrderness: toMillis(options.maxOutOfOrderness, 'maxOutOfOrderness'),
     idleTimeout: toMillis(options.idleTimeout ?? '30s', 'idleTimeout'),
+    idleWatermark: idleWatermarkOf(options),
     decode(record) {
       const value = parseJson(record) as T;
       const timestamp = options.eventTime ? options.eventTime(value) : record.timestamp;

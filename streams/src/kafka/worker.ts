@@ -3,6 +3,7 @@ import { Consumer, Producer } from '@platformatic/kafka';
 import { type JobDefinition, sourceTopics, transactionalSystemOf } from '../api/job.js';
 import type { RawRecord } from '../api/record.js';
 import type { TransactionalWriter } from '../api/sinks.js';
+import { isoOrNull } from '../runtime/event-time.js';
 import { StallDetector } from '../runtime/stall.js';
 import { Task } from '../runtime/task.js';
 import { readChangelog } from './changelog.js';
@@ -195,9 +196,9 @@ export async function runWorker(options: WorkerOptions): Promise<void> {
         partition: r.partition,
         position: r.position.toString(),
         lag: Number(r.lastStable > r.position ? r.lastStable - r.position : 0n),
-        watermark: Number.isFinite(r.task.watermark) ? new Date(r.task.watermark).toISOString() : null,
+        watermark: isoOrNull(r.task.watermark),
         stateEntries: r.task.stateSize,
-        lastCheckpointAt: r.lastCheckpointAt === undefined ? null : new Date(r.lastCheckpointAt).toISOString(),
+        lastCheckpointAt: isoOrNull(r.lastCheckpointAt),
         counters: { ...r.task.counters },
       })),
       stalled: stalls.stalled(),

@@ -40,7 +40,10 @@ export function dedupeOperator<T>(options: DedupeOptions<T>): OperatorFactory {
     let currentWatermark = Number.NEGATIVE_INFINITY;
     return {
       process(record, out) {
-        const id = idOf ? idOf(record.value as T) : record.origin.eventId;
+        // Normalised to a string: state keys come back from the changelog as strings, so a numeric id 5 must be "5"
+        // live too (or it would pass once live and again after a restore).
+        const rawId: unknown = idOf ? idOf(record.value as T) : record.origin.eventId;
+        const id = rawId === undefined || rawId === null ? undefined : String(rawId);
         if (id === undefined) {
           out.emit(record);
           return;

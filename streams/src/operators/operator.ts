@@ -1,11 +1,25 @@
 import { BvError } from '@bitvelocity/core';
-import type { StreamRecord } from '../api/record.js';
+import type { Origin, StreamRecord } from '../api/record.js';
 import type { StateStores } from '../state/store.js';
 
 /** Where an operator sends what it produces: downstream, or to a named side output (e.g. `late`). */
 export interface Collector {
   emit(record: StreamRecord<unknown>): void;
   side(tag: string, record: StreamRecord<unknown>): void;
+  /**
+   * Sends something the operator could not emit (e.g. a window whose aggregate threw) to the dead-letter topic of the
+   * input partition, with a code and the reason; `value` is what is kept of it (JSON), `origin` the record it came from.
+   * The task's collectors always have it; optional only so in-process harnesses (bench/) need not implement it.
+   */
+  deadLetter?(letter: DeadLetter): void;
+}
+
+export interface DeadLetter {
+  code: string;
+  reason: string;
+  key: string | undefined;
+  value: unknown;
+  origin: Pick<Origin, 'topic' | 'partition' | 'offset'>;
 }
 
 /** Counters an operator reports; the worker exports them as Prometheus metrics and in `bv jobs status`. */

@@ -27,10 +27,18 @@ export function flatMapOperator<T, U>(fn: (value: T, origin: Origin) => Iterable
   });
 }
 
+/**
+ * Keys the record. Keys are strings (state keys come back from the changelog as strings): a number, bigint or boolean
+ * key is turned into its string, so live and restored runs agree; a missing or object key is refused (dead letter).
+ */
 export function keyByOperator<T>(keyOf: (value: T) => string): OperatorFactory {
   return () => ({
     process(record, out) {
-      out.emit({ ...record, key: keyOf(record.value as T) });
+      const key: unknown = keyOf(record.value as T);
+      if (typeof key === 'string') out.emit({ ...record, key });
+      else if (typeof key === 'number' || typeof key === 'bigint' || typeof key === 'boolean')
+        out.emit({ ...record, key: String(key) });
+      else throw new Error(`keyBy: the key of the value is ${key === null ? 'null' : typeof key}, not a string`);
     },
   });
 }

@@ -2,9 +2,16 @@ import { BvError, deadLetterTopicOf } from '@bitvelocity/core';
 import type { GraphNode, JobDefinition } from '../api/job.js';
 import type { OutputRecord, RawRecord, StreamRecord } from '../api/record.js';
 import { DecodeError, type SourceSpec } from '../api/sources.js';
-import { type Collector, type Operator, type OperatorCounters, scopedContext } from '../operators/operator.js';
+import {
+  type Collector,
+  type DeadLetter,
+  type Operator,
+  type OperatorCounters,
+  scopedContext,
+} from '../operators/operator.js';
 import { type KeyValueStore, StateStores } from '../state/store.js';
 import { DeadLetterError, deadLetterOf, fitSinkOutput } from './dead-letter.js';
+import { eventTimeProblem, isRepresentableTime } from './event-time.js';
 import { skipOf } from './skips.js';
 
 /** One changelog entry: `store\u0000key` -> JSON, or null for a deletion (a tombstone in the compacted topic). */
@@ -95,6 +102,7 @@ export class Task {
       side: (tag, record) => {
         for (const child of childrenOf(id, tag)) this.deliver(child, record);
       },
+      deadLetter: (letter) => this.operatorDeadLetter(letter),
     });
     this.entry = collectorFor(sourceNode.id);
     for (const node of job.nodes) {
@@ -137,6 +145,13 @@ export class Task {
       this.deadLetter(record, code, (error as Error).message);
       return;
     }
+    const now = this.now();
+    const timeProblem = eventTimeProblem(decoded.timestamp, now, this.job.options.eventTimeTolerance);
+    if (timeProblem) {
+      // Never into the graph and never into the watermark: one bad time would make every later event too late.
+      this.deadLetter(record, 'EVENT_TIME_OUT_OF_RANGE', timeProblem);
+      return;
+    }
     this.counters.processed++;
     const streamRecord: StreamRecord<unknown> = {
       value: decoded.value,
@@ -173,14 +188,24 @@ export class Task {
   }
 
   /**
-   * Called when the partition had nothing to read: after the idle timeout the watermark follows the clock, so the
-   * partition's open windows still fire.
+   * Called when the partition had nothing to read. After the idle timeout the partition is idle: by default (Flink's
+   * rule) its watermark holds; with `idleWatermark: 'wall-clock'` it follows the clock so open windows close. Moving
+   * the watermark alone is not a change worth a commit: the progress is written only when something fired or expired.
    */
   idle(): void {
-    if (this.source.idleTimeout <= 0) return;
+    if (this.source.idleTimeout <= 0 || this.source.idleWatermark !== 'wall-clock') return;
     const now = this.now();
     if (now - this.lastInputAt < this.source.idleTimeout) return;
-    this.advanceWatermark(now - this.source.maxOutOfOrderness - 1);
+    const target = now - this.source.maxOutOfOrderness - 1;
+    if (target <= this.progress.watermark) return;
+    this.progress.watermark = target;
+    try {
+      for (const node of this.nodes) node.operator?.onWatermark?.(target, node.collector);
+    } catch {
+      // Windows fire each in their own try; nothing here may crash the worker.
+    }
+    const changed = this.outputs.length > 0 || this.transactionalRecords.size > 0 || this.stores.changed;
+    if (changed) this.progressStore.set('progress', this.progress);
   }
 
   private advanceWatermark(watermark: number): void {
@@ -224,6 +249,25 @@ export class Task {
     this.outputs.push(output);
   }
 
+  private operatorDeadLetter(letter: DeadLetter): void {
+    let value: string;
+    try {
+      value = JSON.stringify(letter.value) ?? 'null';
+    } catch (error) {
+      value = JSON.stringify({ unserialisable: (error as Error).message });
+    }
+    const raw: RawRecord = {
+      topic: letter.origin.topic || this.topic,
+      partition: letter.origin.partition < 0 ? this.partition : letter.origin.partition,
+      offset: letter.origin.offset,
+      timestamp: this.now(),
+      key: letter.key === undefined ? undefined : Buffer.from(letter.key),
+      value: Buffer.from(value),
+      headers: new Map(),
+    };
+    this.deadLetter(raw, letter.code, letter.reason);
+  }
+
   private deadLetter(record: RawRecord, code: string, reason: string): void {
     this.counters.deadLettered++;
     this.outputs.push(deadLetterOf(record, { job: this.job.name, code, reason }));
@@ -263,16 +307,29 @@ export class Task {
       store.restore(entry.key.slice(at + 1), entry.value === null ? undefined : JSON.parse(entry.value));
     }
     const progress = this.progressStore.get('progress');
-    // JSON has no -Infinity: a stored null means "not yet".
-    if (progress)
-      this.progress = {
-        maxTimestamp: progress.maxTimestamp ?? Number.NEGATIVE_INFINITY,
-        watermark: progress.watermark ?? Number.NEGATIVE_INFINITY,
-      };
+    // JSON has no -Infinity: a stored null means "not yet". A progress saved by an older version from a far-future
+    // event time is clamped to the wall clock plus the tolerance, so it cannot make every later event too late again.
+    if (progress) {
+      const ceiling = this.now() + this.job.options.eventTimeTolerance;
+      const clamp = (t: number | null | undefined) =>
+        typeof t !== 'number' || Number.isNaN(t)
+          ? Number.NEGATIVE_INFINITY
+          : isRepresentableTime(t) || t < 0
+            ? Math.min(t, ceiling)
+            : ceiling;
+      this.progress = { maxTimestamp: clamp(progress.maxTimestamp), watermark: clamp(progress.watermark) };
+    }
     for (const node of this.nodes) node.operator?.restored?.();
     const watermark = this.progress.watermark;
     if (watermark > Number.NEGATIVE_INFINITY) {
-      for (const node of this.nodes) node.operator?.onWatermark?.(watermark, node.collector);
+      for (const node of this.nodes) {
+        try {
+          node.operator?.onWatermark?.(watermark, node.collector);
+        } catch {
+          // A restore never throws (the worker would reopen the task forever): windows fire each in their own try,
+          // and what an operator could not redo here it redoes at the next watermark advance.
+        }
+      }
     }
     // Anything that replay re-emitted is already in the committed output.
     this.outputs = [];

@@ -31,6 +31,11 @@ export class KeyValueStore<V> {
     return this.entries.size;
   }
 
+  /** Whether anything was written since the last `takeChanges`. */
+  get changed(): boolean {
+    return this.dirty.size > 0;
+  }
+
   keys(): IterableIterator<string> {
     return this.entries.keys();
   }
@@ -77,6 +82,12 @@ export class StateStores {
 
   all(): Iterable<KeyValueStore<unknown>> {
     return this.stores.values();
+  }
+
+  /** Whether any store was written since its last `takeChanges`. */
+  get changed(): boolean {
+    for (const store of this.stores.values()) if (store.changed) return true;
+    return false;
   }
 
   /** Number of entries across all stores. */

@@ -1,3 +1,4 @@
+import { DeadLetterError } from '../../runtime/dead-letter.js';
 /**
  * An incremental aggregate over a window. Accumulators must be JSON values: they are checkpointed to the changelog.
  * `merge` is what lets session windows join when an event bridges two sessions.
@@ -9,15 +10,33 @@ export interface Aggregate<T, A, R> {
   result(accumulator: A): R;
 }
 
+/**
+ * The measure of a value, checked: a finite number, or the record goes to the dead-letter topic as
+ * AGGREGATE_INPUT_INVALID (never `5 + "100"` = "5100", never a NaN that poisons the window).
+ */
+function numeric<T>(measure: (value: T) => number, what: string): (value: T) => number {
+  return (value) => {
+    const n: unknown = measure(value);
+    if (typeof n !== 'number' || !Number.isFinite(n))
+      throw new DeadLetterError(
+        'AGGREGATE_INPUT_INVALID',
+        `${what}: the measure gave ${n === undefined ? 'undefined' : (JSON.stringify(n) ?? typeof n)}, not a finite number`,
+      );
+    return n;
+  };
+}
+
 export function count<T = unknown>(): Aggregate<T, number, number> {
   return { init: () => 0, add: (n) => n + 1, merge: (a, b) => a + b, result: (n) => n };
 }
 
-export function sum<T>(measure: (value: T) => number): Aggregate<T, number, number> {
+export function sum<T>(of: (value: T) => number): Aggregate<T, number, number> {
+  const measure = numeric(of, 'sum');
   return { init: () => 0, add: (s, v) => s + measure(v), merge: (a, b) => a + b, result: (s) => s };
 }
 
-export function min<T>(measure: (value: T) => number): Aggregate<T, number | null, number | null> {
+export function min<T>(of: (value: T) => number): Aggregate<T, number | null, number | null> {
+  const measure = numeric(of, 'min');
   return {
     init: () => null,
     add: (m, v) => (m === null ? measure(v) : Math.min(m, measure(v))),
@@ -26,7 +45,8 @@ export function min<T>(measure: (value: T) => number): Aggregate<T, number | nul
   };
 }
 
-export function max<T>(measure: (value: T) => number): Aggregate<T, number | null, number | null> {
+export function max<T>(of: (value: T) => number): Aggregate<T, number | null, number | null> {
+  const measure = numeric(of, 'max');
   return {
     init: () => null,
     add: (m, v) => (m === null ? measure(v) : Math.max(m, measure(v))),
@@ -35,7 +55,8 @@ export function max<T>(measure: (value: T) => number): Aggregate<T, number | nul
   };
 }
 
-export function avg<T>(measure: (value: T) => number): Aggregate<T, [number, number], number | null> {
+export function avg<T>(of: (value: T) => number): Aggregate<T, [number, number], number | null> {
+  const measure = numeric(of, 'avg');
   return {
     init: () => [0, 0],
     add: ([s, n], v) => [s + measure(v), n + 1],

@@ -6,6 +6,11 @@ export interface WindowResult<R> {
   result: R;
   /** 0 for the on-time firing; each late event inside the allowed lateness fires an update with the next revision. */
   revision: number;
+  /**
+   * Present (true) only on a retraction: a session merged into another. Its `result` is null; the row of
+   * (key, windowStart) is no longer part of the output. Window kinds other than sessions never retract.
+   */
+  retracted?: true;
 }
 
 export const LATE = 'late';

@@ -1,4 +1,6 @@
 import type { Origin, StreamRecord } from '../../api/record.js';
+import { DeadLetterError } from '../../runtime/dead-letter.js';
+import { isoOrNull } from '../../runtime/event-time.js';
 import type { Collector, OperatorFactory } from '../operator.js';
 import { TimerIndex } from '../timers.js';
 import type { Aggregate } from './aggregates.js';
@@ -34,13 +36,39 @@ export function sessionWindowOperator<T, A, R>(
     let watermark = Number.NEGATIVE_INFINITY;
     let origin: Pick<Origin, 'topic' | 'partition'> = { topic: '', partition: -1 };
 
-    const fire = (key: string, session: Session, out: Collector) => {
+    /** Emits the session's result as `revision`; throws (WINDOW_FIRE_FAILED) having emitted nothing if `result()` throws. */
+    const fire = (key: string, session: Session, revision: number, out: Collector) => {
+      let result: R;
+      try {
+        result = aggregate.result(session.accumulator as A);
+      } catch (error) {
+        throw new DeadLetterError(
+          'WINDOW_FIRE_FAILED',
+          `the aggregate of session [${isoOrNull(session.start)}, ${isoOrNull(session.end)}) of key "${key}" threw: ${(error as Error).message}`,
+        );
+      }
       const value: WindowResult<R> = {
         key,
         windowStart: new Date(session.start).toISOString(),
         windowEnd: new Date(session.end).toISOString(),
-        result: aggregate.result(session.accumulator as A),
-        revision: session.revision,
+        result,
+        revision,
+      };
+      out.emit({ value, key, timestamp: session.end - 1, origin: { ...origin, offset: BigInt(session.lastOffset) } });
+    };
+
+    /**
+     * A tombstone for a session merged into another: same key and windowStart as its last result, the next revision,
+     * `retracted: true` and no result. A consumer that upserts on (key, windowStart) deletes (or marks) that row.
+     */
+    const retract = (key: string, session: Session, out: Collector) => {
+      const value: WindowResult<R> = {
+        key,
+        windowStart: new Date(session.start).toISOString(),
+        windowEnd: new Date(session.end).toISOString(),
+        result: null as R,
+        revision: session.revision + 1,
+        retracted: true,
       };
       out.emit({ value, key, timestamp: session.end - 1, origin: { ...origin, offset: BigInt(session.lastOffset) } });
     };
@@ -60,8 +88,11 @@ export function sessionWindowOperator<T, A, R>(
           lastOffset: record.origin.offset.toString(),
         };
         const untouched: Session[] = [];
+        const absorbed: Session[] = [];
         for (const session of sessions) {
-          if (session.start < merged.end && merged.start < session.end) {
+          // Touching counts (Flink's and Kafka Streams' rule): events exactly `gap` apart are one session.
+          if (session.start <= merged.end && merged.start <= session.end) {
+            absorbed.push(session);
             merged = {
               start: Math.min(session.start, merged.start),
               end: Math.max(session.end, merged.end),
@@ -78,14 +109,19 @@ export function sessionWindowOperator<T, A, R>(
           out.side(LATE, record);
           return;
         }
+        // Sessions that fired under another start are gone from the changelog's point of view: retract each one (the
+        // merged session comes out under its own start, now if it is due, else when it fires).
+        const retractions = absorbed.filter((s) => s.revision >= 0 && s.start !== merged.start);
         if (maxTimestamp <= watermark) {
-          // Late, and the (merged) session is already due: fire it now, as an update if it fired before.
+          // Late, and the (merged) session is already due: fire it now, as an update if it fired before. If the
+          // aggregate throws, the record is dead-lettered (by the task) and the stored sessions stay as they were.
+          fire(key, merged, merged.revision + 1, out);
           merged.revision++;
           merged.pending = false;
           context.counters.late++;
-          fire(key, merged, out);
           timers.add(maxTimestamp + lateness, key);
         } else timers.add(maxTimestamp, key);
+        for (const gone of retractions) retract(key, gone, out);
         untouched.push(merged);
         untouched.sort((a, b) => a.start - b.start);
         sessionsByKey.set(key, untouched);
@@ -101,9 +137,22 @@ export function sessionWindowOperator<T, A, R>(
           for (const session of sessions) {
             const maxTimestamp = session.end - 1;
             if (session.pending && maxTimestamp <= next) {
+              // Each session in its own try: one that throws is dead-lettered and dropped, the others still fire.
+              try {
+                fire(key, session, session.revision + 1, out);
+              } catch (error) {
+                changed = true;
+                out.deadLetter?.({
+                  code: error instanceof DeadLetterError ? error.code : 'WINDOW_FIRE_FAILED',
+                  reason: (error as Error).message,
+                  key,
+                  value: { key, windowStart: session.start, windowEnd: session.end, accumulator: session.accumulator },
+                  origin: { ...origin, offset: BigInt(session.lastOffset) },
+                });
+                continue;
+              }
               session.revision++;
               session.pending = false;
-              fire(key, session, out);
               changed = true;
               if (lateness > 0 && maxTimestamp + lateness > next) timers.add(maxTimestamp + lateness, key);
             }

@@ -1,4 +1,6 @@
 import type { Origin, StreamRecord } from '../../api/record.js';
+import { DeadLetterError } from '../../runtime/dead-letter.js';
+import { isoOrNull } from '../../runtime/event-time.js';
 import type { Collector, OperatorFactory } from '../operator.js';
 import { TimerIndex } from '../timers.js';
 import type { Aggregate } from './aggregates.js';
@@ -38,18 +40,43 @@ export function fixedWindowOperator<T, A, R>(
     let watermark = Number.NEGATIVE_INFINITY;
     let origin: Pick<Origin, 'topic' | 'partition'> = { topic: '', partition: -1 };
 
-    const fire = (state: WindowState, out: Collector) => {
+    /**
+     * Emits the window's result as `revision`; the caller records the revision only once this returned. Throws (a
+     * DeadLetterError WINDOW_FIRE_FAILED) when the aggregate's `result()` throws, having emitted nothing.
+     */
+    const fire = (state: WindowState, revision: number, out: Collector) => {
+      let result: R;
+      try {
+        result = aggregate.result(state.accumulator as A);
+      } catch (error) {
+        throw new DeadLetterError(
+          'WINDOW_FIRE_FAILED',
+          `the aggregate of window [${isoOrNull(state.start)}, ${isoOrNull(state.end)}) of key "${state.key}" threw: ${(error as Error).message}`,
+        );
+      }
       const value: WindowResult<R> = {
         key: state.key,
         windowStart: new Date(state.start).toISOString(),
         windowEnd: new Date(state.end).toISOString(),
-        result: aggregate.result(state.accumulator as A),
-        revision: state.revision,
+        result,
+        revision,
       };
       out.emit({
         value,
         key: state.key,
         timestamp: state.end - 1,
+        origin: { ...origin, offset: BigInt(state.lastOffset) },
+      });
+    };
+
+    /** A window that cannot fire: its state goes to the dead-letter topic and out of the store. */
+    const abandon = (id: string, state: WindowState, error: unknown, out: Collector) => {
+      windows.delete(id);
+      out.deadLetter?.({
+        code: error instanceof DeadLetterError ? error.code : 'WINDOW_FIRE_FAILED',
+        reason: (error as Error).message,
+        key: state.key,
+        value: { key: state.key, windowStart: state.start, windowEnd: state.end, accumulator: state.accumulator },
         origin: { ...origin, offset: BigInt(state.lastOffset) },
       });
     };
@@ -65,23 +92,28 @@ export function fixedWindowOperator<T, A, R>(
           if (maxTimestamp + lateness <= watermark) continue;
           accepted = true;
           const id = `${key}\u0001${window.start}`;
-          const state = windows.get(id) ?? {
-            key,
-            start: window.start,
-            end: window.end,
-            accumulator: aggregate.init(),
-            revision: -1,
-            lastOffset: '0',
-          };
+          const stored = windows.get(id);
+          // A copy: if the late firing below throws, the stored window is left as it was.
+          const state: WindowState = stored
+            ? { ...stored }
+            : {
+                key,
+                start: window.start,
+                end: window.end,
+                accumulator: aggregate.init(),
+                revision: -1,
+                lastOffset: '0',
+              };
           state.accumulator = aggregate.add(state.accumulator as A, record.value as T);
           state.lastOffset = record.origin.offset.toString();
           if (state.revision === -1 && maxTimestamp > watermark) {
-            if (!windows.has(id)) timers.add(maxTimestamp, id);
+            if (!stored) timers.add(maxTimestamp, id);
           } else {
-            // Late but within the allowed lateness: update the fired result.
+            // Late but within the allowed lateness: update the fired result. If the aggregate throws, the record is
+            // dead-lettered (by the task) and the window keeps its previous revision.
+            fire(state, state.revision + 1, out);
             state.revision++;
             context.counters.late++;
-            fire(state, out);
             if (state.revision === 0) timers.add(maxTimestamp + lateness, id);
           }
           windows.set(id, state);
@@ -99,8 +131,14 @@ export function fixedWindowOperator<T, A, R>(
           if (!state) continue;
           const maxTimestamp = state.end - 1;
           if (state.revision === -1 && time === maxTimestamp) {
+            // Each window in its own try: one that throws is dead-lettered, the others still fire.
+            try {
+              fire(state, 0, out);
+            } catch (error) {
+              abandon(id, state, error, out);
+              continue;
+            }
             state.revision = 0;
-            fire(state, out);
             if (lateness > 0 && maxTimestamp + lateness > next) {
               windows.set(id, state);
               timers.add(maxTimestamp + lateness, id);
