@@ -12,6 +12,8 @@ export default defineJob({
         jsonRecords<CustomerActivity>({
           topics: [ANALYTICS_TOPICS.customerActivity],
           maxOutOfOrderness: '30s',
+          // The dashboard reads these windows live: a quiet stream's last windows close on the clock (docs/streams.md).
+          idleWatermark: 'wall-clock',
           eventTime,
           eventId: (a) => a.eventId,
         }),

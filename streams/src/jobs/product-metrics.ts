@@ -12,6 +12,8 @@ export default defineJob({
         jsonRecords<OrderLine>({
           topics: [ANALYTICS_TOPICS.orderLines],
           maxOutOfOrderness: '10s',
+          // The dashboard reads these windows live: a quiet stream's last windows close on the clock (docs/streams.md).
+          idleWatermark: 'wall-clock',
           eventTime,
           eventId: (l) => l.eventId,
         }),

@@ -12,6 +12,8 @@ export default defineJob({
         jsonRecords<OrderAmount>({
           topics: [ANALYTICS_TOPICS.orderAmounts],
           maxOutOfOrderness: '10s',
+          // The dashboard reads these windows live: a quiet stream's last windows close on the clock (docs/streams.md).
+          idleWatermark: 'wall-clock',
           eventTime,
           eventId: (o) => o.eventId,
         }),
