@@ -1,4 +1,4 @@
-import { ANALYTICS_TOPICS } from '@bitvelocity/core';
+import { ANALYTICS_TOPICS, EVENT_TYPES } from '@bitvelocity/core';
 import { defineJob, envelopes, kafkaSink } from '../index.js';
 import { type CustomerActivity, isOrderCreated, type OrderAmount, type OrderLine, toCents } from './model.js';
 
@@ -47,7 +47,7 @@ export default defineJob({
           customerId: String(e.payload.customerId),
           tenantId: e.tenantId,
           eventType: e.eventType,
-          isOrder: e.eventType === 'ecommerce.order.created.v1',
+          isOrder: e.eventType === EVENT_TYPES.orderCreated,
           occurredAt: e.occurredAt,
           eventId: e.eventId,
         }),
