@@ -4,7 +4,7 @@ export { type LakeOptions, openLake } from './lake.js';
 export { BRONZE_ENVELOPES, type BronzeJobOptions, bronzeJob, bronzeRow } from './layers/bronze.js';
 export { GOLD_TABLES, GOLD_VIEWS, type GoldJobOptions, goldJob } from './layers/gold.js';
 export { type SilverBatchReport, type SilverOptions, SilverRefresher } from './layers/silver.js';
-export { multiplyDecimal, type SilverTables, silverRowsOf, silverTables } from './layers/silver-tables.js';
+export { type SilverTables, silverRowsOf, silverTables } from './layers/silver-tables.js';
 export {
   DEFAULT_FILE_GRACE_MS,
   LAKE_LAYERS,

@@ -1,4 +1,4 @@
-import { EVENT_TYPES } from '@bitvelocity/core';
+import { EVENT_TYPES, fromCents, toCents } from '@bitvelocity/core';
 import { type DuckDb, sqlLiteral } from '@bitvelocity/lakehouse';
 import type pg from 'pg';
 import type { Activity } from './activity.js';
@@ -73,8 +73,8 @@ export async function lakeAgreesWithPostgres(check: LayerCheck): Promise<string>
      SELECT latest.status, count(*) AS n, sum(created.amount)::VARCHAR AS total
        FROM latest JOIN created USING (order_id) GROUP BY 1 ORDER BY 1`,
   );
-  const fromLake = lakeRows.map((r) => `${r.status} ${r.n} ${Number(r.total).toFixed(2)}`).join(', ');
-  const fromPostgres = rows.map((r) => `${r.status} ${r.n} ${Number(r.total).toFixed(2)}`).join(', ');
+  const fromLake = lakeRows.map((r) => `${r.status} ${r.n} ${fromCents(toCents(r.total))}`).join(', ');
+  const fromPostgres = rows.map((r) => `${r.status} ${r.n} ${fromCents(toCents(r.total))}`).join(', ');
   if (fromLake !== fromPostgres) throw new Error(`lake: ${fromLake}; Postgres: ${fromPostgres}`);
   return `orders by status and amount, same in both: ${fromLake}`;
 }

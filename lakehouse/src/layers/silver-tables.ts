@@ -1,15 +1,16 @@
-import type {
-  CustomerRegisteredPayload,
-  CustomerUpdatedPayload,
-  Envelope,
-  OrderCancelledPayload,
-  OrderCreatedPayload,
-  OrderPaidPayload,
-  OrderShippedPayload,
-  ProductCreatedPayload,
-  ProductDeletedPayload,
-  ProductPriceChangedPayload,
-  ProductUpdatedPayload,
+import {
+  type CustomerRegisteredPayload,
+  type CustomerUpdatedPayload,
+  type Envelope,
+  multiplyDecimal,
+  type OrderCancelledPayload,
+  type OrderCreatedPayload,
+  type OrderPaidPayload,
+  type OrderShippedPayload,
+  type ProductCreatedPayload,
+  type ProductDeletedPayload,
+  type ProductPriceChangedPayload,
+  type ProductUpdatedPayload,
 } from '@bitvelocity/core';
 import type { LakeRow } from '../staging.js';
 import type { LakeColumn, LakeTable } from '../tables.js';
@@ -240,17 +241,4 @@ export function silverRowsOf(envelope: Envelope, tables: SilverTables): [LakeTab
     default:
       return [];
   }
-}
-
-/** Exact decimal × integer on the text form (no binary floating point for money). */
-export function multiplyDecimal(decimal: string, factor: number): string | undefined {
-  const match = /^(-?)(\d+)(?:\.(\d+))?$/.exec(decimal.trim());
-  if (!match) return undefined;
-  const scale = match[3]?.length ?? 0;
-  const units = BigInt(`${match[1]}${match[2]}${match[3] ?? ''}`) * BigInt(factor);
-  const negative = units < 0n;
-  const digits = (negative ? -units : units).toString().padStart(scale + 1, '0');
-  const whole = digits.slice(0, digits.length - scale);
-  const fraction = scale > 0 ? `.${digits.slice(digits.length - scale)}` : '';
-  return `${negative ? '-' : ''}${whole}${fraction}`;
 }

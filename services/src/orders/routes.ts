@@ -1,4 +1,4 @@
-import { EVENT_TYPES, type EventPayloads } from '@bitvelocity/core';
+import { EVENT_TYPES, type EventPayloads, fromCents, toCents } from '@bitvelocity/core';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { inTenantTransaction } from '../db/tenant.js';
 import type { ServiceDeps } from '../deps.js';
@@ -7,7 +7,7 @@ import { ApiError, errorResponses } from '../http/errors.js';
 import { idempotently } from '../http/idempotency.js';
 import { etag, requestContext, sendWrite, versionConflict } from '../http/request.js';
 import { currency, idParams, writeHeaders } from '../http/schemas.js';
-import { fromCents, MAX_ORDER_TOTAL_CENTS, toCents } from './money.js';
+import { MAX_ORDER_TOTAL_CENTS } from './money.js';
 import {
   applyTransition,
   findOrder,

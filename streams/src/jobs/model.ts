@@ -1,13 +1,5 @@
 import { type Envelope, EVENT_TYPES, type OrderCreatedPayload } from '@bitvelocity/core';
 
-/** Exact cents of a decimal money string ("12.3" -> 1230): money never goes through binary floating point. */
-export function toCents(amount: string): number {
-  const match = /^(-?)(\d+)(?:\.(\d{1,2}))?$/.exec(amount);
-  if (!match) throw new TypeError(`"${amount}" is not a decimal amount`);
-  const cents = Number(match[2]) * 100 + Number((match[3] ?? '').padEnd(2, '0'));
-  return match[1] === '-' ? -cents : cents;
-}
-
 export interface OrderLine {
   orderId: string;
   productId: string;
