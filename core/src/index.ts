@@ -9,3 +9,4 @@ export * from './money.js';
 export * from './process.js';
 export * from './retry.js';
 export * from './topics.js';
+export * from './wait.js';
