@@ -1,18 +1,13 @@
-export { ensureChromium, launchChromium } from './browser.js';
-export type { Component, ComponentName, Health } from './local/component.js';
-export { type StackPaths, stackPaths } from './local/paths.js';
-export { platformConfigOf, type StackSettings } from './local/settings.js';
+export { launchChromium } from './browser.js';
+export { stackPaths } from './local/paths.js';
 export {
   COMPONENTS,
   type ComponentStatus,
-  type StackEvent,
-  settingsFor,
   stackDown,
   stackKill,
   stackLogs,
   stackRestart,
   stackStatus,
   stackUp,
-  type UpResult,
 } from './local/stack.js';
 export { versions } from './versions.js';

@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { EventSchemaRegistry, postgresUrl } from '@bitvelocity/core';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { API_ERRORS } from '../src/index.js';
+import { API_ERRORS } from '../src/http/errors.js';
 import { config, type Harness, outboxRows, startServices } from './harness.js';
 
 let h: Harness;
