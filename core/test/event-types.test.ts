@@ -15,26 +15,19 @@ const at = '2026-01-01T00:00:00.000Z';
  * One payload per event type with exactly the interface's required fields: the type checker refuses a missing
  * required field or an unknown one, and the specs below compare the same fields with the JSON Schema.
  */
+const product = {
+  productId: id,
+  sku: 'SKU-1',
+  name: 'Mug',
+  category: 'kitchen',
+  price: '8.50',
+  currency: 'EUR',
+  version: 1,
+} as const;
+
 const required: { [K in EcommerceEventType]: EventPayloads[K] } = {
-  'ecommerce.product.created.v1': {
-    productId: id,
-    sku: 'SKU-1',
-    name: 'Mug',
-    category: 'kitchen',
-    price: '8.50',
-    currency: 'EUR',
-    version: 1,
-  },
-  'ecommerce.product.updated.v1': {
-    productId: id,
-    sku: 'SKU-1',
-    name: 'Mug',
-    category: 'kitchen',
-    price: '8.50',
-    currency: 'EUR',
-    version: 2,
-    changed: ['name'],
-  },
+  'ecommerce.product.created.v1': { ...product },
+  'ecommerce.product.updated.v1': { ...product, version: 2, changed: ['name'] },
   'ecommerce.product.price_changed.v1': {
     productId: id,
     oldPrice: '8.50',
