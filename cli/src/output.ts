@@ -16,3 +16,13 @@ export function positiveInt(code: ErrorCode, flag: string): (value: string) => n
     return n;
   };
 }
+
+/** A commander parser for a TCP port flag (1-65535, or 0 for "any free port" when `allowZero`). */
+export function tcpPort(code: ErrorCode, flag: string, allowZero = false): (value: string) => number {
+  return (value) => {
+    const n = Number(value);
+    if (!/^\d+$/.test(value.trim()) || n < (allowZero ? 0 : 1) || n > 65535)
+      throw new BvError(code, `${flag} must be a TCP port (${allowZero ? 0 : 1}-65535), got "${value}"`);
+    return n;
+  };
+}

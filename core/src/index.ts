@@ -5,6 +5,8 @@ export * from './errors.js';
 export * from './events/index.js';
 export * from './lineage/index.js';
 export * from './logger.js';
+export * from './money.js';
 export * from './process.js';
 export * from './retry.js';
 export * from './topics.js';
+export * from './wait.js';

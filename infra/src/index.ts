@@ -1,13 +1,10 @@
-export { ensureChromium, launchChromium } from './browser.js';
-export type { Component, ComponentName, Health } from './local/component.js';
-export { type StackPaths, stackPaths } from './local/paths.js';
-export { livePid, readPid, startDaemon, stopProcess, waitUntil } from './local/process.js';
-export { platformConfigOf, type StackSettings } from './local/settings.js';
+export { launchChromium } from './browser.js';
+export { stackPaths } from './local/paths.js';
+export { livePid, startDaemon, stopProcess, waitUntil } from './local/process.js';
 export {
   COMPONENTS,
   type ComponentStatus,
   componentByName,
-  type StackEvent,
   settingsFor,
   stackDown,
   stackKill,
@@ -15,6 +12,5 @@ export {
   stackRestart,
   stackStatus,
   stackUp,
-  type UpResult,
 } from './local/stack.js';
 export { versions } from './versions.js';

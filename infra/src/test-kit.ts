@@ -24,16 +24,8 @@ export function stopJob(name: string, env: NodeJS.ProcessEnv = {}): void {
   spawnSync(process.execPath, [BV, 'jobs', 'stop', name], { env: { ...process.env, ...env } });
 }
 
-/** Polls `probe` every 250 ms until it returns a value; throws naming `what` after `timeoutMs`. */
-export async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}
+/** The platform's one wait-until loop (core), here too for the specs. */
+export { waitFor } from '@bitvelocity/core';
 
 /** A topic of the test's own: `test.<prefix>.<random>`. */
 export async function createTopic(brokers: string[], prefix: string, partitions: number): Promise<string> {

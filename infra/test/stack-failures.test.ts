@@ -6,7 +6,8 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { StackError } from '@bitvelocity/core';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { settingsFor, stackDown, stackPaths, stackUp } from '../src/index.js';
+import { stackDown, stackPaths, stackUp } from '../src/index.js';
+import { settingsFor } from '../src/local/stack.js';
 
 const exec = promisify(execFile);
 

@@ -1,7 +1,6 @@
 import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { BvError, bvHome, type Env, type PlatformConfig, postgresUrl } from '@bitvelocity/core';
+import { BvError, bvHome, type Env, type PlatformConfig, postgresUrl, waitFor } from '@bitvelocity/core';
 import { Admin } from '@platformatic/kafka';
 import pg from 'pg';
 import { reportConnectorLineage } from './lineage.js';
@@ -199,27 +198,31 @@ export async function applyOutboxConnector(
     `/connectors/${options.name}/config`,
     outboxConnectorConfig(config, options),
   );
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const status = await outboxConnectorStatus(config, options);
-    const failed = status.tasks.find((t) => t.state === 'FAILED');
-    if (status.connector === 'FAILED' || failed) {
-      throw new BvError('CONNECTOR_FAILED', `${options.name} failed: ${failed?.trace ?? status.connector}`, {
-        details: { ...status },
-      });
-    }
-    if (status.connector === 'RUNNING' && status.tasks.length > 0 && status.tasks.every((t) => t.state === 'RUNNING')) {
-      await reportConnectorLineage(config, options.name);
-      return { topics, publicationCreated, status };
-    }
-    if (Date.now() > deadline) {
-      throw new BvError(
-        'CONNECTOR_FAILED',
-        `${options.name} is not RUNNING after ${timeoutMs / 1000}s (${status.connector})`,
-      );
-    }
-    await sleep(500);
-  }
+  let last = 'UNASSIGNED';
+  const status = await waitFor(
+    `${options.name} RUNNING`,
+    async () => {
+      const status = await outboxConnectorStatus(config, options);
+      last = status.connector;
+      const failed = status.tasks.find((t) => t.state === 'FAILED');
+      if (status.connector === 'FAILED' || failed) {
+        throw new BvError('CONNECTOR_FAILED', `${options.name} failed: ${failed?.trace ?? status.connector}`, {
+          details: { ...status },
+        });
+      }
+      const running =
+        status.connector === 'RUNNING' && status.tasks.length > 0 && status.tasks.every((t) => t.state === 'RUNNING');
+      return running ? status : undefined;
+    },
+    {
+      timeoutMs,
+      intervalMs: 500,
+      timeoutError: () =>
+        new BvError('CONNECTOR_FAILED', `${options.name} is not RUNNING after ${timeoutMs / 1000}s (${last})`),
+    },
+  );
+  await reportConnectorLineage(config, options.name);
+  return { topics, publicationCreated, status };
 }
 
 /** Restarts the connector and all its tasks (e.g. after a FAILED task once the cause is fixed). */

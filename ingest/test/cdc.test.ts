@@ -8,12 +8,8 @@ import { promisify } from 'node:util';
 import { EventSchemaRegistry, loadPlatformConfig } from '@bitvelocity/core';
 import { Consumer, stringDeserializers } from '@platformatic/kafka';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  applyOutboxConnector,
-  defaultOutboxConnector,
-  outboxConnectorConfig,
-  outboxConnectorStatus,
-} from '../src/index.js';
+import { outboxConnectorConfig } from '../src/connector.js';
+import { applyOutboxConnector, defaultOutboxConnector, outboxConnectorStatus } from '../src/index.js';
 
 const exec = promisify(execFile);
 const config = loadPlatformConfig();

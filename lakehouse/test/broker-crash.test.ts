@@ -3,7 +3,16 @@ import { randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { createEnvelope, loadPlatformConfig } from '@bitvelocity/core';
-import { type IsolatedStack, startIsolatedStack } from '@bitvelocity/infra/testing';
+import {
+  BV,
+  bv,
+  createTopic,
+  type IsolatedStack,
+  produce,
+  startIsolatedStack,
+  stopJob,
+  waitFor,
+} from '@bitvelocity/infra/testing';
 import {
   BRONZE_ENVELOPES,
   type DuckDb,
@@ -13,8 +22,7 @@ import {
   qualifiedName,
 } from '@bitvelocity/lakehouse';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BV, bv, stopJob } from '../../streams/test/cli.js';
-import { createTopic, produce, readAll, waitFor } from '../../streams/test/kafka.js';
+import { readAll } from '../../streams/test/kafka.js';
 
 /**
  * Only the broker is isolated (it is the one killed); the job registry and the lake stay on the shared stack, under

@@ -9,12 +9,12 @@ import {
   compact,
   DuckDb,
   expireSnapshots,
-  type LakeTableInfo,
   listSnapshots,
   listTables,
   openLake,
   sqlLiteral,
 } from '../src/index.js';
+import type { LakeTableInfo } from '../src/maintenance/inspect.js';
 
 const config = loadPlatformConfig();
 const BV = fileURLToPath(new URL('../../cli/bin/bv.js', import.meta.url));

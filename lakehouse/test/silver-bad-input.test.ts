@@ -6,7 +6,6 @@ import type { RawRecord, StreamRecord, TransactionalWriter } from '@bitvelocity/
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   BRONZE_ENVELOPES,
-  bronzeRow,
   type DuckDb,
   type LakeTable,
   lakeSystem,
@@ -15,6 +14,7 @@ import {
   SilverRefresher,
   silverTables,
 } from '../src/index.js';
+import { bronzeRow } from '../src/layers/bronze.js';
 import { runUntilCaughtUp } from '../src/transform/runner.js';
 
 const config = loadPlatformConfig();

@@ -12,17 +12,17 @@ import { JobRegistry, type RawRecord, type StreamRecord, type TransactionalWrite
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   BRONZE_ENVELOPES,
-  bronzeRow,
   type DuckDb,
   type LakeTable,
   lakeSystem,
   offsetsTableOf,
   openLake,
   qualifiedName,
-  runIncrement,
   SilverRefresher,
   silverTables,
 } from '../src/index.js';
+import { bronzeRow } from '../src/layers/bronze.js';
+import { runIncrement } from '../src/transform/runner.js';
 
 const config = loadPlatformConfig();
 const SILVER_JOB = fileURLToPath(new URL('../src/jobs/silver.ts', import.meta.url));

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BODY_LIMIT_BYTES } from '../src/index.js';
+import { BODY_LIMIT_BYTES } from '../src/http/body.js';
 import { type Harness, outboxRows, startServices } from './harness.js';
 
 const exec = promisify(execFile);

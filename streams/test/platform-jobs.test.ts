@@ -1,8 +1,7 @@
-import { ANALYTICS_TOPICS, createEnvelope } from '@bitvelocity/core';
+import { ANALYTICS_TOPICS, createEnvelope, toCents } from '@bitvelocity/core';
 import { describe, expect, it } from 'vitest';
 import type { OutputRecord, RawRecord } from '../src/api/record.js';
 import customerSessions from '../src/jobs/customer-sessions.js';
-import { toCents } from '../src/jobs/model.js';
 import orderStreams from '../src/jobs/order-streams.js';
 import productMetrics from '../src/jobs/product-metrics.js';
 import revenue from '../src/jobs/revenue.js';
@@ -15,7 +14,7 @@ const base = Date.parse('2026-11-25T10:00:00.000Z');
 
 function orderCreated(i: number, minute: number, lines: [string, number, string][]) {
   const orderId = `0190a0a0-0000-7000-8000-${String(100000 + i).padStart(12, '0')}`;
-  const total = lines.reduce((sum, [, q, price]) => sum + q * toCents(price), 0);
+  const total = lines.reduce((sum, [, q, price]) => sum + q * Number(toCents(price)), 0);
   return createEnvelope({
     eventType: 'ecommerce.order.created.v1',
     producer: 'test',

@@ -1,13 +1,6 @@
 import { createLogger, loadPlatformConfig, postgresUrl } from '@bitvelocity/core';
-import { Command, InvalidArgumentError } from 'commander';
-
-const print = (line: string) => process.stdout.write(`${line}\n`);
-
-function port(value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 1 || n > 65535) throw new InvalidArgumentError('must be a TCP port');
-  return n;
-}
+import { Command } from 'commander';
+import { print, tcpPort } from '../output.js';
 
 async function readSecretFromStdin(): Promise<string> {
   const chunks: Buffer[] = [];
@@ -39,7 +32,7 @@ export function servicesCommand(): Command {
     .command('start')
     .description('serve the APIs (migrates first); stops on SIGINT/SIGTERM')
     .option('--host <host>', 'address to listen on', '127.0.0.1')
-    .option('--port <port>', 'port to listen on', port, 18080)
+    .option('--port <port>', 'port to listen on', tcpPort('CLI_BAD_OPTION', '--port'), 18080)
     .option('--only <services>', 'comma-separated subset: product,customer,order')
     .action(async (options: { host: string; port: number; only?: string }) => {
       const { startServer } = await import('@bitvelocity/services');

@@ -8,18 +8,12 @@ import {
   stackStatus,
   stackUp,
 } from '@bitvelocity/infra';
-import { Command, InvalidArgumentError } from 'commander';
+import { Command } from 'commander';
+import { positiveInt, print } from '../output.js';
 
-const print = (line: string) => process.stdout.write(`${line}\n`);
 const width = Math.max(...COMPONENTS.map((c) => c.name.length));
 const progress = ({ component, message }: { component: string; message: string }) =>
   process.stderr.write(`  ${component.padEnd(width)}  ${message}\n`);
-
-function positiveInt(value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError('must be a positive whole number');
-  return n;
-}
 
 function statusTable(rows: ComponentStatus[]): string {
   const state = (r: ComponentStatus) =>
@@ -94,7 +88,7 @@ export function stackCommand(): Command {
     .command('logs')
     .description('the last lines of a component log')
     .argument('<component>', COMPONENTS.map((c) => c.name).join(' | '))
-    .option('-n, --lines <n>', 'how many lines', positiveInt, 100)
+    .option('-n, --lines <n>', 'how many lines', positiveInt('CLI_BAD_OPTION', '--lines'), 100)
     .action((component: string, options: { lines: number }) => {
       const { file, text } = stackLogs(component, options.lines);
       process.stderr.write(`==> ${file} <==\n`);

@@ -1,3 +1,4 @@
+import { EVENT_TYPES, fromCents, toCents } from '@bitvelocity/core';
 import { type DuckDb, sqlLiteral } from '@bitvelocity/lakehouse';
 import type pg from 'pg';
 import type { Activity } from './activity.js';
@@ -68,12 +69,12 @@ export async function lakeAgreesWithPostgres(check: LayerCheck): Promise<string>
               -- later event wins; within one millisecond, the later step of the status machine
               arg_max(status, epoch_ms(occurred_at) * 10 + CASE status WHEN 'created' THEN 0 WHEN 'paid' THEN 1 ELSE 2 END) AS status
          FROM silver.orders WHERE tenant_id = ${t} GROUP BY order_id),
-     created AS (SELECT order_id, amount FROM silver.orders WHERE tenant_id = ${t} AND event_type = 'ecommerce.order.created.v1')
+     created AS (SELECT order_id, amount FROM silver.orders WHERE tenant_id = ${t} AND event_type = ${sqlLiteral(EVENT_TYPES.orderCreated)})
      SELECT latest.status, count(*) AS n, sum(created.amount)::VARCHAR AS total
        FROM latest JOIN created USING (order_id) GROUP BY 1 ORDER BY 1`,
   );
-  const fromLake = lakeRows.map((r) => `${r.status} ${r.n} ${Number(r.total).toFixed(2)}`).join(', ');
-  const fromPostgres = rows.map((r) => `${r.status} ${r.n} ${Number(r.total).toFixed(2)}`).join(', ');
+  const fromLake = lakeRows.map((r) => `${r.status} ${r.n} ${fromCents(toCents(r.total))}`).join(', ');
+  const fromPostgres = rows.map((r) => `${r.status} ${r.n} ${fromCents(toCents(r.total))}`).join(', ');
   if (fromLake !== fromPostgres) throw new Error(`lake: ${fromLake}; Postgres: ${fromPostgres}`);
   return `orders by status and amount, same in both: ${fromLake}`;
 }

@@ -3,8 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { createLogger, type PlatformConfig, postgresUrl } from '@bitvelocity/core';
+import { createLogger, type PlatformConfig, postgresUrl, waitFor as waitForOutcome } from '@bitvelocity/core';
 import { applyOutboxConnector, defaultOutboxConnector } from '@bitvelocity/ingest';
 import {
   bronzeJob,
@@ -87,15 +86,8 @@ export async function runPipelineDemo(config: PlatformConfig, options: DemoOptio
     return ok;
   };
   const catchUpTimeoutMs = options.catchUpTimeoutMs ?? 600_000;
-  const waitFor = async <T>(what: string, probe: () => Promise<T | undefined>, within = timeoutMs): Promise<T> => {
-    const deadline = Date.now() + within;
-    for (;;) {
-      const value = await probe();
-      if (value !== undefined) return value;
-      if (Date.now() > deadline) throw new Error(`timed out after ${within / 1000}s waiting for ${what}`);
-      await sleep(250);
-    }
-  };
+  const waitFor = <T>(what: string, probe: () => Promise<T | undefined>, within = timeoutMs): Promise<T> =>
+    waitForOutcome(what, probe, within);
 
   const log = createLogger('demo', 'error');
   const scratch = mkdtempSync(join(tmpdir(), 'bv-demo-'));

@@ -6,3 +6,4 @@ export {
   type SchemaViolation,
   type ValidationOutcome,
 } from './registry.js';
+export * from './types.js';

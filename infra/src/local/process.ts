@@ -2,7 +2,7 @@ import { type SpawnOptions, spawn } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { CommandError, isAlive } from '@bitvelocity/core';
+import { CommandError, isAlive, waitFor } from '@bitvelocity/core';
 
 export interface RunOptions {
   cwd?: string;
@@ -140,26 +140,32 @@ export async function waitUntil<T>(
   probe: () => Promise<T>,
   options: { timeoutMs: number; intervalMs?: number; stillAlive?: () => boolean },
 ): Promise<T> {
-  const deadline = Date.now() + options.timeoutMs;
   let lastError: unknown;
-  for (;;) {
-    try {
-      return await probe();
-    } catch (error) {
-      lastError = error;
-    }
-    if (options.stillAlive && !options.stillAlive()) {
-      throw new Error(`the process exited before it became healthy (last probe: ${describe(lastError)})`, {
-        cause: lastError,
-      });
-    }
-    if (Date.now() >= deadline) {
-      throw new Error(`not healthy after ${options.timeoutMs / 1000}s (last probe: ${describe(lastError)})`, {
-        cause: lastError,
-      });
-    }
-    await sleep(options.intervalMs ?? 250);
-  }
+  const outcome = await waitFor(
+    'healthy',
+    async () => {
+      try {
+        return { value: await probe() };
+      } catch (error) {
+        lastError = error;
+      }
+      if (options.stillAlive && !options.stillAlive()) {
+        throw new Error(`the process exited before it became healthy (last probe: ${describe(lastError)})`, {
+          cause: lastError,
+        });
+      }
+      return undefined;
+    },
+    {
+      timeoutMs: options.timeoutMs,
+      intervalMs: options.intervalMs ?? 250,
+      timeoutError: () =>
+        new Error(`not healthy after ${options.timeoutMs / 1000}s (last probe: ${describe(lastError)})`, {
+          cause: lastError,
+        }),
+    },
+  );
+  return outcome.value;
 }
 
 function describe(error: unknown): string {

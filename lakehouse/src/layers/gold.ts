@@ -1,4 +1,4 @@
-import { ANALYTICS_TOPICS } from '@bitvelocity/core';
+import { ANALYTICS_TOPICS, fromCents } from '@bitvelocity/core';
 import {
   type AnomalyEpisode,
   type AnomalyScore,
@@ -185,8 +185,6 @@ const window = (w: WindowResult<unknown>) => ({
   revision: w.revision,
 });
 
-const cents = (value: number) => (value / 100).toFixed(2);
-
 export interface GoldJobOptions {
   lake: LakeSystem;
   name?: string;
@@ -225,7 +223,7 @@ export function goldJob(options: GoldJobOptions): JobDefinition {
         lake.sink(GOLD_TABLES.revenue5m, (r, c) => ({
           currency: r.value.key,
           orders: r.value.result.orders,
-          revenue: cents(r.value.result.revenueCents),
+          revenue: fromCents(r.value.result.revenueCents),
           ...window(r.value),
           ...source(r, c),
         })),

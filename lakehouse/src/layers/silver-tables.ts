@@ -1,4 +1,17 @@
-import type { Envelope } from '@bitvelocity/core';
+import {
+  type CustomerRegisteredPayload,
+  type CustomerUpdatedPayload,
+  type Envelope,
+  multiplyDecimal,
+  type OrderCancelledPayload,
+  type OrderCreatedPayload,
+  type OrderPaidPayload,
+  type OrderShippedPayload,
+  type ProductCreatedPayload,
+  type ProductDeletedPayload,
+  type ProductPriceChangedPayload,
+  type ProductUpdatedPayload,
+} from '@bitvelocity/core';
 import type { LakeRow } from '../staging.js';
 import type { LakeColumn, LakeTable } from '../tables.js';
 
@@ -130,13 +143,18 @@ export function silverTables(schema = 'silver', metaSchema = 'bv_meta'): SilverT
   };
 }
 
-type Payload = Record<string, unknown>;
+/** Every field any of these payloads has, each optional: one Silver table takes its columns from several event types. */
+type FieldsOf<T> = { [K in T extends unknown ? keyof T : never]?: T extends Record<K, infer V> ? V : never };
+type OrderFields = FieldsOf<OrderCreatedPayload | OrderPaidPayload | OrderShippedPayload | OrderCancelledPayload>;
+type ProductFields = FieldsOf<
+  ProductCreatedPayload | ProductUpdatedPayload | ProductPriceChangedPayload | ProductDeletedPayload
+>;
+type CustomerFields = FieldsOf<CustomerRegisteredPayload | CustomerUpdatedPayload>;
 const str = (v: unknown) => (v === undefined || v === null ? undefined : String(v));
 const int = (v: unknown) => (typeof v === 'number' ? v : undefined);
 
 /** The Silver rows of one valid envelope (without lineage), by table; empty when Silver has no table for it. */
 export function silverRowsOf(envelope: Envelope, tables: SilverTables): [LakeTable, LakeRow][] {
-  const p = envelope.payload as Payload;
   const event: LakeRow = {
     event_id: envelope.eventId,
     event_type: envelope.eventType,
@@ -147,7 +165,8 @@ export function silverRowsOf(envelope: Envelope, tables: SilverTables): [LakeTab
   const [, aggregate, action] = envelope.eventType.split('.');
   switch (aggregate) {
     case 'order': {
-      const lines = Array.isArray(p.lines) ? (p.lines as Payload[]) : [];
+      const p = envelope.payload as OrderFields;
+      const lines = Array.isArray(p.lines) ? p.lines : [];
       const order: LakeRow = {
         ...event,
         order_id: str(p.orderId),
@@ -182,7 +201,8 @@ export function silverRowsOf(envelope: Envelope, tables: SilverTables): [LakeTab
       }
       return rows;
     }
-    case 'product':
+    case 'product': {
+      const p = envelope.payload as ProductFields;
       return [
         [
           tables.products,
@@ -200,7 +220,9 @@ export function silverRowsOf(envelope: Envelope, tables: SilverTables): [LakeTab
           },
         ],
       ];
-    case 'customer':
+    }
+    case 'customer': {
+      const p = envelope.payload as CustomerFields;
       return [
         [
           tables.customers,
@@ -215,20 +237,8 @@ export function silverRowsOf(envelope: Envelope, tables: SilverTables): [LakeTab
           },
         ],
       ];
+    }
     default:
       return [];
   }
-}
-
-/** Exact decimal × integer on the text form (no binary floating point for money). */
-export function multiplyDecimal(decimal: string, factor: number): string | undefined {
-  const match = /^(-?)(\d+)(?:\.(\d+))?$/.exec(decimal.trim());
-  if (!match) return undefined;
-  const scale = match[3]?.length ?? 0;
-  const units = BigInt(`${match[1]}${match[2]}${match[3] ?? ''}`) * BigInt(factor);
-  const negative = units < 0n;
-  const digits = (negative ? -units : units).toString().padStart(scale + 1, '0');
-  const whole = digits.slice(0, digits.length - scale);
-  const fraction = scale > 0 ? `.${digits.slice(digits.length - scale)}` : '';
-  return `${negative ? '-' : ''}${whole}${fraction}`;
 }

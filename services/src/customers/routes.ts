@@ -1,3 +1,4 @@
+import { EVENT_TYPES } from '@bitvelocity/core';
 import type { FastifyInstance } from 'fastify';
 import { v7 as uuidv7 } from 'uuid';
 import type { Db } from '../db/tenant.js';
@@ -154,7 +155,7 @@ export async function customerRoutes(app: FastifyInstance, deps: ServiceDeps): P
           await outbox.append(db, context, {
             aggregateType: AGGREGATE,
             aggregateId: customer.customerId,
-            eventType: 'ecommerce.customer.registered.v1',
+            eventType: EVENT_TYPES.customerRegistered,
             payload: eventPayload(customer),
           });
           return { status: 201, body: customer };
@@ -231,7 +232,7 @@ export async function customerRoutes(app: FastifyInstance, deps: ServiceDeps): P
         await outbox.append(db, context, {
           aggregateType: AGGREGATE,
           aggregateId: after.customerId,
-          eventType: 'ecommerce.customer.updated.v1',
+          eventType: EVENT_TYPES.customerUpdated,
           payload: { ...eventPayload(after), changed },
         });
         return after;

@@ -1,3 +1,4 @@
+import { EVENT_TYPES, type EventPayloads, fromCents, toCents } from '@bitvelocity/core';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { inTenantTransaction } from '../db/tenant.js';
 import type { ServiceDeps } from '../deps.js';
@@ -6,7 +7,7 @@ import { ApiError, errorResponses } from '../http/errors.js';
 import { idempotently } from '../http/idempotency.js';
 import { etag, requestContext, sendWrite, versionConflict } from '../http/request.js';
 import { currency, idParams, writeHeaders } from '../http/schemas.js';
-import { fromCents, MAX_ORDER_TOTAL_CENTS, toCents } from './money.js';
+import { MAX_ORDER_TOTAL_CENTS } from './money.js';
 import {
   applyTransition,
   findOrder,
@@ -21,6 +22,14 @@ import { nextStatus, type OrderCommand } from './status.js';
 
 const PRODUCER = 'order-service';
 const AGGREGATE = 'ecommerce.order';
+
+/** The events of an order's status transitions, each with its payload type. */
+type TransitionEvent = {
+  [K in typeof EVENT_TYPES.orderPaid | typeof EVENT_TYPES.orderShipped | typeof EVENT_TYPES.orderCancelled]: {
+    eventType: K;
+    payload: EventPayloads[K];
+  };
+}[typeof EVENT_TYPES.orderPaid | typeof EVENT_TYPES.orderShipped | typeof EVENT_TYPES.orderCancelled];
 
 const orderSchema = {
   type: 'object',
@@ -163,7 +172,7 @@ export async function orderRoutes(app: FastifyInstance, deps: ServiceDeps): Prom
           await outbox.append(db, context, {
             aggregateType: AGGREGATE,
             aggregateId: orderId,
-            eventType: 'ecommerce.order.created.v1',
+            eventType: EVENT_TYPES.orderCreated,
             occurredAt: createdAt,
             payload: {
               orderId,
@@ -206,11 +215,7 @@ export async function orderRoutes(app: FastifyInstance, deps: ServiceDeps): Prom
     summary: string,
     body: Record<string, unknown>,
     required: string[],
-    event: (
-      order: Order,
-      body: Body,
-      at: Date,
-    ) => { eventType: string; payload: object; fields: Parameters<typeof applyTransition>[3] },
+    event: (order: Order, body: Body, at: Date) => TransitionEvent & { fields: Parameters<typeof applyTransition>[3] },
   ) =>
     app.post<{ Params: { orderId: string }; Body: Body }>(
       `/v1/orders/:orderId/${name}`,
@@ -240,14 +245,13 @@ export async function orderRoutes(app: FastifyInstance, deps: ServiceDeps): Prom
               });
             }
             const at = new Date();
-            const { eventType, payload, fields } = event(order, request.body as Body, at);
+            const { fields, ...transition } = event(order, request.body as Body, at);
             await applyTransition(db, order, status, fields);
             await outbox.append(db, context, {
               aggregateType: AGGREGATE,
               aggregateId: order.orderId,
-              eventType,
               occurredAt: at,
-              payload,
+              ...transition,
             });
             return { status: 200, body: await findOrder(db, order.orderId) };
           }),
@@ -262,7 +266,7 @@ export async function orderRoutes(app: FastifyInstance, deps: ServiceDeps): Prom
     { paymentReference: text },
     ['paymentReference'],
     (order, body, at) => ({
-      eventType: 'ecommerce.order.paid.v1',
+      eventType: EVENT_TYPES.orderPaid,
       fields: { paymentReference: body.paymentReference },
       payload: {
         orderId: order.orderId,
@@ -282,7 +286,7 @@ export async function orderRoutes(app: FastifyInstance, deps: ServiceDeps): Prom
     { carrier: text, trackingNumber: text },
     ['carrier', 'trackingNumber'],
     (order, body, at) => ({
-      eventType: 'ecommerce.order.shipped.v1',
+      eventType: EVENT_TYPES.orderShipped,
       fields: { carrier: body.carrier, trackingNumber: body.trackingNumber },
       payload: {
         orderId: order.orderId,
@@ -301,13 +305,14 @@ export async function orderRoutes(app: FastifyInstance, deps: ServiceDeps): Prom
     { reason: text },
     ['reason'],
     (order, body, at) => ({
-      eventType: 'ecommerce.order.cancelled.v1',
+      eventType: EVENT_TYPES.orderCancelled,
       fields: { cancelReason: body.reason },
       payload: {
         orderId: order.orderId,
         customerId: order.customerId,
         status: 'cancelled',
-        previousStatus: order.status,
+        // nextStatus allows cancel only from created or paid
+        previousStatus: order.status as 'created' | 'paid',
         reason: body.reason,
         cancelledAt: at.toISOString(),
       },

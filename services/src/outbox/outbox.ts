@@ -1,10 +1,18 @@
-import { BvError, createEnvelope, type Envelope, type EventSchemaRegistry } from '@bitvelocity/core';
+import {
+  type AggregateTopic,
+  BvError,
+  createEnvelope,
+  type EcommerceEventType,
+  type Envelope,
+  type EventPayloads,
+  type EventSchemaRegistry,
+} from '@bitvelocity/core';
 import type { Db } from '../db/tenant.js';
 import type { ServiceMetrics } from '../http/metrics.js';
 import type { TraceContext } from '../http/trace.js';
 
 /** The aggregate types, which EventRouter routes to one topic each (aggregate_type is the topic name). */
-export type AggregateType = 'ecommerce.product' | 'ecommerce.customer' | 'ecommerce.order';
+export type AggregateType = AggregateTopic;
 
 export interface RequestContext {
   tenantId: string;
@@ -12,13 +20,16 @@ export interface RequestContext {
   producer: string;
 }
 
-export interface DomainEvent<Payload extends object> {
-  aggregateType: AggregateType;
-  aggregateId: string;
-  eventType: string;
-  payload: Payload;
-  occurredAt?: Date;
-}
+/** An event of one of the platform's event types, its payload typed by core's schemas. */
+export type DomainEvent<T extends EcommerceEventType = EcommerceEventType> = {
+  [K in T]: {
+    aggregateType: AggregateType;
+    aggregateId: string;
+    eventType: K;
+    payload: EventPayloads[K];
+    occurredAt?: Date;
+  };
+}[T];
 
 /**
  * Writes an event to the outbox inside the caller's transaction, so the domain rows and the event commit or roll
@@ -31,11 +42,11 @@ export class OutboxWriter {
     private readonly metrics: ServiceMetrics,
   ) {}
 
-  async append<Payload extends object>(
+  async append<T extends EcommerceEventType>(
     db: Db,
     context: RequestContext,
-    event: DomainEvent<Payload>,
-  ): Promise<Envelope<Payload>> {
+    event: DomainEvent<T>,
+  ): Promise<Envelope<EventPayloads[T]>> {
     const envelope = createEnvelope({
       eventType: event.eventType,
       producer: context.producer,

@@ -1,3 +1,4 @@
+import { EVENT_TYPES } from '@bitvelocity/core';
 import type { FastifyInstance } from 'fastify';
 import { v7 as uuidv7 } from 'uuid';
 import { inTenantTransaction } from '../db/tenant.js';
@@ -76,7 +77,7 @@ export async function productRoutes(app: FastifyInstance, deps: ServiceDeps): Pr
           await outbox.append(db, context, {
             aggregateType: AGGREGATE,
             aggregateId: product.productId,
-            eventType: 'ecommerce.product.created.v1',
+            eventType: EVENT_TYPES.productCreated,
             payload: eventPayload(product),
           });
           return { status: 201, body: product };
@@ -179,7 +180,7 @@ export async function productRoutes(app: FastifyInstance, deps: ServiceDeps): Pr
         await outbox.append(db, context, {
           aggregateType: AGGREGATE,
           aggregateId: after.productId,
-          eventType: 'ecommerce.product.updated.v1',
+          eventType: EVENT_TYPES.productUpdated,
           payload: { ...eventPayload(after), changed },
         });
         return after;
@@ -213,7 +214,7 @@ export async function productRoutes(app: FastifyInstance, deps: ServiceDeps): Pr
         await outbox.append(db, context, {
           aggregateType: AGGREGATE,
           aggregateId: after.productId,
-          eventType: 'ecommerce.product.price_changed.v1',
+          eventType: EVENT_TYPES.productPriceChanged,
           payload: {
             productId: after.productId,
             oldPrice: before.price,
@@ -251,7 +252,7 @@ export async function productRoutes(app: FastifyInstance, deps: ServiceDeps): Pr
         await outbox.append(db, context, {
           aggregateType: AGGREGATE,
           aggregateId: before.productId,
-          eventType: 'ecommerce.product.deleted.v1',
+          eventType: EVENT_TYPES.productDeleted,
           payload: { productId: before.productId, version: deletedVersion },
         });
         return deletedVersion;

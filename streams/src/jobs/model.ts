@@ -1,12 +1,4 @@
-import type { Envelope } from '@bitvelocity/core';
-
-/** Exact cents of a decimal money string ("12.3" -> 1230): money never goes through binary floating point. */
-export function toCents(amount: string): number {
-  const match = /^(-?)(\d+)(?:\.(\d{1,2}))?$/.exec(amount);
-  if (!match) throw new TypeError(`"${amount}" is not a decimal amount`);
-  const cents = Number(match[2]) * 100 + Number((match[3] ?? '').padEnd(2, '0'));
-  return match[1] === '-' ? -cents : cents;
-}
+import { type Envelope, EVENT_TYPES, type OrderCreatedPayload } from '@bitvelocity/core';
 
 export interface OrderLine {
   orderId: string;
@@ -37,15 +29,7 @@ export interface CustomerActivity {
   eventId: string;
 }
 
-export interface OrderCreatedPayload {
-  orderId: string;
-  customerId: string;
-  currency: string;
-  totalAmount: string;
-  lines: { lineNo: number; productId: string; quantity: number; unitPrice: string }[];
-}
-
 export const isOrderCreated = (e: Envelope): e is Envelope<OrderCreatedPayload & Record<string, unknown>> =>
-  e.eventType === 'ecommerce.order.created.v1';
+  e.eventType === EVENT_TYPES.orderCreated;
 
 export const eventTime = (value: { occurredAt: string }) => Date.parse(value.occurredAt);

@@ -1,6 +1,6 @@
-import { ANALYTICS_TOPICS } from '@bitvelocity/core';
+import { ANALYTICS_TOPICS, EVENT_TYPES, toCents } from '@bitvelocity/core';
 import { defineJob, envelopes, kafkaSink } from '../index.js';
-import { type CustomerActivity, isOrderCreated, type OrderAmount, type OrderLine, toCents } from './model.js';
+import { type CustomerActivity, isOrderCreated, type OrderAmount, type OrderLine } from './model.js';
 
 /**
  * Re-keys the order and customer streams for the keyed jobs downstream (what a repartition topic does): order lines by
@@ -21,7 +21,7 @@ export default defineJob({
           productId: line.productId,
           tenantId: e.tenantId,
           quantity: line.quantity,
-          amountCents: toCents(line.unitPrice) * line.quantity,
+          amountCents: Number(toCents(line.unitPrice)) * line.quantity,
           occurredAt: e.occurredAt,
           eventId: `${e.eventId}:${line.lineNo}`,
         })),
@@ -34,7 +34,7 @@ export default defineJob({
           customerId: e.payload.customerId,
           tenantId: e.tenantId,
           currency: e.payload.currency,
-          amountCents: toCents(e.payload.totalAmount),
+          amountCents: Number(toCents(e.payload.totalAmount)),
           occurredAt: e.occurredAt,
           eventId: e.eventId,
         }),
@@ -47,7 +47,7 @@ export default defineJob({
           customerId: String(e.payload.customerId),
           tenantId: e.tenantId,
           eventType: e.eventType,
-          isOrder: e.eventType === 'ecommerce.order.created.v1',
+          isOrder: e.eventType === EVENT_TYPES.orderCreated,
           occurredAt: e.occurredAt,
           eventId: e.eventId,
         }),
