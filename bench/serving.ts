@@ -73,7 +73,7 @@ await lake.transaction(async () => {
            'b', 0, i, now() FROM range(1000) t(i)`);
   await lake.run(`INSERT INTO ${schemas.gold}.anomalies
     SELECT 'product_orders_per_minute', 'product-' || (i % ${productCount}), 20, 5, 1.5, 10, 60, 'a' || i,
-           ${dayStart} + INTERVAL (i * 7) MINUTE, 'b', 0, i, now() FROM range(200) t(i)`);
+           ${dayStart} + INTERVAL (i * 7) MINUTE, 'b', 0, i, now(), 0.99, 'z', 'e' || i FROM range(200) t(i)`);
 });
 const loadSeconds = ((performance.now() - t0) / 1000).toFixed(1);
 
@@ -93,13 +93,17 @@ const agent = new Agent({ keepAlive: true, maxSockets: 256 });
 function get(path: string, timeout = 60_000): Promise<{ status: number; cache: string }> {
   return new Promise((resolve, reject) => {
     const req = httpRequest(
-      { agent, host: '127.0.0.1', port, path, headers: { authorization: `Bearer ${token}` }, timeout },
+      { agent, host: '127.0.0.1', port, path, headers: { authorization: `Bearer ${token}` } },
       (res) => {
         res.resume();
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, cache: String(res.headers['x-cache'] ?? '') }));
+        res.on('end', () => {
+          clearTimeout(timer);
+          resolve({ status: res.statusCode ?? 0, cache: String(res.headers['x-cache'] ?? '') });
+        });
       },
     );
-    req.on('timeout', () => req.destroy(new Error('timed out')));
+    // From the request's start, whether or not it got a socket yet (a phase ends in bounded time).
+    const timer = setTimeout(() => req.destroy(new Error('timed out')), timeout);
     req.on('error', reject);
     req.end();
   });
@@ -119,6 +123,7 @@ async function phase(label: string, rate: number, pathOf: (i: number) => string)
   let failed = 0;
   let timedOut = 0;
   const snapshotsBefore = serving.watcher.snapshotId;
+  const cpuBefore = process.cpuUsage();
   const total = Math.round(rate * seconds);
   const started = performance.now();
   const inFlight: Promise<void>[] = [];
@@ -141,10 +146,12 @@ async function phase(label: string, rate: number, pathOf: (i: number) => string)
     );
   }
   await Promise.all(inFlight);
+  const cpu = process.cpuUsage(cpuBefore);
+  const cpuPerRequest = ((cpu.user + cpu.system) / 1000 / total).toFixed(2);
   const all = histogram();
   all.add(byCache.hit);
   all.add(byCache.miss);
-  const name = `${label}, ${rate}/s, ${seconds} s (${serving.watcher.snapshotId - snapshotsBefore} lake commits meanwhile, load ${load()})`;
+  const name = `${label}, ${rate}/s, ${seconds} s (${serving.watcher.snapshotId - snapshotsBefore} lake commits meanwhile, load ${load()}, CPU ${cpuPerRequest} ms/request)`;
   const row = (answers: string, h: hdr.Histogram) =>
     `| ${name} | ${answers} | ${h.totalCount} | ${ms(h, 50)} | ${ms(h, 95)} | ${ms(h, 99)} | ${(h.maxValue / 1000).toFixed(1)} |`;
   console.log(row('all answered', all));

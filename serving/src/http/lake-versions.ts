@@ -49,8 +49,10 @@ export class LakeVersions {
     const before = this.latest;
     for (const { snapshotId, changesMade } of changes) {
       if (snapshotId <= this.latest && this.latest > 0) continue;
-      let attributed = changesMade.length > 0;
+      let attributed = true;
+      let seen = 0;
       for (const [, kind, target] of changesMade.matchAll(CHANGE)) {
+        seen++;
         const name = target?.startsWith('"')
           ? target
               .split(/(?<=")\.(?=")/)
@@ -60,7 +62,7 @@ export class LakeVersions {
         if (!kind || !name) attributed = false;
         else this.touch(name, snapshotId);
       }
-      if (!attributed) this.floor = snapshotId;
+      if (!attributed || seen === 0) this.floor = snapshotId;
       this.latest = Math.max(this.latest, snapshotId);
     }
     return this.latest > before;
