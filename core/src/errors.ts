@@ -52,7 +52,8 @@ export type ErrorCode =
   | 'SCHEMA_VIOLATION'
   | 'NO_EVENT_TIME'
   | 'SERVING_LAKE_UNAVAILABLE'
-  | 'SERVING_QUERY_TIMEOUT';
+  | 'SERVING_QUERY_TIMEOUT'
+  | 'SERVING_READ_ABANDONED';
 
 export interface BvErrorOptions {
   cause?: unknown;

@@ -100,7 +100,7 @@ export async function createServingApp(options: ServingOptions): Promise<Serving
   });
   const watcher = await SnapshotWatcher.start(reader, options.pollIntervalMs ?? 1000);
   const cache = new SnapshotCache<CachedAnswer>();
-  const reading = new Map<string, Promise<CachedAnswer>>();
+  const reading = new Map<string, { promise: Promise<CachedAnswer>; waiters: number; abort: AbortController }>();
   const freshness = new FreshnessProbe(options.config, reader, schemas, options.jobs ? { jobs: options.jobs } : {});
 
   const app = Fastify({
@@ -117,21 +117,44 @@ export async function createServingApp(options: ServingOptions): Promise<Serving
   });
   await registerTokenVerification(app, options.jwtSecret);
 
-  /** One read per version and key at a time: identical requests (and the refresh below) share it. */
-  const load = (key: string, version: number, read: (version: number) => Promise<ReadResult>, shape: Shape) => {
+  /**
+   * One read per version and key at a time: identical requests (and the refresh below) share it. A read still queued
+   * for a connection when every request waiting for it has disconnected is dropped (an overloaded server does not
+   * work off a backlog nobody reads); a refresh-ahead read has no requester and always runs.
+   */
+  const load = (
+    key: string,
+    version: number,
+    read: (version: number, signal?: AbortSignal) => Promise<ReadResult>,
+    shape: Shape,
+    waiter?: FastifyReply,
+  ) => {
     const pendingKey = `${version}|${key}`;
     let pending = reading.get(pendingKey);
     if (!pending) {
-      pending = read(version)
+      const abort = new AbortController();
+      const fresh = read(version, waiter ? abort.signal : undefined)
         .then((result) => {
-          const fresh = { snapshotId: version, body: JSON.stringify({ snapshotId: version, ...shape(result) }) };
-          cache.set(key, version, fresh);
-          return fresh;
+          const answer = { snapshotId: version, body: JSON.stringify({ snapshotId: version, ...shape(result) }) };
+          cache.set(key, version, answer);
+          return answer;
         })
         .finally(() => reading.delete(pendingKey));
+      pending = { promise: fresh, waiters: 0, abort };
+      if (!waiter) pending.waiters = Number.POSITIVE_INFINITY;
       reading.set(pendingKey, pending);
     }
-    return pending;
+    if (waiter) {
+      const flight = pending;
+      flight.waiters++;
+      const gone = () => {
+        if (--flight.waiters === 0) flight.abort.abort(new Error('client gone'));
+      };
+      // The response closes before it was written only when the client has gone.
+      waiter.raw.once('close', gone);
+      flight.promise.finally(() => waiter.raw.off('close', gone)).catch(() => {});
+    }
+    return pending.promise;
   };
 
   /**
@@ -143,7 +166,7 @@ export async function createServingApp(options: ServingOptions): Promise<Serving
     reply: FastifyReply,
     key: string,
     version: number,
-    read: (version: number) => Promise<ReadResult>,
+    read: (version: number, signal?: AbortSignal) => Promise<ReadResult>,
     shape: Shape,
   ) => {
     const send = (cached: CachedAnswer, hit: boolean) => {
@@ -153,7 +176,7 @@ export async function createServingApp(options: ServingOptions): Promise<Serving
     };
     const cached = cache.get(key, version);
     if (cached) return send(cached, true);
-    return send(await load(key, version, read, shape), false);
+    return send(await load(key, version, read, shape, reply), false);
   };
 
   /*
@@ -198,8 +221,8 @@ export async function createServingApp(options: ServingOptions): Promise<Serving
         const { sql, params } = aggregate.sql(schemas, request.query, tenant);
         const key = `${aggregate.name}|${tenant}|${JSON.stringify(request.query)}`;
         const relations = aggregate.reads(schemas);
-        const read = (version: number) =>
-          reader.read(sql, params, { timeoutMs: 10_000, maxRows, atLeast: version }).catch((error) => {
+        const read = (version: number, signal?: AbortSignal) =>
+          reader.read(sql, params, { timeoutMs: 10_000, maxRows, atLeast: version, signal }).catch((error) => {
             throw queryError(error, false);
           });
         const shape = (result: ReadResult) => ({ name: aggregate.name, rows: result.rows });
@@ -274,10 +297,12 @@ export async function createServingApp(options: ServingOptions): Promise<Serving
         reply,
         key,
         watcher.snapshotId,
-        (latest) =>
-          reader.read(prepared.sql, prepared.params, { timeoutMs, maxRows: rows, atLeast: latest }).catch((error) => {
-            throw queryError(error, true);
-          }),
+        (latest, signal) =>
+          reader
+            .read(prepared.sql, prepared.params, { timeoutMs, maxRows: rows, atLeast: latest, signal })
+            .catch((error) => {
+              throw queryError(error, true);
+            }),
         (result) => ({ columns: result.columns, rows: result.rows, truncated: result.truncated }),
       );
     },

@@ -39,6 +39,8 @@ export interface ReadResult {
 export interface ReadOptions {
   timeoutMs: number;
   maxRows: number;
+  /** Aborted when nobody waits for the answer any more: a read still queued for a connection is then dropped. */
+  signal?: AbortSignal;
 }
 
 /**
@@ -124,6 +126,12 @@ export class LakeReader {
    */
   async read(sql: string, params: SqlParams, options: ReadOptions & { atLeast?: number }): Promise<ReadResult> {
     const lake = await this.acquire();
+    if (options.signal?.aborted) {
+      this.release(lake);
+      throw new ServingError('SERVING_READ_ABANDONED', 'every client waiting for this read has gone', {
+        cause: options.signal.reason,
+      });
+    }
     const timer = setTimeout(() => lake.connection.interrupt(), options.timeoutMs);
     try {
       let snapshotId = this.pinned.get(lake);
