@@ -1,21 +1,24 @@
 /**
  * Named-aggregate latency of the query API at a steady request rate, cached and uncached.
- *   npx tsx bench/serving.ts [--rate 200] [--seconds 20] [--products 50] [--quick]
+ *   npx tsx bench/serving.ts [--rate 200] [--uncached-rate 200] [--seconds 20] [--timeout 10] [--products 50] [--quick]
  * Data: a schema pair of the bench's own in the shared lake: one day of Gold minute windows for `products` products
  * (products x 1440 rows, plus a second revision of every 10th window), 20 000 Silver orders with lines, 1 000 sessions
- * and 200 anomalies, one tenant. The server is this process's createServingApp on 127.0.0.1 (2 query connections).
+ * and 200 anomalies, one tenant. The server is this process's createServingApp on 127.0.0.1 (its default query
+ * connections: one per core). Answers are versioned by the commits to the tables they read, so other people's commits
+ * to the shared lake (counted per phase) leave the bench's cache warm.
  * Phases, each open-loop at `rate` requests/s over the five named aggregates in turn (latency counted from each
  * request's scheduled time, so a stall shows in the tail):
- *   cached   - the same five URLs again and again: answered from the per-snapshot cache (x-cache: hit) except right
- *              after a new lake snapshot (others commit to the shared lake, so misses are counted apart);
+ *   cached   - the same five URLs again and again: answered from the cache (x-cache: hit; misses counted apart);
  *   uncached - every request with a distinct `to` (a new cache key), so every answer is read from the lake.
+ * A request not answered within `timeout` seconds is abandoned and counted as timed out, so a phase ends in bounded
+ * time even when the server cannot keep up.
  * Then the same five queries in-process (LakeReader.read, one after another) as the engine's own figure.
  */
 
 import { randomUUID } from 'node:crypto';
 import { Agent, request as httpRequest } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { cpus, totalmem } from 'node:os';
+import { cpus, loadavg, totalmem } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { loadPlatformConfig } from '@bitvelocity/core';
 import { ensureTable, ensureView, GOLD_TABLES, GOLD_VIEWS, openLake, silverTables } from '@bitvelocity/lakehouse';
@@ -25,7 +28,9 @@ import { numberArg } from './load.js';
 
 const quick = process.argv.includes('--quick');
 const rate = numberArg('rate', 200);
+const uncachedRate = numberArg('uncached-rate', rate);
 const seconds = numberArg('seconds', quick ? 5 : 20);
+const timeoutMs = numberArg('timeout', 10) * 1000;
 const productCount = numberArg('products', quick ? 10 : 50);
 const config = loadPlatformConfig();
 const run = `benchserving${randomUUID().slice(0, 6)}`;
@@ -68,7 +73,7 @@ await lake.transaction(async () => {
            'b', 0, i, now() FROM range(1000) t(i)`);
   await lake.run(`INSERT INTO ${schemas.gold}.anomalies
     SELECT 'product_orders_per_minute', 'product-' || (i % ${productCount}), 20, 5, 1.5, 10, 60, 'a' || i,
-           ${dayStart} + INTERVAL (i * 7) MINUTE, 'b', 0, i, now() FROM range(200) t(i)`);
+           ${dayStart} + INTERVAL (i * 7) MINUTE, 'b', 0, i, now(), 0.99, 'z', 'e' || i FROM range(200) t(i)`);
 });
 const loadSeconds = ((performance.now() - t0) / 1000).toFixed(1);
 
@@ -85,15 +90,20 @@ const paths = [
 ];
 const agent = new Agent({ keepAlive: true, maxSockets: 256 });
 
-function get(path: string): Promise<{ status: number; cache: string }> {
+function get(path: string, timeout = 60_000): Promise<{ status: number; cache: string }> {
   return new Promise((resolve, reject) => {
     const req = httpRequest(
       { agent, host: '127.0.0.1', port, path, headers: { authorization: `Bearer ${token}` } },
       (res) => {
         res.resume();
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, cache: String(res.headers['x-cache'] ?? '') }));
+        res.on('end', () => {
+          clearTimeout(timer);
+          resolve({ status: res.statusCode ?? 0, cache: String(res.headers['x-cache'] ?? '') });
+        });
       },
     );
+    // From the request's start, whether or not it got a socket yet (a phase ends in bounded time).
+    const timer = setTimeout(() => req.destroy(new Error('timed out')), timeout);
     req.on('error', reject);
     req.end();
   });
@@ -103,9 +113,17 @@ const histogram = () =>
   hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 120_000_000, numberOfSignificantValueDigits: 3 });
 const ms = (h: hdr.Histogram, p: number) => (h.getValueAtPercentile(p) / 1000).toFixed(1);
 
-async function phase(label: string, pathOf: (i: number) => string) {
+const load = () =>
+  loadavg()
+    .map((l) => l.toFixed(1))
+    .join(' ');
+
+async function phase(label: string, rate: number, pathOf: (i: number) => string) {
   const byCache = { hit: histogram(), miss: histogram() };
   let failed = 0;
+  let timedOut = 0;
+  const snapshotsBefore = serving.watcher.snapshotId;
+  const cpuBefore = process.cpuUsage();
   const total = Math.round(rate * seconds);
   const started = performance.now();
   const inFlight: Promise<void>[] = [];
@@ -114,40 +132,45 @@ async function phase(label: string, pathOf: (i: number) => string) {
     const wait = scheduled - performance.now();
     if (wait > 1) await sleep(wait);
     inFlight.push(
-      get(pathOf(i)).then(
+      get(pathOf(i), timeoutMs).then(
         ({ status, cache }) => {
           if (status !== 200) failed++;
           const h = cache === 'hit' ? byCache.hit : byCache.miss;
           h.recordValue(Math.max(1, Math.round((performance.now() - scheduled) * 1000)));
         },
-        () => {
-          failed++;
+        (error: Error) => {
+          if (error.message === 'timed out') timedOut++;
+          else failed++;
         },
       ),
     );
   }
   await Promise.all(inFlight);
+  const cpu = process.cpuUsage(cpuBefore);
+  const cpuPerRequest = ((cpu.user + cpu.system) / 1000 / total).toFixed(2);
   const all = histogram();
   all.add(byCache.hit);
   all.add(byCache.miss);
-  const row = (name: string, h: hdr.Histogram) =>
-    `| ${label} | ${name} | ${h.totalCount} | ${ms(h, 50)} | ${ms(h, 99)} | ${(h.maxValue / 1000).toFixed(1)} |`;
-  console.log(row('all', all));
+  const name = `${label}, ${rate}/s, ${seconds} s (${serving.watcher.snapshotId - snapshotsBefore} lake commits meanwhile, load ${load()}, CPU ${cpuPerRequest} ms/request)`;
+  const row = (answers: string, h: hdr.Histogram) =>
+    `| ${name} | ${answers} | ${h.totalCount} | ${ms(h, 50)} | ${ms(h, 95)} | ${ms(h, 99)} | ${(h.maxValue / 1000).toFixed(1)} |`;
+  console.log(row('all answered', all));
   if (byCache.hit.totalCount) console.log(row('cache hits', byCache.hit));
   if (byCache.miss.totalCount) console.log(row('cache misses', byCache.miss));
-  if (failed) console.log(`| ${label} | non-200 or failed | ${failed} | | | |`);
+  if (timedOut) console.log(`| ${name} | not answered within ${timeoutMs / 1000} s | ${timedOut} | | | | |`);
+  if (failed) console.log(`| ${name} | non-200 or failed | ${failed} | | | | |`);
 }
 
 console.log(
   `machine: ${cpus().length} x ${cpus()[0]?.model.trim()}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}; data loaded in ${loadSeconds} s (${productCount} products x 1440 minutes)`,
 );
 for (const path of paths) await get(path); // warm the connections and the cache
-console.log(`rate ${rate}/s, ${seconds} s per phase\n`);
-console.log('| phase | answers | requests | p50 ms | p99 ms | max ms |');
-console.log('|---|---|---|---|---|---|');
-await phase('cached', (i) => paths[i % paths.length] as string);
+console.log(`load average (uptime) before: ${load()}; ${serving.reader.connections} query connections\n`);
+console.log('| phase | answers | requests | p50 ms | p95 ms | p99 ms | max ms |');
+console.log('|---|---|---|---|---|---|---|');
+await phase('cached', rate, (i) => paths[i % paths.length] as string);
 const now = Date.now();
-await phase('uncached', (i) => {
+await phase('uncached', uncachedRate, (i) => {
   const path = paths[i % paths.length] as string;
   // anomalies-latest takes no range: vary its limit instead (misses are reported apart from any hits anyway).
   if (path.includes('anomalies')) return `/v1/metrics/anomalies-latest?limit=${1 + (i % 200)}`;
@@ -162,11 +185,15 @@ for (let i = 0; i < 100; i++) {
   if (!aggregate) continue;
   const { sql, params } = aggregate.sql(schemas, query, tenant);
   const started = performance.now();
-  await serving.reader.read(sql, params, { timeoutMs: 10_000, maxRows: 10_000, atLeast: serving.watcher.snapshotId });
+  await serving.reader.read(sql, params, {
+    timeoutMs: 10_000,
+    maxRows: 10_000,
+    atLeast: serving.watcher.versionOf(aggregate.reads(schemas)),
+  });
   inProcess.recordValue(Math.max(1, Math.round((performance.now() - started) * 1000)));
 }
 console.log(
-  `| in-process (LakeReader.read, sequential, open read transaction) | all | 100 | ${ms(inProcess, 50)} | ${ms(inProcess, 99)} | ${(inProcess.maxValue / 1000).toFixed(1)} |`,
+  `| in-process (LakeReader.read, sequential, open read transaction, load ${load()}) | all | 100 | ${ms(inProcess, 50)} | ${ms(inProcess, 95)} | ${ms(inProcess, 99)} | ${(inProcess.maxValue / 1000).toFixed(1)} |`,
 );
 
 agent.destroy();

@@ -61,7 +61,8 @@ export type ErrorCode =
   | 'PLATFORM_BUSY'
   | 'EVENT_TIME_OUT_OF_RANGE'
   | 'WINDOW_FIRE_FAILED'
-  | 'AGGREGATE_INPUT_INVALID';
+  | 'AGGREGATE_INPUT_INVALID'
+  | 'SERVING_READ_ABANDONED';
 
 export interface BvErrorOptions {
   cause?: unknown;

@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { GOLD_VIEWS } from '@bitvelocity/lakehouse';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SERVING_API_ERRORS } from '../src/index.js';
 import { type ServingHarness, startServingHarness } from './serving-harness.js';
@@ -88,7 +89,7 @@ describe('the query API', () => {
     ]);
   });
 
-  it('caches an answer per lake snapshot: the snapshot id is the ETag, an unchanged repeat gets 304', async () => {
+  it('caches an answer per version of what it reads: an unrelated commit keeps the ETag, one to a table read moves it', async () => {
     const url = '/v1/metrics/top-products?limit=3';
     const first = await get('dashboardA', url);
     const second = await get('dashboardA', url);
@@ -97,8 +98,20 @@ describe('the query API', () => {
     expect(first.headers.etag).toBe(`"${first.json().snapshotId}"`);
     const unchanged = await get('dashboardA', url, { 'if-none-match': String(first.headers.etag) });
     expect([unchanged.statusCode, unchanged.body]).toEqual([304, '']);
-    // Any commit to the lake is a new snapshot.
+    // A commit to a relation top-products does not read: once the watcher has seen it, still the same answer.
     await h.lake.lake.run(`CREATE OR REPLACE VIEW ${h.lake.schemas.gold}.touch AS SELECT 1 AS one`);
+    const [touched] = await h.lake.lake.rows<{ id: bigint }>('SELECT id FROM current_snapshot()');
+    const seen = Date.now() + 10_000;
+    while (h.serving.watcher.snapshotId < Number(touched?.id) && Date.now() < seen)
+      await new Promise((r) => setTimeout(r, 100));
+    expect(h.serving.watcher.snapshotId).toBeGreaterThanOrEqual(Number(touched?.id));
+    const still = await get('dashboardA', url, { 'if-none-match': String(first.headers.etag) });
+    expect([still.statusCode, still.headers['x-cache']]).toEqual([304, 'hit']);
+    // Redefining the Gold view it reads (same rows) is a change to what it reads: a new version, a new ETag.
+    const view = GOLD_VIEWS.find((v) => v.name === 'orders_per_product_1m');
+    await h.lake.lake.run(
+      `CREATE OR REPLACE VIEW ${h.lake.schemas.gold}.orders_per_product_1m AS ${view?.sql.replaceAll('gold.', `${h.lake.schemas.gold}.`)}`,
+    );
     const deadline = Date.now() + 10_000;
     let changed = await get('dashboardA', url, { 'if-none-match': String(first.headers.etag) });
     while (changed.statusCode === 304 && Date.now() < deadline) {
@@ -106,7 +119,8 @@ describe('the query API', () => {
       changed = await get('dashboardA', url, { 'if-none-match': String(first.headers.etag) });
     }
     expect(changed.statusCode).toBe(200);
-    expect(Number(changed.json().snapshotId)).toBeGreaterThan(Number(first.json().snapshotId));
+    expect(Number(changed.json().snapshotId)).toBeGreaterThan(Number(touched?.id));
+    expect(changed.json().rows).toEqual(first.json().rows);
   });
 
   it('refuses bad parameters with 400 and a code', async () => {

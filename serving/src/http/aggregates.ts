@@ -34,6 +34,8 @@ export interface NamedAggregate {
   name: string;
   summary: string;
   querystring: Record<string, unknown>;
+  /** The lake relations (`schema.name`; a view and the tables under it) the SQL reads: an answer's version. */
+  reads(schemas: LakeSchemas): string[];
   sql(schemas: LakeSchemas, query: AggregateQuery, tenant: string): { sql: string; params: SqlParams };
 }
 
@@ -60,11 +62,19 @@ const tenantCustomers = (s: LakeSchemas) => `
   SELECT customer_id FROM ${s.silver}.orders WHERE tenant_id = $tenant
   UNION SELECT customer_id FROM ${s.silver}.customers WHERE tenant_id = $tenant`;
 
+const productKeys = (s: LakeSchemas) => [`${s.silver}.order_lines`, `${s.silver}.products`];
+const customerKeys = (s: LakeSchemas) => [`${s.silver}.orders`, `${s.silver}.customers`];
+const goldMinutes = (s: LakeSchemas) => [
+  `${s.gold}.orders_per_product_1m`,
+  `${s.gold}.orders_per_product_1m_revisions`,
+];
+
 export const NAMED_AGGREGATES: NamedAggregate[] = [
   {
     name: 'orders-per-minute',
     summary: 'Orders and units per minute (Gold, latest revision of each window), optionally of one product',
     querystring: { ...range, product: { type: 'string', minLength: 1, maxLength: 200 } },
+    reads: (s) => [...goldMinutes(s), ...productKeys(s)],
     sql: (s, q, tenant) => ({
       sql: `SELECT strftime(window_start AT TIME ZONE 'UTC', '%Y-%m-%dT%H:%M:%SZ') AS minute,
                    sum(orders)::BIGINT AS orders, sum(units)::BIGINT AS units
@@ -80,6 +90,7 @@ export const NAMED_AGGREGATES: NamedAggregate[] = [
     name: 'revenue-5m',
     summary: "Revenue and orders per currency in 5-minute windows (the tenant's Silver orders)",
     querystring: { ...range, currency: { type: 'string', pattern: '^[A-Z]{3}$' } },
+    reads: (s) => [`${s.silver}.orders`],
     sql: (s, q, tenant) => ({
       sql: `SELECT strftime(time_bucket(INTERVAL 5 MINUTE, occurred_at) AT TIME ZONE 'UTC', '%Y-%m-%dT%H:%M:%SZ') AS window_start,
                    currency, count(*)::BIGINT AS orders, sum(amount)::DECIMAL(18,2) AS revenue
@@ -95,6 +106,7 @@ export const NAMED_AGGREGATES: NamedAggregate[] = [
     name: 'top-products',
     summary: 'The products with the most orders in the range (Gold), with their latest name',
     querystring: { ...range, limit: limit(100, 10) },
+    reads: (s) => [...goldMinutes(s), ...productKeys(s)],
     sql: (s, q, tenant) => ({
       sql: `WITH totals AS (
               SELECT product_id, sum(orders)::BIGINT AS orders, sum(units)::BIGINT AS units
@@ -114,6 +126,7 @@ export const NAMED_AGGREGATES: NamedAggregate[] = [
     name: 'anomalies-latest',
     summary: "The latest anomalies on the tenant's products' order rates and order amounts (Gold)",
     querystring: { limit: limit(200, 20) },
+    reads: (s) => [`${s.gold}.anomalies`, ...productKeys(s), `${s.silver}.orders`],
     sql: (s, q, tenant) => ({
       sql: `SELECT metric, key, value, mean, stddev, score, samples, event_id,
                    strftime(event_time AT TIME ZONE 'UTC', '%Y-%m-%dT%H:%M:%S.%gZ') AS event_time
@@ -129,6 +142,7 @@ export const NAMED_AGGREGATES: NamedAggregate[] = [
     name: 'customer-sessions',
     summary: "Customer sessions (30-minute gap) that started in the range, newest first, of the tenant's customers",
     querystring: { ...range, limit: limit(500, 50) },
+    reads: (s) => [`${s.gold}.customer_sessions`, `${s.gold}.customer_sessions_revisions`, ...customerKeys(s)],
     sql: (s, q, tenant) => ({
       sql: `SELECT customer_id,
                    strftime(window_start AT TIME ZONE 'UTC', '%Y-%m-%dT%H:%M:%SZ') AS session_start,

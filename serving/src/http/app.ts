@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { availableParallelism } from 'node:os';
 import type { PlatformConfig } from '@bitvelocity/core';
 import fastifySwagger from '@fastify/swagger';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
@@ -17,9 +18,9 @@ export interface ServingOptions {
   /** The services' JWT secret: serving verifies the tokens the services issue. */
   jwtSecret: string;
   schemas?: Partial<LakeSchemas>;
-  /** Read-only lake connections for queries (each its own DuckDB). */
+  /** Read-only lake connections for queries (each its own DuckDB, one thread); default: one per core, at least 2. */
   connections?: number;
-  /** How often the lake's latest snapshot id is polled for live updates. */
+  /** How often the catalog is polled for new commits (versions, live updates). */
   pollIntervalMs?: number;
   query?: { maxRows?: number; timeoutMs?: number };
   /** The stream jobs the freshness panel reports (default: every registered job). */
@@ -41,6 +42,19 @@ interface CachedAnswer {
   snapshotId: number;
   body: string;
 }
+
+type Shape = (result: ReadResult) => object;
+
+interface HotAnswer {
+  relations: string[];
+  read: (version: number) => Promise<ReadResult>;
+  shape: Shape;
+  askedAt: number;
+}
+
+/** Answers asked for within this long are refreshed on each commit to what they read. */
+const HOT_FOR_MS = 10 * 60_000;
+const MAX_HOT = 200;
 
 const require = createRequire(import.meta.url);
 const DASHBOARD_FILES: Record<string, { path: string; type: string }> = {
@@ -81,11 +95,12 @@ export async function createServingApp(options: ServingOptions): Promise<Serving
     if (!/^[a-z_][a-z0-9_]*$/.test(name)) throw new TypeError(`lake schema ${name} is not a plain identifier`);
   const maxRows = options.query?.maxRows ?? 10_000;
   const maxTimeoutMs = options.query?.timeoutMs ?? 30_000;
-  const reader = await LakeReader.create(options.config, { connections: options.connections ?? 2 });
-  const watcher = await SnapshotWatcher.start(() => reader.latestSnapshotId(), options.pollIntervalMs ?? 1000);
+  const reader = await LakeReader.create(options.config, {
+    connections: options.connections ?? Math.max(2, availableParallelism()),
+  });
+  const watcher = await SnapshotWatcher.start(reader, options.pollIntervalMs ?? 1000);
   const cache = new SnapshotCache<CachedAnswer>();
-  const reading = new Map<string, Promise<CachedAnswer>>();
-  watcher.on('change', ({ snapshotId }) => cache.dropBefore(snapshotId));
+  const reading = new Map<string, { promise: Promise<CachedAnswer>; waiters: number; abort: AbortController }>();
   const freshness = new FreshnessProbe(options.config, reader, schemas, options.jobs ? { jobs: options.jobs } : {});
 
   const app = Fastify({
@@ -102,40 +117,88 @@ export async function createServingApp(options: ServingOptions): Promise<Serving
   });
   await registerTokenVerification(app, options.jwtSecret);
 
-  /** Answers from the cache at the current snapshot, or reads and caches; 304 when the client holds this snapshot. */
+  /**
+   * One read per version and key at a time: identical requests (and the refresh below) share it. A read still queued
+   * for a connection when every request waiting for it has disconnected is dropped (an overloaded server does not
+   * work off a backlog nobody reads); a refresh-ahead read has no requester and always runs.
+   */
+  const load = (
+    key: string,
+    version: number,
+    read: (version: number, signal?: AbortSignal) => Promise<ReadResult>,
+    shape: Shape,
+    waiter?: FastifyReply,
+  ) => {
+    const pendingKey = `${version}|${key}`;
+    let pending = reading.get(pendingKey);
+    if (!pending) {
+      const abort = new AbortController();
+      const fresh = read(version, waiter ? abort.signal : undefined)
+        .then((result) => {
+          const answer = { snapshotId: version, body: JSON.stringify({ snapshotId: version, ...shape(result) }) };
+          cache.set(key, version, answer);
+          return answer;
+        })
+        .finally(() => reading.delete(pendingKey));
+      pending = { promise: fresh, waiters: 0, abort };
+      if (!waiter) pending.waiters = Number.POSITIVE_INFINITY;
+      reading.set(pendingKey, pending);
+    }
+    if (waiter) {
+      const flight = pending;
+      flight.waiters++;
+      const gone = () => {
+        if (--flight.waiters === 0) flight.abort.abort(new Error('client gone'));
+      };
+      // The response closes before it was written only when the client has gone.
+      waiter.raw.once('close', gone);
+      flight.promise.finally(() => waiter.raw.off('close', gone)).catch(() => {});
+    }
+    return pending.promise;
+  };
+
+  /**
+   * Answers from the cache at `version` (the latest snapshot that changed what the answer reads; kept in memory by
+   * the watcher, so a hit touches neither DuckDB nor the catalog), or reads and caches; 304 when the client holds it.
+   */
   const answer = async (
     request: FastifyRequest,
     reply: FastifyReply,
     key: string,
-    read: (latest: number) => Promise<ReadResult>,
-    shape: (result: ReadResult) => object,
+    version: number,
+    read: (version: number, signal?: AbortSignal) => Promise<ReadResult>,
+    shape: Shape,
   ) => {
     const send = (cached: CachedAnswer, hit: boolean) => {
       reply.headers({ ...ANSWER_HEADERS, etag: etagOf(cached.snapshotId), 'x-cache': hit ? 'hit' : 'miss' });
       if (request.headers['if-none-match'] === etagOf(cached.snapshotId)) return reply.code(304).send();
       return reply.type('application/json; charset=utf-8').send(cached.body);
     };
-    const latest = watcher.snapshotId;
-    const cached = cache.get(key, latest);
+    const cached = cache.get(key, version);
     if (cached) return send(cached, true);
-    // Identical requests arriving while one is read share that read (no stampede after each new snapshot).
-    const pendingKey = `${latest}|${key}`;
-    let pending = reading.get(pendingKey);
-    if (!pending) {
-      pending = read(latest)
-        .then((result) => {
-          watcher.observe(result.snapshotId);
-          const fresh = {
-            snapshotId: result.snapshotId,
-            body: JSON.stringify({ snapshotId: result.snapshotId, ...shape(result) }),
-          };
-          cache.set(key, result.snapshotId, fresh);
-          return fresh;
-        })
-        .finally(() => reading.delete(pendingKey));
-      reading.set(pendingKey, pending);
+    return send(await load(key, version, read, shape, reply), false);
+  };
+
+  /*
+   * Refresh ahead: the named-aggregate answers asked for lately (the dashboards' default ranges among them) are read
+   * again as soon as a commit changes a table they read, so the dashboards' next requests are hits.
+   */
+  const hot = new Map<string, HotAnswer>();
+  watcher.on('change', () => {
+    const now = Date.now();
+    for (const [key, entry] of hot) {
+      if (now - entry.askedAt > HOT_FOR_MS) {
+        hot.delete(key);
+        continue;
+      }
+      const version = watcher.versionOf(entry.relations);
+      if (!cache.get(key, version)) load(key, version, entry.read, entry.shape).catch(() => {});
     }
-    return send(await pending, false);
+  });
+  const remember = (key: string, entry: Omit<HotAnswer, 'askedAt'>) => {
+    hot.delete(key);
+    hot.set(key, { ...entry, askedAt: Date.now() });
+    if (hot.size > MAX_HOT) hot.delete(hot.keys().next().value as string);
   };
 
   const guard = { onRequest: authenticate };
@@ -157,16 +220,14 @@ export async function createServingApp(options: ServingOptions): Promise<Serving
         const tenant = tenantOf(request);
         const { sql, params } = aggregate.sql(schemas, request.query, tenant);
         const key = `${aggregate.name}|${tenant}|${JSON.stringify(request.query)}`;
-        return answer(
-          request,
-          reply,
-          key,
-          (latest) =>
-            reader.read(sql, params, { timeoutMs: 10_000, maxRows, atLeast: latest }).catch((error) => {
-              throw queryError(error, false);
-            }),
-          (result) => ({ name: aggregate.name, rows: result.rows }),
-        );
+        const relations = aggregate.reads(schemas);
+        const read = (version: number, signal?: AbortSignal) =>
+          reader.read(sql, params, { timeoutMs: 10_000, maxRows, atLeast: version, signal }).catch((error) => {
+            throw queryError(error, false);
+          });
+        const shape = (result: ReadResult) => ({ name: aggregate.name, rows: result.rows });
+        remember(key, { relations, read, shape });
+        return answer(request, reply, key, watcher.versionOf(relations), read, shape);
       },
     );
   }
@@ -230,14 +291,18 @@ export async function createServingApp(options: ServingOptions): Promise<Serving
       const { sql, params = {}, maxRows: rows = 1000, timeoutMs = 5000 } = request.body;
       const prepared = await prepareTenantQuery((s) => reader.serialize(s), schemas, sql, params, tenant);
       const key = `query|${tenant}|${rows}|${JSON.stringify([sql, params])}`;
+      // Which relations an analyst's statement reads is not tracked: its answer is valid for one lake snapshot.
       return answer(
         request,
         reply,
         key,
-        (latest) =>
-          reader.read(prepared.sql, prepared.params, { timeoutMs, maxRows: rows, atLeast: latest }).catch((error) => {
-            throw queryError(error, true);
-          }),
+        watcher.snapshotId,
+        (latest, signal) =>
+          reader
+            .read(prepared.sql, prepared.params, { timeoutMs, maxRows: rows, atLeast: latest, signal })
+            .catch((error) => {
+              throw queryError(error, true);
+            }),
         (result) => ({ columns: result.columns, rows: result.rows, truncated: result.truncated }),
       );
     },

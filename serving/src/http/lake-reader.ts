@@ -2,6 +2,10 @@ import type { PlatformConfig } from '@bitvelocity/core';
 import { type DuckDb, openLake, type SqlParams, sqlLiteral } from '@bitvelocity/lakehouse';
 import type { Json } from '@duckdb/node-api';
 import { ServingError } from './errors.js';
+import type { CatalogName, SnapshotChanges } from './lake-versions.js';
+
+/** The DuckLake metadata catalog of the lake attached as `lake` (openLake's alias). */
+const METADATA = '__ducklake_metadata_lake';
 
 /**
  * The lake, read-only by DuckDB's own settings: the catalog is attached READ_ONLY, no file or network access beyond
@@ -35,11 +39,13 @@ export interface ReadResult {
 export interface ReadOptions {
   timeoutMs: number;
   maxRows: number;
+  /** Aborted when nobody waits for the answer any more: a read still queued for a connection is then dropped. */
+  signal?: AbortSignal;
 }
 
 /**
  * A small pool of read-only lake connections (one DuckDB each: the lakehouse's DuckDb wraps one connection) plus one
- * for the cheap "latest snapshot" probe the live updates poll, so a slow query never delays the probe.
+ * for the catalog reads the snapshot watcher polls (new commits), so a slow query never delays the probe.
  */
 export class LakeReader {
   private readonly idle: DuckDb[];
@@ -70,10 +76,39 @@ export class LakeReader {
     return new LakeReader(probe, pool);
   }
 
-  /** The newest snapshot id of the lake (a catalog read of a few ms). */
-  async latestSnapshotId(): Promise<number> {
-    const [row] = await this.probe.rows<{ id: bigint }>('SELECT id FROM current_snapshot()');
-    return Number(row?.id ?? 0);
+  /** How many query connections the pool holds. */
+  get connections(): number {
+    return this.all.length;
+  }
+
+  /** The catalog's change list of every commit after `snapshotId`, oldest first (a catalog read of a few ms). */
+  async changesSince(snapshotId: number): Promise<SnapshotChanges[]> {
+    const rows = await this.probe.rows<{ snapshot_id: bigint; changes_made: string | null }>(
+      `SELECT snapshot_id, changes_made FROM ${METADATA}.ducklake_snapshot_changes
+        WHERE snapshot_id > ${Math.trunc(snapshotId)} ORDER BY snapshot_id`,
+    );
+    return rows.map((r) => ({ snapshotId: Number(r.snapshot_id), changesMade: r.changes_made ?? '' }));
+  }
+
+  /** The names of catalog ids (schemas, tables, views; dropped ones too), oldest definition first. */
+  async catalogNames(ids: readonly number[]): Promise<CatalogName[]> {
+    if (ids.length === 0) return [];
+    const list = ids.map((id) => Math.trunc(id)).join(', ');
+    const rows = await this.probe.rows<{ id: bigint; name: string }>(
+      `SELECT id, name FROM (
+         SELECT schema_id AS id, schema_name AS name, begin_snapshot FROM ${METADATA}.ducklake_schema
+          WHERE schema_id IN (${list})
+         UNION ALL
+         SELECT t.table_id, s.schema_name || '.' || t.table_name, t.begin_snapshot
+           FROM ${METADATA}.ducklake_table t JOIN ${METADATA}.ducklake_schema s USING (schema_id)
+          WHERE t.table_id IN (${list})
+         UNION ALL
+         SELECT v.view_id, s.schema_name || '.' || v.view_name, v.begin_snapshot
+           FROM ${METADATA}.ducklake_view v JOIN ${METADATA}.ducklake_schema s USING (schema_id)
+          WHERE v.view_id IN (${list}))
+        ORDER BY begin_snapshot`,
+    );
+    return rows.map((r) => ({ id: Number(r.id), name: r.name }));
   }
 
   /** DuckDB's own parse tree of a statement, as JSON (json_serialize_sql): what POST /v1/query checks. */
@@ -91,6 +126,12 @@ export class LakeReader {
    */
   async read(sql: string, params: SqlParams, options: ReadOptions & { atLeast?: number }): Promise<ReadResult> {
     const lake = await this.acquire();
+    if (options.signal?.aborted) {
+      this.release(lake);
+      throw new ServingError('SERVING_READ_ABANDONED', 'every client waiting for this read has gone', {
+        cause: options.signal.reason,
+      });
+    }
     const timer = setTimeout(() => lake.connection.interrupt(), options.timeoutMs);
     try {
       let snapshotId = this.pinned.get(lake);

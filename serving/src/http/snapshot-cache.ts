@@ -1,4 +1,4 @@
-/** Results keyed by what was asked, valid for one lake snapshot: a new snapshot makes every entry stale. */
+/** Results keyed by what was asked, each valid at one version (an entry at another version is stale; LRU-bounded). */
 export class SnapshotCache<T> {
   private readonly entries = new Map<string, { snapshotId: number; value: T }>();
 
@@ -20,11 +20,6 @@ export class SnapshotCache<T> {
       const oldest = this.entries.keys().next().value as string;
       this.entries.delete(oldest);
     }
-  }
-
-  /** Drops entries of snapshots older than `snapshotId` (called when a new snapshot is seen). */
-  dropBefore(snapshotId: number): void {
-    for (const [key, entry] of this.entries) if (entry.snapshotId < snapshotId) this.entries.delete(key);
   }
 
   get size(): number {
