@@ -314,6 +314,22 @@ export class Warehouse implements LakeTransform<WarehouseReport> {
         `SELECT DISTINCT customer_id FROM ${q(S.orders)} WHERE ${isNew} AND customer_id IS NOT NULL`,
       );
 
+      // From which instant each changed key's chain can differ: its earliest new event (a chain is causal: a version,
+      // its key and attributes depend only on the events up to its start). A key that had only an inferred member
+      // changes from the start (its member key now carries the first version's attributes).
+      await temp(
+        'wh_customer_since',
+        `SELECT e.customer_id, CASE WHEN bool_or(d.is_inferred) THEN TIMESTAMPTZ '-infinity' ELSE min(e.occurred_at) END AS since
+           FROM ${q(S.customers)} e LEFT JOIN ${q(T.dimCustomer)} d ON d.customer_id = e.customer_id AND d.is_inferred
+          WHERE ${isNew.replaceAll('_bronze_rowid', 'e._bronze_rowid')} AND e.customer_id IS NOT NULL GROUP BY e.customer_id`,
+      );
+      await temp(
+        'wh_product_since',
+        `SELECT e.product_id, CASE WHEN bool_or(d.is_inferred) THEN TIMESTAMPTZ '-infinity' ELSE min(e.occurred_at) END AS since
+           FROM ${q(S.products)} e LEFT JOIN ${q(T.dimProduct)} d ON d.product_id = e.product_id AND d.is_inferred
+          WHERE ${isNew.replaceAll('_bronze_rowid', 'e._bronze_rowid')} AND e.product_id IS NOT NULL GROUP BY e.product_id`,
+      );
+
       // Dimensions: every version of a changed key is re-cut from all its Silver events.
       await del(`DELETE FROM ${q(T.dimProduct)} WHERE product_id IN (SELECT product_id FROM temp.main.wh_products)`);
       await insert(T.dimProduct, model('dim_product'));
@@ -324,7 +340,7 @@ export class Warehouse implements LakeTransform<WarehouseReport> {
       await insert(T.dimCustomer, model('dim_customer'));
       await insert(T.dimCustomer, this.inferredSql(T.dimCustomer, 'customer_key', 'customer_id', S.orders, position));
 
-      // Facts: new orders, and every order whose customer or products had their chains re-cut.
+      // Facts: new orders, and every order at or after the instant its customer's or a product's chain can differ.
       await temp(
         'wh_orders',
         mode === 'full'
@@ -333,10 +349,10 @@ export class Warehouse implements LakeTransform<WarehouseReport> {
           : `SELECT DISTINCT order_id FROM (
            SELECT order_id FROM ${q(S.orders)} WHERE ${isNew}
            UNION ALL SELECT order_id FROM ${q(S.orderLines)} WHERE ${isNew}
-           UNION ALL SELECT order_id FROM ${q(S.orders)}
-            WHERE customer_id IN (SELECT customer_id FROM temp.main.wh_customers) AND _bronze_rowid <= ${position}
-           UNION ALL SELECT order_id FROM ${q(S.orderLines)}
-            WHERE product_id IN (SELECT product_id FROM temp.main.wh_products) AND _bronze_rowid <= ${position}
+           UNION ALL SELECT f.order_id FROM ${q(T.factOrder)} f JOIN temp.main.wh_customer_since c USING (customer_id)
+            WHERE f.order_at >= c.since
+           UNION ALL SELECT f.order_id FROM ${q(T.factOrderLine)} f JOIN temp.main.wh_product_since p USING (product_id)
+            WHERE f.order_at >= p.since
          ) WHERE order_id IS NOT NULL`,
       );
       await temp(
@@ -349,7 +365,9 @@ export class Warehouse implements LakeTransform<WarehouseReport> {
       );
       await del(`DELETE FROM ${q(T.factOrderLine)} WHERE order_id IN (SELECT order_id FROM temp.main.wh_orders)`);
       await del(`DELETE FROM ${q(T.factOrder)} WHERE order_id IN (SELECT order_id FROM temp.main.wh_orders)`);
-      await insert(T.factOrder, model('fact_order'));
+      // fact_order is computed once into a temp table: it is written from there and fact_order_line joins it there.
+      await temp('wh_fact_order', model('fact_order'));
+      await insert(T.factOrder, 'SELECT * FROM temp.main.wh_fact_order');
       await insert(T.factOrderLine, model('fact_order_line'));
 
       // The calendar grows to cover the facts.

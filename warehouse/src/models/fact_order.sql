@@ -37,21 +37,17 @@ orders AS (
          coalesce(c.occurred_at, f.first_at) AS order_at
     FROM folded f LEFT JOIN created c USING (order_id)
 ),
--- The customer version valid at the order's event time ([valid_from, valid_to) holds it; an inferred member holds
--- every instant). Outside every version: before the first one it is the member key, after a delete the last version.
-in_range AS (
-  SELECT o.order_id, d.customer_key FROM orders o
-    JOIN {{gold}}.dim_customer d ON d.customer_id = o.customer_id AND o.order_at >= d.valid_from AND o.order_at < d.valid_to
-),
-unmatched AS (SELECT o.* FROM orders o ANTI JOIN in_range r ON r.order_id = o.order_id),
-after_delete AS (
-  SELECT o.order_id, d.customer_key FROM unmatched o
-    JOIN {{gold}}.dim_customer d ON d.customer_id = o.customer_id AND d.valid_to <= o.order_at
-  QUALIFY row_number() OVER (PARTITION BY o.order_id ORDER BY d.valid_to DESC, d.version_no DESC) = 1
+-- The customer version valid at the order's event time, by one ASOF join: the latest version of the key that started
+-- at or before the order. Versions of a key never overlap and follow each other in chain order, so that version either
+-- holds the instant ([valid_from, valid_to); an inferred member holds every instant) or, after a delete, is the last
+-- version before it. Of versions that start at the same instant only the last in the chain (highest version_no) is
+-- not empty, so it is the one kept. Before the first version the order takes the member key.
+versions AS (
+  SELECT customer_id, valid_from, customer_key FROM {{gold}}.dim_customer WHERE customer_id IS NOT NULL
+  QUALIFY row_number() OVER (PARTITION BY customer_id, valid_from ORDER BY version_no DESC) = 1
 )
 SELECT o.order_id,
-       coalesce(r.customer_key, a.customer_key,
-                CASE WHEN o.customer_id IS NULL THEN -1 ELSE {{memberKey o.customer_id}} END) AS customer_key,
+       coalesce(v.customer_key, CASE WHEN o.customer_id IS NULL THEN -1 ELSE {{memberKey o.customer_id}} END) AS customer_key,
        o.customer_id,
        coalesce(CAST(strftime(o.order_at, '%Y%m%d') AS INTEGER), -1) AS date_key,
        coalesce(CAST(hour(o.order_at) AS INTEGER), -1) AS hour_key,
@@ -59,5 +55,4 @@ SELECT o.order_id,
        o.created_at, o.paid_at, o.shipped_at, o.cancelled_at, o.carrier, o.cancel_reason, o.event_count,
        o.created_event_id, o.last_event_id, o.tenant_id, o._bronze_rowid
   FROM orders o
-  LEFT JOIN in_range r USING (order_id)
-  LEFT JOIN after_delete a USING (order_id)
+  ASOF LEFT JOIN versions v ON v.customer_id = o.customer_id AND o.order_at >= v.valid_from
