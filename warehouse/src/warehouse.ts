@@ -215,7 +215,15 @@ export class Warehouse implements LakeTransform<WarehouseReport> {
 
   private async build(mode: 'incremental' | 'full', context: TransformContext): Promise<WarehouseReport> {
     const startedAt = new Date();
-    const report = await retryOnConflict(() => this.buildOnce(mode, context, startedAt));
+    // Gold tables have no row order, so a build's inserts may write in parallel without keeping it (DuckDB's
+    // preserve_insertion_order); the connection's own setting is put back afterwards.
+    const [setting] = await this.lake.rows<{ v: string }>(
+      `SELECT CAST(current_setting('preserve_insertion_order') AS VARCHAR) AS v`,
+    );
+    await this.lake.run('SET preserve_insertion_order = false');
+    const report = await retryOnConflict(() => this.buildOnce(mode, context, startedAt)).finally(() =>
+      this.lake.run(`SET preserve_insertion_order = ${setting?.v === 'false' ? 'false' : 'true'}`),
+    );
     report.correctionsSent = await this.sendCorrections();
     report.durationMs = Date.now() - startedAt.getTime();
     return report;
@@ -364,13 +372,19 @@ export class Warehouse implements LakeTransform<WarehouseReport> {
         'wh_before',
         `SELECT order_id, customer_id, date_key FROM ${q(T.factOrder)} WHERE order_id IN (SELECT order_id FROM temp.main.wh_orders)`,
       );
+      // the touched lines as they stand, read from the lake once
       await temp(
-        'wh_before_products',
-        `SELECT DISTINCT product_id FROM ${q(T.factOrderLine)} WHERE order_id IN (SELECT order_id FROM temp.main.wh_orders)`,
+        'wh_before_lines',
+        `SELECT * FROM ${q(T.factOrderLine)} WHERE order_id IN (SELECT order_id FROM temp.main.wh_orders)`,
       );
+      await temp('wh_before_products', `SELECT DISTINCT product_id FROM temp.main.wh_before_lines`);
       // The daily-sales contributions of those orders as they stand, with the dimension versions they point at now
       // (before the re-cut): an incremental build subtracts them from the mart and adds the new ones.
-      if (mode === 'incremental') await temp('wh_sales_before', model('mart_daily_sales_contributions'));
+      if (mode === 'incremental')
+        await temp(
+          'wh_sales_before',
+          model('mart_daily_sales_contributions').replaceAll('{{lines}}', 'temp.main.wh_before_lines'),
+        );
 
       // Dimensions: every version of a changed key is re-cut from all its Silver events.
       await del(`DELETE FROM ${q(T.dimProduct)} WHERE product_id IN (SELECT product_id FROM temp.main.wh_products)`);
@@ -387,7 +401,13 @@ export class Warehouse implements LakeTransform<WarehouseReport> {
       // fact_order is computed once into a temp table: it is written from there and fact_order_line joins it there.
       await temp('wh_fact_order', model('fact_order'));
       await insert(T.factOrder, 'SELECT * FROM temp.main.wh_fact_order');
-      await insert(T.factOrderLine, model('fact_order_line'));
+      // An incremental build keeps its new lines in a temp table too (few rows; the marts below read them there).
+      const newLines = mode === 'full' ? q(T.factOrderLine) : 'temp.main.wh_fact_order_line';
+      if (mode === 'full') await insert(T.factOrderLine, model('fact_order_line'));
+      else {
+        await temp('wh_fact_order_line', model('fact_order_line'));
+        await insert(T.factOrderLine, `SELECT * FROM ${newLines}`);
+      }
 
       // The calendar grows to cover the facts.
       await insert(
@@ -433,22 +453,28 @@ export class Warehouse implements LakeTransform<WarehouseReport> {
       await temp(
         'wh_dates',
         `SELECT date_key FROM temp.main.wh_before UNION
-         SELECT date_key FROM ${q(T.factOrder)} WHERE order_id IN (SELECT order_id FROM temp.main.wh_orders)`,
+         SELECT date_key FROM temp.main.wh_fact_order`,
       );
       await temp(
         'wh_ltv_customers',
         `SELECT customer_id FROM temp.main.wh_before WHERE customer_id IS NOT NULL UNION
-         SELECT customer_id FROM ${q(T.factOrder)} WHERE order_id IN (SELECT order_id FROM temp.main.wh_orders) AND customer_id IS NOT NULL UNION
+         SELECT customer_id FROM temp.main.wh_fact_order WHERE customer_id IS NOT NULL UNION
          SELECT customer_id FROM temp.main.wh_customers`,
       );
       await temp(
         'wh_price_products',
         `SELECT product_id FROM temp.main.wh_products UNION
          SELECT product_id FROM temp.main.wh_before_products WHERE product_id IS NOT NULL UNION
-         SELECT product_id FROM ${q(T.factOrderLine)} WHERE order_id IN (SELECT order_id FROM temp.main.wh_orders) AND product_id IS NOT NULL`,
+         SELECT product_id FROM ${newLines} WHERE order_id IN (SELECT order_id FROM temp.main.wh_orders) AND product_id IS NOT NULL`,
       );
       if (mode === 'full') await insert(T.martDailySales, model('mart_daily_sales'));
-      else await this.dailySalesDelta(temp, del, insert, model('mart_daily_sales_contributions'));
+      else
+        await this.dailySalesDelta(
+          temp,
+          del,
+          insert,
+          model('mart_daily_sales_contributions').replaceAll('{{lines}}', newLines),
+        );
       for (const [table, name] of [
         [T.martHourlyOrdersByStatus, 'mart_hourly_orders_by_status'],
         [T.martOrdersPerMinute, 'mart_orders_per_minute'],
