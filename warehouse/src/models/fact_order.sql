@@ -5,13 +5,13 @@ WITH events AS (
     FROM {{silver}}.orders
    WHERE {{scope wh_orders order_id}} AND _bronze_rowid <= {{position}}
 ),
-created AS (
-  SELECT * FROM events WHERE action = 'created'
-  QUALIFY row_number() OVER (PARTITION BY order_id ORDER BY occurred_at, _bronze_partition, _bronze_offset, event_id) = 1
-),
--- arg_min/arg_max over the chain position (a struct, compared field by field) instead of ordered aggregates.
+-- arg_min/arg_max over the chain position (a struct, compared field by field) instead of ordered aggregates; the
+-- created event (the first one in chain order) is taken in the same pass, as one struct.
 folded AS (
   SELECT order_id,
+         arg_min({'event_id': event_id, 'amount': amount, 'line_count': line_count,
+                  'created_at': coalesce(status_at, occurred_at), 'customer_id': customer_id, 'currency': currency,
+                  'tenant_id': tenant_id, 'occurred_at': occurred_at}, chain_pos) FILTER (WHERE action = 'created') AS created,
          arg_max(coalesce(status, action), chain_pos) AS status,
          arg_max(event_id, chain_pos) AS last_event_id,
          arg_min(customer_id, chain_pos) FILTER (WHERE customer_id IS NOT NULL) AS any_customer_id,
@@ -29,13 +29,14 @@ folded AS (
     FROM events GROUP BY order_id
 ),
 orders AS (
-  SELECT f.*, c.event_id AS created_event_id, c.amount AS order_amount, c.line_count,
-         coalesce(c.status_at, c.occurred_at) AS created_at,
-         coalesce(c.customer_id, f.any_customer_id) AS customer_id,
-         coalesce(c.currency, f.any_currency) AS currency,
-         coalesce(c.tenant_id, f.any_tenant_id) AS tenant_id,
-         coalesce(c.occurred_at, f.first_at) AS order_at
-    FROM folded f LEFT JOIN created c USING (order_id)
+  SELECT f.* EXCLUDE (created), struct_extract(f.created, 'event_id') AS created_event_id,
+         struct_extract(f.created, 'amount') AS order_amount, struct_extract(f.created, 'line_count') AS line_count,
+         struct_extract(f.created, 'created_at') AS created_at,
+         coalesce(struct_extract(f.created, 'customer_id'), f.any_customer_id) AS customer_id,
+         coalesce(struct_extract(f.created, 'currency'), f.any_currency) AS currency,
+         coalesce(struct_extract(f.created, 'tenant_id'), f.any_tenant_id) AS tenant_id,
+         coalesce(struct_extract(f.created, 'occurred_at'), f.first_at) AS order_at
+    FROM folded f
 ),
 -- The customer version valid at the order's event time, by one ASOF join: the latest version of the key that started
 -- at or before the order. Versions of a key never overlap and follow each other in chain order, so that version either
