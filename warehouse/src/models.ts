@@ -10,6 +10,7 @@ export type ModelName =
   | 'fact_order'
   | 'fact_order_line'
   | 'mart_daily_sales'
+  | 'mart_daily_sales_contributions'
   | 'mart_hourly_orders_by_status'
   | 'mart_orders_per_minute'
   | 'mart_customer_ltv'

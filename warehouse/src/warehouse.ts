@@ -132,7 +132,15 @@ export class Warehouse implements LakeTransform<WarehouseReport> {
     return this.build('incremental', context);
   }
 
-  /** A full build: every Gold row recomputed from all of Silver, in one transaction (`from` is not needed: chains are whole). */
+  /**
+   * A full build: every Gold row recomputed from all of Silver, in one transaction. `from` is deliberately not used:
+   * the warehouse has no event-time cut below which its rows are independent of older data. An SCD2 version's key,
+   * attributes and number depend on every earlier event of its chain (a price change carries only the price); a fact
+   * at any time resolves to the version started before it, possibly years earlier; fact_order folds every event of an
+   * order whatever its time; the lifetime-value and price-history marts span all time. A rebuild "from T" would have
+   * to re-read all of history anyway to be right, so it is the full build. (An incremental build already recomputes
+   * only the orders at or after the instant a changed chain can differ.)
+   */
   async rebuild(_from?: Date, context: TransformContext = {}): Promise<WarehouseReport[]> {
     return [await this.build('full', context)];
   }
@@ -207,7 +215,15 @@ export class Warehouse implements LakeTransform<WarehouseReport> {
 
   private async build(mode: 'incremental' | 'full', context: TransformContext): Promise<WarehouseReport> {
     const startedAt = new Date();
-    const report = await retryOnConflict(() => this.buildOnce(mode, context, startedAt));
+    // Gold tables have no row order, so a build's inserts may write in parallel without keeping it (DuckDB's
+    // preserve_insertion_order); the connection's own setting is put back afterwards.
+    const [setting] = await this.lake.rows<{ v: string }>(
+      `SELECT CAST(current_setting('preserve_insertion_order') AS VARCHAR) AS v`,
+    );
+    await this.lake.run('SET preserve_insertion_order = false');
+    const report = await retryOnConflict(() => this.buildOnce(mode, context, startedAt)).finally(() =>
+      this.lake.run(`SET preserve_insertion_order = ${setting?.v === 'false' ? 'false' : 'true'}`),
+    );
     report.correctionsSent = await this.sendCorrections();
     report.durationMs = Date.now() - startedAt.getTime();
     return report;
@@ -314,6 +330,62 @@ export class Warehouse implements LakeTransform<WarehouseReport> {
         `SELECT DISTINCT customer_id FROM ${q(S.orders)} WHERE ${isNew} AND customer_id IS NOT NULL`,
       );
 
+      // From which instant each changed key's chain can differ: its earliest new event (a chain is causal: a version,
+      // its key and attributes depend only on the events up to its start). A key changes from the very start when it
+      // had only an inferred member, or when the new event comes at or before its first version: facts before the
+      // first version point at the member key, which then names another version (the new first one).
+      await temp(
+        'wh_customer_since',
+        `SELECT e.customer_id,
+                CASE WHEN bool_or(d.is_inferred)
+                       OR min(e.occurred_at) <= coalesce(min(d.valid_from), TIMESTAMPTZ 'infinity')
+                     THEN TIMESTAMPTZ '-infinity' ELSE min(e.occurred_at) END AS since
+           FROM ${q(S.customers)} e LEFT JOIN ${q(T.dimCustomer)} d ON d.customer_id = e.customer_id
+          WHERE ${isNew.replaceAll('_bronze_rowid', 'e._bronze_rowid')} AND e.customer_id IS NOT NULL GROUP BY e.customer_id`,
+      );
+      await temp(
+        'wh_product_since',
+        `SELECT e.product_id,
+                CASE WHEN bool_or(d.is_inferred)
+                       OR min(e.occurred_at) <= coalesce(min(d.valid_from), TIMESTAMPTZ 'infinity')
+                     THEN TIMESTAMPTZ '-infinity' ELSE min(e.occurred_at) END AS since
+           FROM ${q(S.products)} e LEFT JOIN ${q(T.dimProduct)} d ON d.product_id = e.product_id
+          WHERE ${isNew.replaceAll('_bronze_rowid', 'e._bronze_rowid')} AND e.product_id IS NOT NULL GROUP BY e.product_id`,
+      );
+
+      // Facts: new orders, and every order at or after the instant its customer's or a product's chain can differ.
+      await temp(
+        'wh_orders',
+        mode === 'full'
+          ? `SELECT DISTINCT order_id FROM (SELECT order_id FROM ${q(S.orders)} UNION ALL SELECT order_id FROM ${q(S.orderLines)})
+              WHERE order_id IS NOT NULL`
+          : `SELECT DISTINCT order_id FROM (
+           SELECT order_id FROM ${q(S.orders)} WHERE ${isNew}
+           UNION ALL SELECT order_id FROM ${q(S.orderLines)} WHERE ${isNew}
+           UNION ALL SELECT f.order_id FROM ${q(T.factOrder)} f JOIN temp.main.wh_customer_since c USING (customer_id)
+            WHERE f.order_at >= c.since
+           UNION ALL SELECT f.order_id FROM ${q(T.factOrderLine)} f JOIN temp.main.wh_product_since p USING (product_id)
+            WHERE f.order_at >= p.since
+         ) WHERE order_id IS NOT NULL`,
+      );
+      await temp(
+        'wh_before',
+        `SELECT order_id, customer_id, date_key FROM ${q(T.factOrder)} WHERE order_id IN (SELECT order_id FROM temp.main.wh_orders)`,
+      );
+      // the touched lines as they stand, read from the lake once
+      await temp(
+        'wh_before_lines',
+        `SELECT * FROM ${q(T.factOrderLine)} WHERE order_id IN (SELECT order_id FROM temp.main.wh_orders)`,
+      );
+      await temp('wh_before_products', `SELECT DISTINCT product_id FROM temp.main.wh_before_lines`);
+      // The daily-sales contributions of those orders as they stand, with the dimension versions they point at now
+      // (before the re-cut): an incremental build subtracts them from the mart and adds the new ones.
+      if (mode === 'incremental')
+        await temp(
+          'wh_sales_before',
+          model('mart_daily_sales_contributions').replaceAll('{{lines}}', 'temp.main.wh_before_lines'),
+        );
+
       // Dimensions: every version of a changed key is re-cut from all its Silver events.
       await del(`DELETE FROM ${q(T.dimProduct)} WHERE product_id IN (SELECT product_id FROM temp.main.wh_products)`);
       await insert(T.dimProduct, model('dim_product'));
@@ -324,33 +396,18 @@ export class Warehouse implements LakeTransform<WarehouseReport> {
       await insert(T.dimCustomer, model('dim_customer'));
       await insert(T.dimCustomer, this.inferredSql(T.dimCustomer, 'customer_key', 'customer_id', S.orders, position));
 
-      // Facts: new orders, and every order whose customer or products had their chains re-cut.
-      await temp(
-        'wh_orders',
-        mode === 'full'
-          ? `SELECT DISTINCT order_id FROM (SELECT order_id FROM ${q(S.orders)} UNION ALL SELECT order_id FROM ${q(S.orderLines)})
-              WHERE order_id IS NOT NULL`
-          : `SELECT DISTINCT order_id FROM (
-           SELECT order_id FROM ${q(S.orders)} WHERE ${isNew}
-           UNION ALL SELECT order_id FROM ${q(S.orderLines)} WHERE ${isNew}
-           UNION ALL SELECT order_id FROM ${q(S.orders)}
-            WHERE customer_id IN (SELECT customer_id FROM temp.main.wh_customers) AND _bronze_rowid <= ${position}
-           UNION ALL SELECT order_id FROM ${q(S.orderLines)}
-            WHERE product_id IN (SELECT product_id FROM temp.main.wh_products) AND _bronze_rowid <= ${position}
-         ) WHERE order_id IS NOT NULL`,
-      );
-      await temp(
-        'wh_before',
-        `SELECT order_id, customer_id, date_key FROM ${q(T.factOrder)} WHERE order_id IN (SELECT order_id FROM temp.main.wh_orders)`,
-      );
-      await temp(
-        'wh_before_products',
-        `SELECT DISTINCT product_id FROM ${q(T.factOrderLine)} WHERE order_id IN (SELECT order_id FROM temp.main.wh_orders)`,
-      );
       await del(`DELETE FROM ${q(T.factOrderLine)} WHERE order_id IN (SELECT order_id FROM temp.main.wh_orders)`);
       await del(`DELETE FROM ${q(T.factOrder)} WHERE order_id IN (SELECT order_id FROM temp.main.wh_orders)`);
-      await insert(T.factOrder, model('fact_order'));
-      await insert(T.factOrderLine, model('fact_order_line'));
+      // fact_order is computed once into a temp table: it is written from there and fact_order_line joins it there.
+      await temp('wh_fact_order', model('fact_order'));
+      await insert(T.factOrder, 'SELECT * FROM temp.main.wh_fact_order');
+      // An incremental build keeps its new lines in a temp table too (few rows; the marts below read them there).
+      const newLines = mode === 'full' ? q(T.factOrderLine) : 'temp.main.wh_fact_order_line';
+      if (mode === 'full') await insert(T.factOrderLine, model('fact_order_line'));
+      else {
+        await temp('wh_fact_order_line', model('fact_order_line'));
+        await insert(T.factOrderLine, `SELECT * FROM ${newLines}`);
+      }
 
       // The calendar grows to cover the facts.
       await insert(
@@ -396,22 +453,29 @@ export class Warehouse implements LakeTransform<WarehouseReport> {
       await temp(
         'wh_dates',
         `SELECT date_key FROM temp.main.wh_before UNION
-         SELECT date_key FROM ${q(T.factOrder)} WHERE order_id IN (SELECT order_id FROM temp.main.wh_orders)`,
+         SELECT date_key FROM temp.main.wh_fact_order`,
       );
       await temp(
         'wh_ltv_customers',
         `SELECT customer_id FROM temp.main.wh_before WHERE customer_id IS NOT NULL UNION
-         SELECT customer_id FROM ${q(T.factOrder)} WHERE order_id IN (SELECT order_id FROM temp.main.wh_orders) AND customer_id IS NOT NULL UNION
+         SELECT customer_id FROM temp.main.wh_fact_order WHERE customer_id IS NOT NULL UNION
          SELECT customer_id FROM temp.main.wh_customers`,
       );
       await temp(
         'wh_price_products',
         `SELECT product_id FROM temp.main.wh_products UNION
          SELECT product_id FROM temp.main.wh_before_products WHERE product_id IS NOT NULL UNION
-         SELECT product_id FROM ${q(T.factOrderLine)} WHERE order_id IN (SELECT order_id FROM temp.main.wh_orders) AND product_id IS NOT NULL`,
+         SELECT product_id FROM ${newLines} WHERE order_id IN (SELECT order_id FROM temp.main.wh_orders) AND product_id IS NOT NULL`,
       );
+      if (mode === 'full') await insert(T.martDailySales, model('mart_daily_sales'));
+      else
+        await this.dailySalesDelta(
+          temp,
+          del,
+          insert,
+          model('mart_daily_sales_contributions').replaceAll('{{lines}}', newLines),
+        );
       for (const [table, name] of [
-        [T.martDailySales, 'mart_daily_sales'],
         [T.martHourlyOrdersByStatus, 'mart_hourly_orders_by_status'],
         [T.martOrdersPerMinute, 'mart_orders_per_minute'],
       ] as const) {
@@ -526,6 +590,46 @@ export class Warehouse implements LakeTransform<WarehouseReport> {
     } finally {
       if (!committed) await lake.run('ROLLBACK').catch(() => {});
     }
+  }
+
+  /**
+   * mart_daily_sales by difference: each of its rows is a sum over orders (an order's non-cancelled lines of one day,
+   * category, segment and currency count it once), so the rows the touched orders are in become the row as it stands,
+   * minus those orders' contributions before the build, plus their contributions now. Untouched orders keep theirs: they
+   * point at versions that start before every changed chain can differ, which the re-cut leaves as they were. A late
+   * order therefore costs its own lines, not the whole day it lands in.
+   */
+  private async dailySalesDelta(
+    temp: (name: string, sql: string) => Promise<void>,
+    del: (sql: string) => Promise<void>,
+    insert: (table: LakeTable, sql: string) => Promise<void>,
+    contributionsSql: string,
+  ): Promise<void> {
+    const mart = qualifiedName(this.tables.martDailySales);
+    await temp('wh_sales_after', contributionsSql);
+    await temp(
+      'wh_sales_delta',
+      `SELECT date_key, category, segment, currency, sum(orders) AS orders, sum(lines) AS lines, sum(units) AS units,
+              sum(revenue) AS revenue
+         FROM (SELECT date_key, category, segment, currency, -orders AS orders, -lines AS lines, -units AS units,
+                      -revenue AS revenue FROM temp.main.wh_sales_before
+               UNION ALL SELECT * FROM temp.main.wh_sales_after)
+        GROUP BY ALL
+       HAVING sum(orders) <> 0 OR sum(lines) <> 0 OR sum(units) <> 0 OR sum(revenue) <> 0`,
+    );
+    const sameRow = `m.date_key = d.date_key AND m.category = d.category AND m.segment = d.segment
+                     AND m.currency IS NOT DISTINCT FROM d.currency`;
+    await temp(
+      'wh_sales_rows',
+      `SELECT d.date_key, dd.date AS sale_date, d.category, d.segment, d.currency,
+              coalesce(m.orders, 0) + d.orders AS orders, coalesce(m.lines, 0) + d.lines AS lines,
+              coalesce(m.units, 0) + d.units AS units, CAST(coalesce(m.revenue, 0) + d.revenue AS DECIMAL(18,2)) AS revenue
+         FROM temp.main.wh_sales_delta d
+         LEFT JOIN ${mart} m ON ${sameRow}
+         LEFT JOIN ${qualifiedName(this.tables.dimDate)} dd ON dd.date_key = d.date_key`,
+    );
+    await del(`DELETE FROM ${mart} m WHERE EXISTS (SELECT 1 FROM temp.main.wh_sales_delta d WHERE ${sameRow})`);
+    await insert(this.tables.martDailySales, 'SELECT * FROM temp.main.wh_sales_rows WHERE lines > 0');
   }
 
   /** The rows each output got in this build, as relations over the open transaction (for a publish hook). */

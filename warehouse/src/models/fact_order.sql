@@ -5,13 +5,13 @@ WITH events AS (
     FROM {{silver}}.orders
    WHERE {{scope wh_orders order_id}} AND _bronze_rowid <= {{position}}
 ),
-created AS (
-  SELECT * FROM events WHERE action = 'created'
-  QUALIFY row_number() OVER (PARTITION BY order_id ORDER BY occurred_at, _bronze_partition, _bronze_offset, event_id) = 1
-),
--- arg_min/arg_max over the chain position (a struct, compared field by field) instead of ordered aggregates.
+-- arg_min/arg_max over the chain position (a struct, compared field by field) instead of ordered aggregates; the
+-- created event (the first one in chain order) is taken in the same pass, as one struct.
 folded AS (
   SELECT order_id,
+         arg_min({'event_id': event_id, 'amount': amount, 'line_count': line_count,
+                  'created_at': coalesce(status_at, occurred_at), 'customer_id': customer_id, 'currency': currency,
+                  'tenant_id': tenant_id, 'occurred_at': occurred_at}, chain_pos) FILTER (WHERE action = 'created') AS created,
          arg_max(coalesce(status, action), chain_pos) AS status,
          arg_max(event_id, chain_pos) AS last_event_id,
          arg_min(customer_id, chain_pos) FILTER (WHERE customer_id IS NOT NULL) AS any_customer_id,
@@ -29,29 +29,26 @@ folded AS (
     FROM events GROUP BY order_id
 ),
 orders AS (
-  SELECT f.*, c.event_id AS created_event_id, c.amount AS order_amount, c.line_count,
-         coalesce(c.status_at, c.occurred_at) AS created_at,
-         coalesce(c.customer_id, f.any_customer_id) AS customer_id,
-         coalesce(c.currency, f.any_currency) AS currency,
-         coalesce(c.tenant_id, f.any_tenant_id) AS tenant_id,
-         coalesce(c.occurred_at, f.first_at) AS order_at
-    FROM folded f LEFT JOIN created c USING (order_id)
+  SELECT f.* EXCLUDE (created), struct_extract(f.created, 'event_id') AS created_event_id,
+         struct_extract(f.created, 'amount') AS order_amount, struct_extract(f.created, 'line_count') AS line_count,
+         struct_extract(f.created, 'created_at') AS created_at,
+         coalesce(struct_extract(f.created, 'customer_id'), f.any_customer_id) AS customer_id,
+         coalesce(struct_extract(f.created, 'currency'), f.any_currency) AS currency,
+         coalesce(struct_extract(f.created, 'tenant_id'), f.any_tenant_id) AS tenant_id,
+         coalesce(struct_extract(f.created, 'occurred_at'), f.first_at) AS order_at
+    FROM folded f
 ),
--- The customer version valid at the order's event time ([valid_from, valid_to) holds it; an inferred member holds
--- every instant). Outside every version: before the first one it is the member key, after a delete the last version.
-in_range AS (
-  SELECT o.order_id, d.customer_key FROM orders o
-    JOIN {{gold}}.dim_customer d ON d.customer_id = o.customer_id AND o.order_at >= d.valid_from AND o.order_at < d.valid_to
-),
-unmatched AS (SELECT o.* FROM orders o ANTI JOIN in_range r ON r.order_id = o.order_id),
-after_delete AS (
-  SELECT o.order_id, d.customer_key FROM unmatched o
-    JOIN {{gold}}.dim_customer d ON d.customer_id = o.customer_id AND d.valid_to <= o.order_at
-  QUALIFY row_number() OVER (PARTITION BY o.order_id ORDER BY d.valid_to DESC, d.version_no DESC) = 1
+-- The customer version valid at the order's event time, by one ASOF join: the latest version of the key that started
+-- at or before the order. Versions of a key never overlap and follow each other in chain order, so that version either
+-- holds the instant ([valid_from, valid_to); an inferred member holds every instant) or, after a delete, is the last
+-- version before it. Of versions that start at the same instant only the last in the chain (highest version_no) is
+-- not empty, so it is the one kept. Before the first version the order takes the member key.
+versions AS (
+  SELECT customer_id, valid_from, customer_key FROM {{gold}}.dim_customer WHERE customer_id IS NOT NULL
+  QUALIFY row_number() OVER (PARTITION BY customer_id, valid_from ORDER BY version_no DESC) = 1
 )
 SELECT o.order_id,
-       coalesce(r.customer_key, a.customer_key,
-                CASE WHEN o.customer_id IS NULL THEN -1 ELSE {{memberKey o.customer_id}} END) AS customer_key,
+       coalesce(v.customer_key, CASE WHEN o.customer_id IS NULL THEN -1 ELSE {{memberKey o.customer_id}} END) AS customer_key,
        o.customer_id,
        coalesce(CAST(strftime(o.order_at, '%Y%m%d') AS INTEGER), -1) AS date_key,
        coalesce(CAST(hour(o.order_at) AS INTEGER), -1) AS hour_key,
@@ -59,5 +56,4 @@ SELECT o.order_id,
        o.created_at, o.paid_at, o.shipped_at, o.cancelled_at, o.carrier, o.cancel_reason, o.event_count,
        o.created_event_id, o.last_event_id, o.tenant_id, o._bronze_rowid
   FROM orders o
-  LEFT JOIN in_range r USING (order_id)
-  LEFT JOIN after_delete a USING (order_id)
+  ASOF LEFT JOIN versions v ON v.customer_id = o.customer_id AND o.order_at >= v.valid_from
