@@ -6,6 +6,13 @@ export { GOLD_TABLES, GOLD_VIEWS, type GoldJobOptions, goldJob } from './layers/
 export { type SilverBatchReport, type SilverOptions, SilverRefresher } from './layers/silver.js';
 export { multiplyDecimal, type SilverTables, silverTables } from './layers/silver-tables.js';
 export {
+  HELD_FACET,
+  installTransformLineage,
+  type LineageSubscription,
+  type TransformLineageOptions,
+  transformJobName,
+} from './lineage.js';
+export {
   DEFAULT_FILE_GRACE_MS,
   LAKE_LAYERS,
   LakeError,
