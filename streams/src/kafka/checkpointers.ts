@@ -182,7 +182,10 @@ function producedOf(messages: { topic: string; key?: Buffer | undefined; value?:
   const byTopic = new Map<string, { topic: string; records: number; bytes: number }>();
   for (const m of messages) {
     let entry = byTopic.get(m.topic);
-    if (!entry) byTopic.set(m.topic, (entry = { topic: m.topic, records: 0, bytes: 0 }));
+    if (!entry) {
+      entry = { topic: m.topic, records: 0, bytes: 0 };
+      byTopic.set(m.topic, entry);
+    }
     entry.records++;
     entry.bytes += (m.key?.length ?? 0) + (Buffer.isBuffer(m.value) ? m.value.length : 0);
   }
