@@ -10,7 +10,7 @@ export interface JobRunSpec {
   processingType: 'BATCH' | 'STREAMING';
   /** What kind of step: `STREAM_JOB`, `CDC_CONNECTOR`, `OUTBOX`, `LAKE_TRANSFORM`, `WAREHOUSE_BUILD`, `QUALITY`... */
   jobType: string;
-  inputs?: (DatasetId & { facets?: DatasetFacets })[];
+  inputs?: (DatasetId & { facets?: DatasetFacets; inputFacets?: InputDataset['inputFacets'] })[];
   outputs?: (DatasetId & { facets?: DatasetFacets })[];
   jobFacets?: JobFacets;
   runFacets?: RunFacets;
@@ -75,7 +75,7 @@ export class JobRun {
     }
     if (spec.parent) runFacets.parent = facets.parent({ runId: spec.parent.runId }, spec.parent.job);
     if (errorMessage) runFacets.errorMessage = errorMessage;
-    const inputs: InputDataset[] = (spec.inputs ?? []).map((d) => inputDataset(d, d.facets));
+    const inputs: InputDataset[] = (spec.inputs ?? []).map((d) => inputDataset(d, d.facets, d.inputFacets));
     const outputs: OutputDataset[] = (progress.outputs ?? spec.outputs ?? []).map((d) => {
       const stats = progress.outputStatistics?.[d.name];
       return outputDataset(d, d.facets, stats ? { outputStatistics: facets.outputStatistics(stats) } : undefined);
