@@ -44,6 +44,8 @@ export interface CheckpointCommittedEvent {
   strategy: 'kafka-transaction' | 'at-least-once' | 'transactional-sink';
   /** The input positions committed: the next offset to read per partition. */
   offsets: { topic: string; partition: number; nextOffset: bigint }[];
+  /** The records (and their key + value bytes) this checkpoint made durable, per output topic. */
+  produced?: { topic: string; records: number; bytes: number }[];
   durationMs: number;
 }
 
@@ -60,9 +62,19 @@ export interface LakeCommitEvent {
   durationMs: number;
 }
 
+/** A lake table as a transform names it in its events (the lakehouse's LakeTable is this type). */
+export interface TransformTableRef {
+  schema: string;
+  name: string;
+  columns?: readonly { name: string; type: string; description?: string }[];
+}
+
 export interface TransformStartEvent {
   transform: string;
   mode: 'increment' | 'rebuild';
+  /** The lake tables the transform reads and writes (for lineage). */
+  inputs?: readonly TransformTableRef[];
+  outputs?: readonly TransformTableRef[];
   /** A rebuild's starting point (everything when omitted). */
   from?: Date;
 }

@@ -5,6 +5,13 @@ export { BRONZE_ENVELOPES, bronzeJob } from './layers/bronze.js';
 export { GOLD_TABLES, GOLD_VIEWS, goldJob } from './layers/gold.js';
 export { type SilverBatchReport, SilverRefresher } from './layers/silver.js';
 export { type SilverTables, silverRowsOf, silverTables } from './layers/silver-tables.js';
+export {
+  HELD_FACET,
+  installTransformLineage,
+  type LineageSubscription,
+  type TransformLineageOptions,
+  transformJobName,
+} from './lineage.js';
 export { quoteIdentifier } from './maintenance/catalog.js';
 export { compact } from './maintenance/compact.js';
 export { expireSnapshots } from './maintenance/expire.js';
@@ -30,4 +37,4 @@ export type {
   TransformReport,
 } from './transform/contract.js';
 export { transformJob } from './transform/job.js';
-export { followTransform, rebuildTransform, runUntilCaughtUp } from './transform/runner.js';
+export { followTransform, rebuildTransform, runIncrement, runUntilCaughtUp } from './transform/runner.js';

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { BvError, createLogger } from '@bitvelocity/core';
 import { type DuckDb, type PendingIncrement, type PublishHook, qualifiedName } from '@bitvelocity/lakehouse';
 import { type AlertSink, gateFailedEvent } from './alerts.js';
+import { reportQualityRun } from './lineage.js';
 import { computeMetrics, type QualityPrometheus, type QualityThresholds, type TableMetrics } from './metrics.js';
 import { newRunId, runNative, type SuiteRun, unexpectedRowsSql } from './native.js';
 import {
@@ -96,6 +97,7 @@ export function qualityGate(options: QualityGateOptions = {}): PublishHook & { c
       if (outcome === 'held' && (await releasedFor(lake, tables, increment.transform, table, run)))
         outcome = 'released';
       gated.push({ run, metrics, batchId, outcome });
+      reportQualityRun(run, metrics);
     }
     checks.push(...gated);
     if (checks.length > 100) checks.splice(0, checks.length - 100); // the latest ones, for callers and tests

@@ -17,7 +17,13 @@ export {
   type GxValidationResult,
   runGreatExpectations,
 } from './gx.js';
-export { type DataQualityAssertionsFacet, type DataQualityMetricsFacet, qualityFacets } from './lineage.js';
+export {
+  closeQualityLineage,
+  type DataQualityAssertionsFacet,
+  type DataQualityMetricsFacet,
+  qualityFacets,
+  reportQualityRun,
+} from './lineage.js';
 export {
   type ColumnMetrics,
   computeMetrics,

@@ -1,9 +1,10 @@
 import { type Logger, loadPlatformConfig, postgresUrl } from '@bitvelocity/core';
 import type { FastifyInstance } from 'fastify';
-import { createServiceDeps, createServicesApp } from './app.js';
+import { ALL_SERVICES, createServiceDeps, createServicesApp } from './app.js';
 import { loadServicesAuth } from './config.js';
 import { ensureAppRole, migrate } from './db/migrate.js';
 import type { ServiceName } from './deps.js';
+import { reportOutboxLineage } from './lineage.js';
 
 export interface StartOptions {
   host: string;
@@ -33,5 +34,7 @@ export async function startServer(options: StartOptions): Promise<FastifyInstanc
     ...(options.logger ? { logger: options.logger } : {}),
   });
   await app.listen({ host: options.host, port: options.port });
+  // Each service's outbox writes as a lineage job (not awaited: lineage never holds up a start).
+  void reportOutboxLineage(config, options.services ?? ALL_SERVICES);
   return app;
 }

@@ -4,6 +4,7 @@ export type * from './api/record.js';
 export * from './api/sinks.js';
 export * from './api/sources.js';
 export * from './deploy/deploy.js';
+export { StreamRunProgress, type StreamRunProgressOptions } from './deploy/lineage.js';
 export { JobRegistry } from './deploy/registry.js';
 export * from './deploy/reset.js';
 export * from './deploy/status.js';

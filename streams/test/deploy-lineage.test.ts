@@ -13,6 +13,8 @@ describe("a deployed stream job's lineage", () => {
     const lineage = new StreamJobLineage('orders-enrich', client);
     const job = { sourceTopics: ['ecommerce.order'], sinkTopics: ['analytics.order_enriched'] };
     lineage.workerStarted(job);
+    const env: NodeJS.ProcessEnv = {};
+    lineage.exportRun(env); // what the workers spawned next inherit
     lineage.workerStarted(job); // a second worker of the same run
     lineage.workerCrashed(0, null, 'SIGKILL');
     lineage.workerStarted(job);
@@ -26,6 +28,7 @@ describe("a deployed stream job's lineage", () => {
     for (const e of events) expect(validator.violations(e, { facets: true })).toEqual([]);
     expect(events[1].run.facets.errorMessage.message).toMatch(/SIGKILL/);
     expect(events[0].run.runId).toBe(events[1].run.runId);
+    expect(env).toEqual({ BV_LINEAGE_RUN_ID: events[0].run.runId, BV_LINEAGE_JOB: 'stream.orders-enrich' });
     expect(events[2].run.runId).not.toBe(events[0].run.runId);
     expect(events[0].job.facets.jobType.processingType).toBe('STREAMING');
     expect(events[0].inputs[0].name).toBe('ecommerce.order');

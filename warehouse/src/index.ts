@@ -6,6 +6,7 @@ export {
   type OrderFactCorrected,
   type PeriodCorrection,
 } from './corrections.js';
+export { installWarehouseLineage, SqlColumnLineage, warehouseColumnLineage } from './lineage.js';
 export { memberKeySql, versionKeySql } from './models.js';
 export * from './sql/index.js';
 export {

@@ -1,17 +1,36 @@
 import { randomUUID } from 'node:crypto';
-import { type Envelope, EventSchemaRegistry, loadPlatformConfig } from '@bitvelocity/core';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import {
+  type Envelope,
+  EventSchemaRegistry,
+  FileTransport,
+  LineageClient,
+  loadPlatformConfig,
+  OpenLineageValidator,
+} from '@bitvelocity/core';
 import {
   type DuckDb,
   type LakeRow,
   type LakeTable,
   openLake,
   qualifiedName,
+  runIncrement,
   StagingTables,
   silverTables,
 } from '@bitvelocity/lakehouse';
 import { Consumer, MessagesStreamModes, stringDeserializers } from '@platformatic/kafka';
+import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { CorrectionPublisher, memberKeySql, OPEN_VALID_TO, type OrderFactCorrected, Warehouse } from '../src/index.js';
+import {
+  CorrectionPublisher,
+  installWarehouseLineage,
+  memberKeySql,
+  OPEN_VALID_TO,
+  type OrderFactCorrected,
+  Warehouse,
+} from '../src/index.js';
 
 // builds commit to the shared lake; a loaded machine makes a build take seconds
 vi.setConfig({ testTimeout: 60_000 });
@@ -357,5 +376,30 @@ describe('the warehouse build', () => {
     expect((await warehouse.lag()).pendingRows).toBe(1);
     const segments = await lake.rows(`SELECT segment FROM ${q('dim_customer')} WHERE customer_id = $1`, [C1]);
     expect(segments).toEqual([{ segment: 'consumer' }]);
+  });
+
+  it('reports a build through the runner as a lineage run, its outputs with rows and column lineage', async () => {
+    const file = join(mkdtempSync(join(tmpdir(), 'bv-warehouse-lineage-')), 'events.ndjson');
+    const client = new LineageClient({ transport: new FileTransport(file), registry: new Registry() });
+    const lineage = await installWarehouseLineage(warehouse, lake, { client, config });
+    const report = await runIncrement(warehouse); // the increment held above, published this time
+    await lineage.close();
+    await client.close(2_000);
+    expect(report).toMatchObject({ read: 1, published: true });
+    const events = readFileSync(file, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    const validator = OpenLineageValidator.load();
+    for (const e of events) expect(validator.violations(e, { facets: true })).toEqual([]);
+    expect(events.map((e) => e.eventType)).toEqual(['START', 'COMPLETE']);
+    const [, complete] = events;
+    expect(complete.job).toMatchObject({ namespace: 'bitvelocity', name: 'lake.warehouse' });
+    const dim = complete.outputs.find((d: { name: string }) => d.name === `${gold}.dim_customer`);
+    expect(dim.outputFacets.outputStatistics.rowCount).toBeGreaterThan(0);
+    const mart = complete.outputs.find((d: { name: string }) => d.name === `${gold}.mart_daily_sales`);
+    expect(mart.facets.columnLineage.fields.category.inputFields).toEqual([
+      expect.objectContaining({ namespace: mart.namespace, name: qualifiedName(silver.products), field: 'category' }),
+    ]);
   });
 });

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { BvError, loadPlatformConfig } from '@bitvelocity/core';
 import { DuckDb as Duck, type DuckDb, openLake, sqlLiteral } from '@bitvelocity/lakehouse';
 import {
+  closeQualityLineage,
   computeMetrics,
   ensureQualityStore,
   loadSuiteFile,
@@ -14,6 +15,7 @@ import {
   qualityTables,
   recordRun,
   releaseBatch,
+  reportQualityRun,
   runNative,
   runWithGx,
   type SuiteRun,
@@ -101,6 +103,7 @@ export function qualityCommand(): Command {
       let failedCritical = false;
       const report = (run: SuiteRun, metrics?: TableMetrics, skipped?: string[]) => {
         failedCritical ||= !run.criticalSuccess;
+        if (typeof opts.data !== 'string') reportQualityRun(run, metrics, { config });
         if (metrics)
           prometheus.observe(metrics, {
             critical: run.results.filter((r) => !r.success && r.severity === 'critical').length,
@@ -164,6 +167,7 @@ export function qualityCommand(): Command {
           lake.close();
         }
       }
+      await closeQualityLineage();
       if (opts.json) printJson(out);
       if (opts.prometheus) process.stdout.write(await prometheus.metrics());
       if (failedCritical) process.exitCode = 1;

@@ -22,9 +22,14 @@ async function withWarehouse<T>(
   const config = loadPlatformConfig();
   const lake = await openLake(config);
   const corrections = withCorrections ? await wh.CorrectionPublisher.create(config.kafka.bootstrapServers) : undefined;
+  let lineage: { close(): Promise<void> } | undefined;
   try {
-    return await use(await wh.Warehouse.create({ lake, ...(corrections ? { corrections } : {}) }));
+    const warehouse = await wh.Warehouse.create({ lake, ...(corrections ? { corrections } : {}) });
+    // Builds as lineage runs with column lineage (a no-op without BV_LINEAGE_URL / _FILE).
+    if (withCorrections) lineage = await wh.installWarehouseLineage(warehouse, lake, { config });
+    return await use(warehouse);
   } finally {
+    await lineage?.close();
     await corrections?.close();
     lake.close();
   }
@@ -53,15 +58,16 @@ function buildCommand(): Command {
     .option('--interval <duration>', 'with --follow: pause between builds that found nothing new', '2s')
     .action(async (options: { full?: boolean; follow?: boolean; interval: string }) => {
       const pause = intervalMs(options.interval);
+      const { rebuildTransform, runIncrement } = await import('@bitvelocity/lakehouse');
       await withWarehouse(true, async (warehouse) => {
         if (options.full) {
-          for (const report of await warehouse.rebuild()) print(summarise(report));
+          for (const report of await rebuildTransform(warehouse)) print(summarise(report));
           if (!options.follow) return;
         }
         const stop = new AbortController();
         for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => stop.abort());
         do {
-          const report = await warehouse.runOnce({ signal: stop.signal });
+          const report = await runIncrement(warehouse, { signal: stop.signal });
           if (report.read > 0 || !options.follow) print(summarise(report));
           if (options.follow && report.read === 0) await new Promise((r) => setTimeout(r, pause));
         } while (options.follow && !stop.signal.aborted);

@@ -62,3 +62,11 @@ export const datasetNames = {
 export function nodeId(kind: 'dataset' | 'job', id: DatasetId): string {
   return `${kind}:${id.namespace}:${id.name}`;
 }
+
+/** The DuckLake catalog of a platform config (the Postgres database holding the lake's metadata). */
+export function lakeCatalogOf(config: {
+  postgres: { host: string; port?: number };
+  lake: { catalogDatabase: string };
+}) {
+  return { host: config.postgres.host, port: config.postgres.port ?? 5432, database: config.lake.catalogDatabase };
+}

@@ -2,6 +2,7 @@ import { errorMessage, loadPlatformConfig } from '@bitvelocity/core';
 import { defineTransformJob, type TransformJobDefinition, type TransformJobStatus } from '@bitvelocity/streams';
 import type { DuckDb } from '../duckdb.js';
 import { openLake } from '../lake.js';
+import { installTransformLineage } from '../lineage.js';
 import type { LakeTransform, TransformLag } from './contract.js';
 import { followTransform } from './runner.js';
 
@@ -34,6 +35,8 @@ export function transformJob(options: TransformJobOptions): TransformJobDefiniti
     description: options.description,
     run: async ({ signal, logger, workerId, report }) => {
       const lake = await openLake(loadPlatformConfig());
+      // Each increment as a lineage run, its parent the deployed job's run (no-op without lineage configured).
+      const lineage = installTransformLineage();
       try {
         const transform = await options.create(lake);
         const status: TransformJobStatus = {
@@ -67,6 +70,7 @@ export function transformJob(options: TransformJobOptions): TransformJobDefiniti
           },
         });
       } finally {
+        await lineage.close().catch(() => {});
         lake.close();
       }
     },

@@ -18,6 +18,12 @@ const summaryOf = (report: TransformReport): TransformRunSummary => ({
   durationMs: report.durationMs,
 });
 
+const tablesOf = (transform: LakeTransform<TransformReport>) => ({
+  transform: transform.name,
+  inputs: transform.inputs,
+  outputs: transform.outputs,
+});
+
 function published<Report extends TransformReport>(
   transform: string,
   reports: Report[],
@@ -34,7 +40,7 @@ export async function runIncrement<Report extends TransformReport>(
   transform: LakeTransform<Report>,
   context: TransformContext = {},
 ): Promise<Report> {
-  diagnostics.transformStart.publish({ transform: transform.name, mode: 'increment' });
+  diagnostics.transformStart.publish({ ...tablesOf(transform), mode: 'increment' });
   try {
     const report = await transform.runOnce(context);
     published(transform.name, [report], 'increment');
@@ -98,7 +104,7 @@ export async function rebuildTransform<Report extends TransformReport>(
   from?: Date,
   context: TransformContext = {},
 ): Promise<Report[]> {
-  diagnostics.transformStart.publish({ transform: transform.name, mode: 'rebuild', ...(from ? { from } : {}) });
+  diagnostics.transformStart.publish({ ...tablesOf(transform), mode: 'rebuild', ...(from ? { from } : {}) });
   try {
     const reports = await transform.rebuild(from, context);
     published(transform.name, reports, 'rebuild');

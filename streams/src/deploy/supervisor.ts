@@ -119,8 +119,9 @@ export async function runSupervisor(jobName: string, options: SupervisorOptions)
           slots.set(index, slot);
         }
         if (!slot.child && Date.now() >= slot.restartAt) {
-          await start(index, slot);
           lineage.workerStarted(job);
+          lineage.exportRun();
+          await start(index, slot);
         }
       }
       await Promise.race([new Promise((r) => setTimeout(r, options.pollInterval ?? 1000)), stopSignal]);

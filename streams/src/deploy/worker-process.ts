@@ -1,5 +1,6 @@
 import { BvError, createLogger, diagnostics, loadPlatformConfig } from '@bitvelocity/core';
 import { runWorker } from '../kafka/worker.js';
+import { StreamRunProgress } from './lineage.js';
 import { loadJobModule } from './load.js';
 import { WorkerMetrics } from './metrics.js';
 import { JobRegistry } from './registry.js';
@@ -63,6 +64,10 @@ export async function runWorkerProcess(jobName: string, workerIndex: number): Pr
     if (checkpoint.workerId === workerId)
       for (const _ of checkpoint.offsets) metrics.observeCheckpoint(checkpoint.durationMs);
   });
+  const lineage = StreamRunProgress.install(
+    { name: job.name, sourceTopics: record.sourceTopics, sinkTopics: record.sinkTopics },
+    workerId,
+  );
   try {
     await runWorker({
       job,
@@ -78,6 +83,7 @@ export async function runWorkerProcess(jobName: string, workerIndex: number): Pr
     });
   } finally {
     unsubscribe();
+    await lineage?.close().catch(() => {});
     await reporting;
     server.close();
     await registry.close();

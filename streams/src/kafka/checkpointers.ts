@@ -90,6 +90,7 @@ export class KafkaCheckpointer implements Checkpointer {
       workerId: this.context.workerId,
       strategy: this.exactlyOnce ? 'kafka-transaction' : 'at-least-once',
       offsets: [{ topic: runner.topic, partition: runner.partition, nextOffset: runner.position }],
+      produced: producedOf(messages.slice(0, outputs.length)),
       durationMs: performance.now() - started,
     });
   }
@@ -182,4 +183,19 @@ export class TransactionalSinkCheckpointer implements Checkpointer {
   drain(): Promise<void> {
     return this.inFlight;
   }
+}
+
+/** Records and key + value bytes per topic, for the checkpoint event (lineage's output statistics). */
+function producedOf(messages: { topic: string; key?: Buffer | undefined; value?: unknown }[]) {
+  const byTopic = new Map<string, { topic: string; records: number; bytes: number }>();
+  for (const m of messages) {
+    let entry = byTopic.get(m.topic);
+    if (!entry) {
+      entry = { topic: m.topic, records: 0, bytes: 0 };
+      byTopic.set(m.topic, entry);
+    }
+    entry.records++;
+    entry.bytes += (m.key?.length ?? 0) + (Buffer.isBuffer(m.value) ? m.value.length : 0);
+  }
+  return [...byTopic.values()];
 }
