@@ -150,7 +150,7 @@ describe('the transactional outbox', () => {
     }
   });
 
-  it('emits only envelopes valid against their event type’s schema, covering every event type', async () => {
+  it('emits only envelopes valid against their event type’s schema, covering every ecommerce event type', async () => {
     const customer = (
       await h.call('writerA', {
         method: 'POST',
@@ -206,7 +206,10 @@ describe('the transactional outbox', () => {
     const registry = EventSchemaRegistry.load();
     const events = await outboxRows(h.owner, h.tenantA);
     for (const event of events) expect(registry.validate(event.payload), event.event_type).toEqual({ valid: true });
-    expect(new Set(events.map((e) => e.event_type))).toEqual(new Set(registry.eventTypes()));
+    // the registry also holds platform events (analytics.*, quality.*) that no service emits: the services own ecommerce.*
+    const serviceTypes = registry.eventTypes().filter((type) => type.startsWith('ecommerce.'));
+    expect(serviceTypes.length).toBeGreaterThan(0);
+    expect(new Set(events.map((e) => e.event_type))).toEqual(new Set(serviceTypes));
   });
 });
 

@@ -16,14 +16,17 @@ function intervalMs(value: string): number {
 /** Opens the lake (and, for builds, the Kafka producer of correction events) and the warehouse over it. */
 async function withWarehouse<T>(
   withCorrections: boolean,
-  use: (warehouse: import('@bitvelocity/warehouse').Warehouse) => Promise<T>,
+  use: (
+    warehouse: import('@bitvelocity/warehouse').Warehouse,
+    lake: import('@bitvelocity/lakehouse').DuckDb,
+  ) => Promise<T>,
 ): Promise<T> {
   const [{ openLake }, wh] = await Promise.all([import('@bitvelocity/lakehouse'), import('@bitvelocity/warehouse')]);
   const config = loadPlatformConfig();
   const lake = await openLake(config);
   const corrections = withCorrections ? await wh.CorrectionPublisher.create(config.kafka.bootstrapServers) : undefined;
   try {
-    return await use(await wh.Warehouse.create({ lake, ...(corrections ? { corrections } : {}) }));
+    return await use(await wh.Warehouse.create({ lake, ...(corrections ? { corrections } : {}) }), lake);
   } finally {
     await corrections?.close();
     lake.close();
@@ -53,17 +56,35 @@ function buildCommand(): Command {
     .option('--interval <duration>', 'with --follow: pause between builds that found nothing new', '2s')
     .action(async (options: { full?: boolean; follow?: boolean; interval: string }) => {
       const pause = intervalMs(options.interval);
-      await withWarehouse(true, async (warehouse) => {
+      await withWarehouse(true, async (warehouse, lake) => {
+        // The warehouse's quality gate (quality/suites/gold), unless BV_QUALITY_GATES=off.
+        const { layerGate } = await import('@bitvelocity/quality');
+        const beforePublish = await layerGate(lake, 'gold');
+        const gate = beforePublish ? { beforePublish } : {};
+        const held = (report: import('@bitvelocity/warehouse').WarehouseReport) => {
+          if (report.published) return;
+          process.exitCode = 1;
+          print(
+            '  held by the quality gate: `bv quality report` lists it, `bv quality release <batch>` lets it through',
+          );
+        };
         if (options.full) {
-          for (const report of await warehouse.rebuild()) print(summarise(report));
+          for (const report of await warehouse.rebuild(undefined, gate)) {
+            print(summarise(report));
+            held(report);
+          }
           if (!options.follow) return;
         }
         const stop = new AbortController();
         for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => stop.abort());
         do {
-          const report = await warehouse.runOnce({ signal: stop.signal });
-          if (report.read > 0 || !options.follow) print(summarise(report));
-          if (options.follow && report.read === 0) await new Promise((r) => setTimeout(r, pause));
+          const report = await warehouse.runOnce({ ...gate, signal: stop.signal });
+          if (report.read > 0 || !options.follow) {
+            print(summarise(report));
+            held(report);
+          }
+          if (options.follow && (report.read === 0 || !report.published))
+            await new Promise((r) => setTimeout(r, pause));
         } while (options.follow && !stop.signal.aborted);
       });
     });
