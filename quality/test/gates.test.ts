@@ -20,7 +20,7 @@ import type { RawRecord, StreamRecord, TransactionalWriter } from '@bitvelocity/
 import { Warehouse } from '@bitvelocity/warehouse';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { readAll } from '../../streams/test/kafka.js';
-import { gateSuites, gatesEnabled, layerGate } from '../src/index.js';
+import { gateSuites, gatesEnabled, layerGate, qualityReport } from '../src/index.js';
 
 // Silver's refresh and the warehouse build with their real gates (the repository's suite files), on the real lake.
 vi.setConfig({ testTimeout: 90_000 });
@@ -318,7 +318,7 @@ describe('the warehouse build behind its gate', () => {
     );
     expect(failing.map((f) => Number(f.line_amount))).toEqual([25]);
     expect((await alerts()).map((a) => a.payload.batchId)).toContain(batchId);
-    const shown = JSON.parse(bv(['quality', 'report', '--json'], env));
+    const shown = await qualityReport(reader, { metaSchema: env.BV_QUALITY_SCHEMA });
     expect(shown.held).toEqual(expect.arrayContaining([expect.objectContaining({ batchId, status: 'held' })]));
 
     bv(['quality', 'release', batchId], env);
