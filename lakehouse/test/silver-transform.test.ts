@@ -185,7 +185,7 @@ describe('Silver as a supervised lake transform', () => {
       BV_SILVER_JOB: silverJob,
       BV_BRONZE_SCHEMA: bronze.schema,
       BV_SILVER_SCHEMA: tables.orders.schema,
-      BV_SILVER_MAX_BATCH_ROWS: '40',
+      BV_SILVER_MAX_BATCH_ROWS: '100', // each increment also passes the quality gate
       // the job runs Silver's quality gate; its results go to a schema of this spec's own
       BV_QUALITY_SCHEMA: `test_st_${id}_quality`,
       BV_QUALITY_ALERTS_TOPIC: `test.st.${id}.alerts`,
