@@ -1,7 +1,7 @@
 export { retryOnConflict } from './conflicts.js';
 export { DuckDb, type SqlParams, sqlLiteral } from './duckdb.js';
 export { openLake } from './lake.js';
-export { BRONZE_ENVELOPES, bronzeJob } from './layers/bronze.js';
+export { BRONZE_ENVELOPES, bronzeJob, bronzeRow } from './layers/bronze.js';
 export { GOLD_TABLES, GOLD_VIEWS, goldJob } from './layers/gold.js';
 export { type SilverBatchReport, SilverRefresher } from './layers/silver.js';
 export { type SilverTables, silverRowsOf, silverTables } from './layers/silver-tables.js';

@@ -100,7 +100,7 @@ describe('Silver as a supervised lake transform', () => {
   afterAll(async () => {
     for (const cleanup of cleanups.reverse()) await cleanup();
     await writer.close();
-    for (const schema of [bronze.schema, tables.orders.schema])
+    for (const schema of [bronze.schema, tables.orders.schema, `test_st_${id}_quality`])
       await lake.run(`DROP SCHEMA IF EXISTS ${schema} CASCADE`).catch(() => {});
     for (const table of [offsetsTableOf(writerJob), tables.progress])
       await lake.run(`DROP TABLE IF EXISTS ${qualifiedName(table)}`).catch(() => {});
@@ -185,7 +185,10 @@ describe('Silver as a supervised lake transform', () => {
       BV_SILVER_JOB: silverJob,
       BV_BRONZE_SCHEMA: bronze.schema,
       BV_SILVER_SCHEMA: tables.orders.schema,
-      BV_SILVER_MAX_BATCH_ROWS: '40',
+      BV_SILVER_MAX_BATCH_ROWS: '100', // each increment also passes the quality gate
+      // the job runs Silver's quality gate; its results go to a schema of this spec's own
+      BV_QUALITY_SCHEMA: `test_st_${id}_quality`,
+      BV_QUALITY_ALERTS_TOPIC: `test.st.${id}.alerts`,
     };
     // 2 + 1 quarantined rows from the first spec; now 600 more events, each delivered twice, and a few non-JSON rows.
     const expectedOrders = 2 + 600;
@@ -240,5 +243,14 @@ describe('Silver as a supervised lake transform', () => {
     });
     expect(status).toMatchObject({ kind: 'transform', guarantee: 'exactly-once', parallelism: 1, totals: { lag: 0 } });
     expect(bv(['jobs', 'status', silverJob], env)).toMatch(/lag: position \d+, 0 input rows pending/);
+
+    // Every increment the job published passed Silver's quality gate (its quarantine is not gated).
+    const gated = await lake.rows<{ outcome: string; table_name: string }>(
+      `SELECT DISTINCT outcome, split_part(table_name, '.', 2) AS table_name FROM ${env.BV_QUALITY_SCHEMA}.quality_metrics ORDER BY ALL`,
+    );
+    expect(gated).toEqual([
+      { outcome: 'published', table_name: 'order_lines' },
+      { outcome: 'published', table_name: 'orders' },
+    ]);
   }, 300_000);
 });

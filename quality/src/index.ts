@@ -10,6 +10,14 @@ export { EXPECTATION_TYPES, type ExpectationType, SEVERITIES, type Severity } fr
 export { runWithGx } from './engines.js';
 export { type GateCheck, type QualityGateOptions, qualityGate, releaseBatch } from './gate.js';
 export {
+  type GatedLayer,
+  gateSuites,
+  gatesEnabled,
+  type LayerGateOptions,
+  layerGate,
+  qualitySchema,
+} from './gates.js';
+export {
   type Expectation,
   type ExpectationSuite,
   type GxExpectationResult,

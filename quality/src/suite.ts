@@ -24,6 +24,8 @@ export interface SuiteMeta {
   time_column?: string;
   /** A boolean column marking late events: the late-event metric. */
   late_column?: string;
+  /** false: the suite never gates a transform (it still runs in `bv quality run`); Silver's quarantine is so. */
+  gate?: boolean;
   /** Free text, e.g. that a suite waits for its table. */
   notes?: string;
   [key: string]: unknown;
@@ -54,6 +56,7 @@ const SUITE_SCHEMA = {
         keys: { type: 'array', items: { type: 'string', minLength: 1 }, minItems: 1 },
         time_column: { type: 'string', minLength: 1 },
         late_column: { type: 'string', minLength: 1 },
+        gate: { type: 'boolean' },
       },
     },
   },

@@ -1,5 +1,6 @@
 import type { BvError } from '@bitvelocity/core';
 import { silverTables } from '@bitvelocity/lakehouse';
+import { warehouseTables } from '@bitvelocity/warehouse';
 import { describe, expect, it } from 'vitest';
 import { EXPECTATION_TYPES, loadSuites, parseSuite, suiteForTable } from '../src/index.js';
 
@@ -27,13 +28,37 @@ describe('expectation suites', () => {
           if (typeof column === 'string') expect(columns.has(column), `${table.name}.${column}`).toBe(true);
       }
     }
-    expect(suites.filter((s) => s.meta.pending).map((s) => s.meta.table)).toEqual([
-      'gold.dim_customer',
-      'gold.dim_product',
-      'gold.fact_order',
-      'gold.fact_order_line',
-      'gold.mart_daily_sales',
-    ]);
+    expect(suites.filter((s) => s.meta.pending).map((s) => s.meta.table)).toEqual([]);
+  });
+
+  it('has a suite for every fact, dimension and key mart of the warehouse, naming only its columns', () => {
+    const suites = loadSuites();
+    const gold = warehouseTables();
+    for (const table of [
+      gold.dimProduct,
+      gold.dimCustomer,
+      gold.factOrder,
+      gold.factOrderLine,
+      gold.martDailySales,
+      gold.martCustomerLifetimeValue,
+      gold.martHourlyOrdersByStatus,
+      gold.martOrdersPerMinute,
+      gold.martProductPriceHistory,
+    ]) {
+      const found = suiteForTable(suites, table.schema, table.name);
+      expect(found?.meta.table, table.name).toBe(`gold.${table.name}`);
+      const columns = new Set(table.columns.map((c) => c.name));
+      const named = [
+        ...(found?.meta.keys ?? []),
+        ...(found?.meta.time_column ? [found.meta.time_column] : []),
+        ...(found?.expectations ?? []).flatMap((e) => [
+          e.kwargs.column,
+          ...((e.kwargs.column_list as string[] | undefined) ?? []),
+        ]),
+      ];
+      for (const column of named)
+        if (typeof column === 'string') expect(columns.has(column), `${table.name}.${column}`).toBe(true);
+    }
   });
 
   it('a table in another schema finds the suite of its name', () => {

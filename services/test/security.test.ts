@@ -150,7 +150,7 @@ describe('the transactional outbox', () => {
     }
   });
 
-  it('emits only envelopes valid against their event type’s schema, covering every event type', async () => {
+  it('emits only envelopes valid against their event type’s schema, covering every ecommerce event type', async () => {
     const customer = (
       await h.call('writerA', {
         method: 'POST',

@@ -260,7 +260,19 @@ function summariseSilver(reports: import('@bitvelocity/lakehouse').SilverBatchRe
     Object.entries(landed)
       .map(([table, n]) => `${table} ${n}`)
       .join(', ') || 'nothing';
-  return `read ${sum((r) => r.read)} Bronze rows: landed ${tables}; quarantined ${sum((r) => r.quarantined)}, duplicates ${sum((r) => r.duplicates)}, late ${sum((r) => r.late)}`;
+  const held = reports.filter((r) => !r.published);
+  const heldLines = held.map(
+    (r) =>
+      `\nheld by the quality gate, not published (\`bv quality report\`, \`bv quality release <batch>\`): ${r.heldReason}`,
+  );
+  return `read ${sum((r) => r.read)} Bronze rows: landed ${tables}; quarantined ${sum((r) => r.quarantined)}, duplicates ${sum((r) => r.duplicates)}, late ${sum((r) => r.late)}${heldLines.join('')}`;
+}
+
+/** Silver's quality gate (quality/suites/silver), unless BV_QUALITY_GATES=off. */
+async function silverGate(lake: DuckDb) {
+  const { layerGate } = await import('@bitvelocity/quality');
+  const beforePublish = await layerGate(lake, 'silver');
+  return beforePublish ? { beforePublish } : {};
 }
 
 function silverCommand(): Command {
@@ -274,10 +286,17 @@ function silverCommand(): Command {
         : durationMs(options.interval, '--interval');
       await withLake(async (lake, { SilverRefresher, followTransform, runUntilCaughtUp }) => {
         const silver = await SilverRefresher.create(lake);
-        if (!options.follow) return print(summariseSilver(await runUntilCaughtUp(silver)));
+        const gate = await silverGate(lake);
+        if (!options.follow) {
+          const reports = await runUntilCaughtUp(silver, gate);
+          print(summariseSilver(reports));
+          if (reports.some((r) => !r.published)) process.exitCode = 1;
+          return;
+        }
         const stop = new AbortController();
         for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => stop.abort());
         await followTransform(silver, {
+          ...gate,
           signal: stop.signal,
           intervalMs: pause,
           onReport: (report) => {
@@ -302,7 +321,7 @@ function rebuildCommand(): Command {
           `--from takes a date (2026-11-01) or ISO timestamp, got "${options.from}"`,
         );
       await withLake(async (lake, { SilverRefresher, rebuildTransform }) => {
-        const reports = await rebuildTransform(await SilverRefresher.create(lake), from);
+        const reports = await rebuildTransform(await SilverRefresher.create(lake), from, await silverGate(lake));
         print(`removed ${reports[0]?.removed ?? 0} Silver rows derived from Bronze since ${from.toISOString()}`);
         print(summariseSilver(reports.filter((r) => r.read > 0)));
       });

@@ -12,6 +12,7 @@ import {
   QualityPrometheus,
   type QualitySuite,
   qualityReport,
+  qualitySchema,
   qualityTables,
   recordRun,
   releaseBatch,
@@ -132,7 +133,7 @@ export function qualityCommand(): Command {
         const lake = await openLake(config);
         const dir = mkdtempSync(join(tmpdir(), 'bv-quality-'));
         try {
-          const tables = await ensureQualityStore(lake);
+          const tables = await ensureQualityStore(lake, qualitySchema());
           for (const suite of suites) {
             const name = opts.schema ? `${opts.schema}.${suite.meta.table.split('.')[1]}` : suite.meta.table;
             if (!(await existing(lake, name))) {
@@ -184,13 +185,14 @@ export function qualityCommand(): Command {
       const table = opts.table ? tableOf(opts.table) : undefined;
       const lake = await openLake(loadPlatformConfig(), { readOnly: true });
       try {
-        const names = qualityTables();
+        const metaSchema = qualitySchema();
+        const names = qualityTables(metaSchema);
         if (!(await existing(lake, `${names.metrics.schema}.${names.metrics.name}`))) {
           if (opts.json) printJson({ tables: [], held: [] });
           else print('no quality runs yet: `bv quality run`');
           return;
         }
-        const report = await qualityReport(lake, table ? { table } : {});
+        const report = await qualityReport(lake, { metaSchema, ...(table ? { table } : {}) });
         if (opts.json) {
           printJson(report);
           return;
@@ -223,7 +225,10 @@ export function qualityCommand(): Command {
     .action(async (batch: string, opts: { by?: string }) => {
       const lake = await openLake(loadPlatformConfig());
       try {
-        const released = await releaseBatch(lake, batch, opts.by ? { by: opts.by } : {});
+        const released = await releaseBatch(lake, batch, {
+          metaSchema: qualitySchema(),
+          ...(opts.by ? { by: opts.by } : {}),
+        });
         print(
           `released ${batch} (${released.table} from ${released.transform}, ${released.rowCount} rows): the next run of ${released.transform} publishes it`,
         );

@@ -16,7 +16,10 @@ function intervalMs(value: string): number {
 /** Opens the lake (and, for builds, the Kafka producer of correction events) and the warehouse over it. */
 async function withWarehouse<T>(
   withCorrections: boolean,
-  use: (warehouse: import('@bitvelocity/warehouse').Warehouse) => Promise<T>,
+  use: (
+    warehouse: import('@bitvelocity/warehouse').Warehouse,
+    lake: import('@bitvelocity/lakehouse').DuckDb,
+  ) => Promise<T>,
 ): Promise<T> {
   const [{ openLake }, wh] = await Promise.all([import('@bitvelocity/lakehouse'), import('@bitvelocity/warehouse')]);
   const config = loadPlatformConfig();
@@ -27,7 +30,7 @@ async function withWarehouse<T>(
     const warehouse = await wh.Warehouse.create({ lake, ...(corrections ? { corrections } : {}) });
     // Builds as lineage runs with column lineage (a no-op without BV_LINEAGE_URL / _FILE).
     if (withCorrections) lineage = await wh.installWarehouseLineage(warehouse, lake, { config });
-    return await use(warehouse);
+    return await use(warehouse, lake);
   } finally {
     await lineage?.close();
     await corrections?.close();
@@ -59,17 +62,35 @@ function buildCommand(): Command {
     .action(async (options: { full?: boolean; follow?: boolean; interval: string }) => {
       const pause = intervalMs(options.interval);
       const { rebuildTransform, runIncrement } = await import('@bitvelocity/lakehouse');
-      await withWarehouse(true, async (warehouse) => {
+      await withWarehouse(true, async (warehouse, lake) => {
+        // The warehouse's quality gate (quality/suites/gold), unless BV_QUALITY_GATES=off.
+        const { layerGate } = await import('@bitvelocity/quality');
+        const beforePublish = await layerGate(lake, 'gold');
+        const gate = beforePublish ? { beforePublish } : {};
+        const held = (report: import('@bitvelocity/warehouse').WarehouseReport) => {
+          if (report.published) return;
+          process.exitCode = 1;
+          print(
+            '  held by the quality gate: `bv quality report` lists it, `bv quality release <batch>` lets it through',
+          );
+        };
         if (options.full) {
-          for (const report of await rebuildTransform(warehouse)) print(summarise(report));
+          for (const report of await rebuildTransform(warehouse, undefined, gate)) {
+            print(summarise(report));
+            held(report);
+          }
           if (!options.follow) return;
         }
         const stop = new AbortController();
         for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => stop.abort());
         do {
-          const report = await runIncrement(warehouse, { signal: stop.signal });
-          if (report.read > 0 || !options.follow) print(summarise(report));
-          if (options.follow && report.read === 0) await new Promise((r) => setTimeout(r, pause));
+          const report = await runIncrement(warehouse, { ...gate, signal: stop.signal });
+          if (report.read > 0 || !options.follow) {
+            print(summarise(report));
+            held(report);
+          }
+          if (options.follow && (report.read === 0 || !report.published))
+            await new Promise((r) => setTimeout(r, pause));
         } while (options.follow && !stop.signal.aborted);
       });
     });

@@ -16,7 +16,7 @@ import {
   SilverRefresher,
   sqlLiteral,
 } from '@bitvelocity/lakehouse';
-import { runGreatExpectations } from '@bitvelocity/quality';
+import { layerGate } from '@bitvelocity/quality';
 import { createServiceDeps, createServicesApp, ensureAppRole, hashPassword, migrate } from '@bitvelocity/services';
 import { ensureJobTopics, type JobDefinition, jobStatus, runWorker, type WorkerStatus } from '@bitvelocity/streams';
 import customerSessions from '@bitvelocity/streams/jobs/customer-sessions';
@@ -28,7 +28,7 @@ import pg from 'pg';
 import { type Activity, placeOrders } from './activity.js';
 import { type ApiCall, apiClient } from './api-client.js';
 import { bronzeLanded, goldMatchesSilver, type LayerCheck, lakeAgreesWithPostgres, silverTyped } from './checks.js';
-import { silverOrdersSuite } from './quality.js';
+import { checkSilverOrders } from './quality.js';
 
 export interface DemoStep {
   name: string;
@@ -97,6 +97,7 @@ export async function runPipelineDemo(config: PlatformConfig, options: DemoOptio
   const stopSilver = new AbortController();
   let lake: DuckDb | undefined;
   let silverLake: DuckDb | undefined;
+  let silverGate: Awaited<ReturnType<typeof layerGate>>;
   let closeServices: (() => Promise<void>) | undefined;
   let api: ApiCall | undefined;
   const activity: Activity = {
@@ -178,7 +179,10 @@ export async function runPipelineDemo(config: PlatformConfig, options: DemoOptio
       }
       silverLake = await openLake(config);
       const refresher = await SilverRefresher.create(silverLake);
+      // Silver's quality gate, as `bv lake silver` and the deployed job run it (BV_QUALITY_GATES=off: none).
+      silverGate = await layerGate(silverLake, 'silver', { config });
       silverLoop = followTransform(refresher, {
+        ...(silverGate ? { beforePublish: silverGate } : {}),
         signal: stopSilver.signal,
         intervalMs: 300,
         onError: (error) => log.warn({ err: error }, 'silver refresh failed'),
@@ -224,19 +228,28 @@ export async function runPipelineDemo(config: PlatformConfig, options: DemoOptio
 
     await step('gold: each closed minute window equals the count from Silver', () => goldMatchesSilver(check));
 
-    await step('quality: Great Expectations suite on the Silver orders', async () => {
+    await step('quality: the Silver orders suite, native runner and Great Expectations agreeing', async () => {
       const parquet = join(scratch, 'orders.parquet');
+      const relation = `(SELECT * FROM silver.orders WHERE tenant_id = ${t})`;
       await lakeDb.run(
-        `COPY (SELECT event_id, event_type, status, amount::DOUBLE AS amount, _lateness_ms
-                 FROM silver.orders WHERE tenant_id = ${t}) TO ${sqlLiteral(parquet)} (FORMAT parquet)`,
+        `COPY (SELECT * REPLACE (amount::DOUBLE AS amount) FROM ${relation}) TO ${sqlLiteral(parquet)} (FORMAT parquet)`,
       );
-      const gx = await runGreatExpectations({
+      const { native, gx, disagreements } = await checkSilverOrders(lakeDb, {
         python: config.gx.python,
-        dataPath: parquet,
-        suite: silverOrdersSuite(activity.orders.length + activity.paid + activity.shipped + activity.cancelled),
+        relation,
+        parquet,
+        rows: activity.orders.length + activity.paid + activity.shipped + activity.cancelled,
       });
-      if (!gx.success) throw new Error(`suite failed: ${JSON.stringify(gx.results.filter((r) => !r.success))}`);
-      return `${gx.results.length}/${gx.results.length} expectations met (GX ${gx.gxVersion})`;
+      const failed = native.results.filter((r) => !r.success && r.severity === 'critical');
+      if (failed.length > 0) throw new Error(`suite failed: ${JSON.stringify(failed)}`);
+      if (disagreements.length > 0) throw new Error(`native and GX disagree: ${disagreements.join('; ')}`);
+      const warnings = native.results.filter((r) => !r.success).length;
+      const held = silverGate?.checks.filter((c) => c.outcome === 'held').length ?? 0;
+      return [
+        `native ${native.results.length - warnings}/${native.results.length} expectations met${warnings ? ` (${warnings} warnings)` : ''} in ${native.durationMs} ms`,
+        `Great Expectations agrees on the ${gx.results.length} it runs (${gx.skipped.length} platform-only left out) in ${gx.durationMs} ms`,
+        silverGate ? `Silver's gate checked ${silverGate.checks.length} increments, held ${held}` : 'Silver gate off',
+      ].join('; ');
     });
   } finally {
     stopSilver.abort();

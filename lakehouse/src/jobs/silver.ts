@@ -11,6 +11,12 @@ export default transformJob({
   name: env.BV_SILVER_JOB ?? 'silver',
   description: 'Silver from Bronze: typed, deduplicated, invalid rows quarantined',
   intervalMs: 300,
+  // Silver's quality gate (quality/suites/silver; BV_QUALITY_GATES=off turns it off). Imported when the job starts:
+  // the quality package builds on this one, so the lakehouse library itself does not depend on it.
+  beforePublish: async (lake) => {
+    const { layerGate } = await import('@bitvelocity/quality');
+    return layerGate(lake, 'silver');
+  },
   create: (lake) =>
     SilverRefresher.create(lake, {
       ...(env.BV_SILVER_JOB ? { name: env.BV_SILVER_JOB } : {}),

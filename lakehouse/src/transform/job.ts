@@ -3,7 +3,7 @@ import { defineTransformJob, type TransformJobDefinition, type TransformJobStatu
 import type { DuckDb } from '../duckdb.js';
 import { openLake } from '../lake.js';
 import { installTransformLineage } from '../lineage.js';
-import type { LakeTransform, TransformLag } from './contract.js';
+import type { LakeTransform, PublishHook, TransformLag } from './contract.js';
 import { followTransform } from './runner.js';
 
 export interface TransformJobOptions {
@@ -14,6 +14,8 @@ export interface TransformJobOptions {
   create: (lake: DuckDb) => Promise<LakeTransform>;
   /** The pause after an increment that found nothing new, in ms. */
   intervalMs?: number;
+  /** The publish hook every increment passes (a quality gate), built over the worker's lake connection. */
+  beforePublish?: (lake: DuckDb) => Promise<PublishHook | undefined>;
 }
 
 const lagJson = (lag: TransformLag): TransformJobStatus['lag'] => ({
@@ -39,6 +41,7 @@ export function transformJob(options: TransformJobOptions): TransformJobDefiniti
       const lineage = installTransformLineage();
       try {
         const transform = await options.create(lake);
+        const beforePublish = await options.beforePublish?.(lake);
         const status: TransformJobStatus = {
           workerId,
           runs: 0,
@@ -51,11 +54,15 @@ export function transformJob(options: TransformJobOptions): TransformJobDefiniti
         report({ ...status });
         logger.info({ transform: transform.name, position: status.lag.position }, 'transform started');
         await followTransform(transform, {
+          ...(beforePublish ? { beforePublish } : {}),
           signal,
           intervalMs: options.intervalMs ?? 500,
           onReport: async (run) => {
             status.runs++;
-            if (!run.published) status.held++;
+            if (!run.published) {
+              status.held++;
+              logger.warn({ reason: run.heldReason, position: run.position }, 'increment held back, not published');
+            }
             status.lastRunAt = new Date().toISOString();
             status.lag = lagJson(await transform.lag());
             report({ ...status });
