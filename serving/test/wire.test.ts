@@ -7,7 +7,8 @@ import { promisify } from 'node:util';
 import { type AnalystTestLake, createAnalystTestLake } from '@bitvelocity/warehouse/testing';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { addAnalystUser, type PgServer, startPgServer, verifiersFromFile } from '../src/index.js';
+import { addAnalystUser, startPgServer, verifiersFromFile } from '../src/index.js';
+import type { PgServer } from '../src/wire/server.js';
 import { psycopgPython } from './psycopg.js';
 
 const run = promisify(execFile);
