@@ -9,8 +9,8 @@ import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { addAnalystUser, startPgServer, verifiersFromFile } from '@bitvelocity/serving';
 import { AnalystDatabase } from '@bitvelocity/warehouse';
+import { createAnalystTestLake } from '@bitvelocity/warehouse/testing';
 import pg from 'pg';
-import { createAnalystTestLake } from '../warehouse/test/sql-lake.js';
 
 const quick = process.argv.includes('--quick');
 const iterations = quick ? 50 : 300;

@@ -1,12 +1,76 @@
-export * from './config.js';
-export * from './diagnostics.js';
-export * from './duration.js';
-export * from './errors.js';
-export * from './events/index.js';
-export * from './lineage/index.js';
-export * from './logger.js';
-export * from './money.js';
-export * from './process.js';
-export * from './retry.js';
-export * from './topics.js';
-export * from './wait.js';
+export type { Logger } from './../../node_modules/pino/pino.d.js';
+export {
+  bvHome,
+  type Env,
+  loadPlatformConfig,
+  type PlatformConfig,
+  platformConfigFile,
+  postgresUrl,
+} from './config.js';
+export {
+  type CheckpointCommittedEvent,
+  diagnostics,
+  type JobCrashedEvent,
+  type JobKind,
+  type JobWorkerEvent,
+  type LakeCommitEvent,
+  type TransformRunSummary,
+  type TransformTableRef,
+} from './diagnostics.js';
+export { parseDuration } from './duration.js';
+export {
+  BvError,
+  type BvErrorOptions,
+  CommandError,
+  ConfigError,
+  type ErrorCode,
+  errorMessage,
+  StackError,
+} from './errors.js';
+export { createEnvelope, type Envelope } from './events/envelope.js';
+export { EventSchemaRegistry } from './events/registry.js';
+export {
+  type CustomerRegisteredPayload,
+  type CustomerUpdatedPayload,
+  type EcommerceEventType,
+  EVENT_TYPES,
+  type EventPayloads,
+  type OrderCancelledPayload,
+  type OrderCreatedPayload,
+  type OrderPaidPayload,
+  type OrderShippedPayload,
+  type ProductCreatedPayload,
+  type ProductDeletedPayload,
+  type ProductPriceChangedPayload,
+  type ProductUpdatedPayload,
+} from './events/types.js';
+export { LineageClient } from './lineage/client.js';
+export { DEPLOYED_RUN_ENV, deployedRunFromEnv, JobRun, LineageEmitter } from './lineage/emitter.js';
+export { inputDataset, newRunId, outputDataset, runEvent } from './lineage/events.js';
+export { BV_PRODUCER, facets } from './lineage/facets.js';
+export { BV_JOB_NAMESPACE, type DatasetId, datasetNames, lakeCatalogOf } from './lineage/naming.js';
+export { FileTransport } from './lineage/transport.js';
+export type {
+  ColumnLineageDatasetFacet,
+  DatasetEvent,
+  DatasetFacets,
+  InputDataset,
+  InputDatasetFacets,
+  JobEvent,
+  LineageEvent,
+  OutputDataset,
+  RunEvent,
+} from './lineage/types.js';
+export { OpenLineageValidator } from './lineage/validate.js';
+export { createLogger } from './logger.js';
+export { fromCents, multiplyDecimal, toCents } from './money.js';
+export { isAlive } from './process.js';
+export { retry } from './retry.js';
+export {
+  AGGREGATE_TOPICS,
+  type AggregateTopic,
+  ANALYTICS_TOPICS,
+  deadLetterTopicOf,
+  dedupedTopicOf,
+} from './topics.js';
+export { waitFor } from './wait.js';

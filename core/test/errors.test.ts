@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { BvError, isRetriable, retry } from '../src/index.js';
+import { BvError, retry } from '../src/index.js';
+import { isRetriable } from '../src/retry.js';
 
 const read = (path: string) => readFileSync(new URL(path, import.meta.url), 'utf8');
 

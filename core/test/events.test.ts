@@ -1,6 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { backwardCompatibilityProblems, createEnvelope, EventSchemaRegistry, parseEventType } from '../src/index.js';
+import { backwardCompatibilityProblems } from '../src/events/compatibility.js';
+import { parseEventType } from '../src/events/envelope.js';
+import { createEnvelope, EventSchemaRegistry } from '../src/index.js';
 
 const registry = EventSchemaRegistry.load();
 const traceId = '4bf92f3577b34da6a3ce929d0e0e4736';

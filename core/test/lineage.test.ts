@@ -7,13 +7,10 @@ import { Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
 import {
   BV_JOB_NAMESPACE,
-  datasetEvent,
   datasetNames,
   FileTransport,
   facets,
-  HttpTransport,
   inputDataset,
-  jobEvent,
   LineageClient,
   LineageEmitter,
   type LineageEvent,
@@ -22,6 +19,8 @@ import {
   outputDataset,
   runEvent,
 } from '../src/index.js';
+import { datasetEvent, jobEvent } from '../src/lineage/events.js';
+import { HttpTransport } from '../src/lineage/transport.js';
 
 const validator = OpenLineageValidator.load();
 const expectValid = (event: unknown) => expect(validator.violations(event, { facets: true })).toEqual([]);

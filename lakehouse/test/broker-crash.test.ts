@@ -21,8 +21,8 @@ import {
   openLake,
   qualifiedName,
 } from '@bitvelocity/lakehouse';
+import { readAll } from '@bitvelocity/streams/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readAll } from '../../streams/test/kafka.js';
 
 /**
  * Only the broker is isolated (it is the one killed); the job registry and the lake stay on the shared stack, under
@@ -30,7 +30,7 @@ import { readAll } from '../../streams/test/kafka.js';
  */
 const PORT_BASE = 46_600;
 const BRONZE_JOB = fileURLToPath(new URL('./fixtures/bronze-small-batches.ts', import.meta.url));
-const DEDUPE_JOB = fileURLToPath(new URL('../../streams/test/fixtures/dedupe-crash-job.ts', import.meta.url));
+const DEDUPE_JOB = fileURLToPath(new URL('./fixtures/dedupe-crash-job.ts', import.meta.url));
 const config = loadPlatformConfig();
 const exec = promisify(execFile);
 

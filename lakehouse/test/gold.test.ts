@@ -1,9 +1,9 @@
 import { createLogger, deadLetterTopicOf, loadPlatformConfig } from '@bitvelocity/core';
 import { createTopic, produce, waitFor } from '@bitvelocity/infra/testing';
 import { ensureJobTopics, runWorker } from '@bitvelocity/streams';
+import { readAll } from '@bitvelocity/streams/testing';
 import { Admin } from '@platformatic/kafka';
 import { afterAll, describe, expect, it } from 'vitest';
-import { readAll } from '../../streams/test/kafka.js';
 import { type DuckDb, GOLD_VIEWS, goldJob, lakeSystem, offsetsTableOf, openLake, qualifiedName } from '../src/index.js';
 
 const config = loadPlatformConfig();

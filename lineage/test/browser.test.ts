@@ -6,7 +6,8 @@ import { launchChromium } from '@bitvelocity/infra';
 import pg from 'pg';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type LineageServer, startLineageServer } from '../src/index.js';
+import { startLineageServer } from '../src/index.js';
+import type { LineageServer } from '../src/server.js';
 import { pipelineEvents } from './fixtures.js';
 
 const ownerUrl = postgresUrl(loadPlatformConfig().postgres);

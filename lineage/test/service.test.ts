@@ -2,7 +2,8 @@ import { randomUUID } from 'node:crypto';
 import { BV_JOB_NAMESPACE, loadPlatformConfig, OpenLineageValidator, postgresUrl } from '@bitvelocity/core';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type LineageServer, startLineageServer } from '../src/index.js';
+import { startLineageServer } from '../src/index.js';
+import type { LineageServer } from '../src/server.js';
 import { bronze, gold, ids, orderTopic, outbox, pipelineEvents, silver } from './fixtures.js';
 
 const config = loadPlatformConfig();

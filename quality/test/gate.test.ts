@@ -10,8 +10,8 @@ import {
   type TransformContext,
   type TransformReport,
 } from '@bitvelocity/lakehouse';
+import { readAll } from '@bitvelocity/streams/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readAll } from '../../streams/test/kafka.js';
 import {
   ensureQualityStore,
   kafkaAlerts,

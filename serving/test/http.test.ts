@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { GOLD_VIEWS } from '@bitvelocity/lakehouse';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SERVING_API_ERRORS } from '../src/index.js';
+import { SERVING_API_ERRORS } from '../src/http/errors.js';
 import { type ServingHarness, startServingHarness } from './serving-harness.js';
 
 let h: ServingHarness;

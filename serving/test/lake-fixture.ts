@@ -12,7 +12,7 @@ import {
   silverRowsOf,
   silverTables,
 } from '@bitvelocity/lakehouse';
-import type { LakeSchemas } from '../src/index.js';
+import type { LakeSchemas } from '../src/http/aggregates.js';
 
 /**
  * A Silver and a Gold of the spec's own in the shared lake (schemas named after the run), with the platform's table

@@ -11,7 +11,8 @@ import {
 } from '@bitvelocity/services';
 import type { FastifyInstance } from 'fastify';
 import pg from 'pg';
-import { createServingApp, type ServingApp } from '../src/index.js';
+import type { ServingApp } from '../src/http/app.js';
+import { createServingApp } from '../src/index.js';
 import { LakeFixture, landed } from './lake-fixture.js';
 
 export const config = loadPlatformConfig();

@@ -4,10 +4,11 @@ import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { type AnalystTestLake, createAnalystTestLake } from '@bitvelocity/warehouse/testing';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type AnalystTestLake, createAnalystTestLake } from '../../warehouse/test/sql-lake.js';
-import { addAnalystUser, type PgServer, startPgServer, verifiersFromFile } from '../src/index.js';
+import { addAnalystUser, startPgServer, verifiersFromFile } from '../src/index.js';
+import type { PgServer } from '../src/wire/server.js';
 import { psycopgPython } from './psycopg.js';
 
 const run = promisify(execFile);

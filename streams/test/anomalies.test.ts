@@ -2,10 +2,11 @@
 // zero-spread and non-finite cases, episodes, calibration, the robust and seasonal baselines, eviction and the options.
 import { BvError, deadLetterTopicOf } from '@bitvelocity/core';
 import { describe, expect, it } from 'vitest';
-import { defineJob, jsonRecords, kafkaSink, Task, type ZScoreOptions } from '../src/index.js';
+import { defineJob, jsonRecords, kafkaSink, type ZScoreOptions } from '../src/index.js';
 import { calibrated, twoSidedTail } from '../src/operators/anomaly/calibrate.js';
 import { medianAndMad } from '../src/operators/anomaly/robust.js';
 import { RollingWindow } from '../src/operators/anomaly/window.js';
+import { Task } from '../src/runtime/task.js';
 import { type GoldenEvent, raw, run, values } from './golden.js';
 
 const source = jsonRecords<GoldenEvent>({

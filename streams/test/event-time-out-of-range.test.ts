@@ -1,6 +1,7 @@
 import { deadLetterTopicOf } from '@bitvelocity/core';
 import { describe, expect, it } from 'vitest';
-import { count, DEAD_LETTER_HEADERS, defineJob, jsonRecords, kafkaSink, tumbling } from '../src/index.js';
+import { count, defineJob, jsonRecords, kafkaSink, tumbling } from '../src/index.js';
+import { DEAD_LETTER_HEADERS } from '../src/runtime/dead-letter.js';
 import { isoOrNull } from '../src/runtime/event-time.js';
 import { Task } from '../src/runtime/task.js';
 import { type GoldenEvent, raw, values } from './golden.js';

@@ -2,7 +2,8 @@ import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { loadPlatformConfig } from '@bitvelocity/core';
 import { describe, expect, it } from 'vitest';
-import { count, defineJob, JobRegistry, jsonRecords, kafkaSink, Task, tumbling } from '../src/index.js';
+import { count, defineJob, JobRegistry, jsonRecords, kafkaSink, tumbling } from '../src/index.js';
+import { Task } from '../src/runtime/task.js';
 import { BV } from './cli.js';
 
 const INVALID = fileURLToPath(new URL('./fixtures/stateful-lake-job.ts', import.meta.url));

@@ -2,7 +2,7 @@ import { fileURLToPath } from 'node:url';
 import { loadPlatformConfig } from '@bitvelocity/core';
 import { Admin, ConfigResourceTypes, ListOffsetTimestamps } from '@platformatic/kafka';
 import { afterAll, describe, expect, it } from 'vitest';
-import { changelogTopicOf, jobGroupId } from '../src/index.js';
+import { changelogTopicOf, jobGroupId } from '../src/kafka/topics.js';
 import { bv, stopJob } from './cli.js';
 import { createTopic, produce, readAll, waitFor } from './kafka.js';
 

@@ -5,15 +5,9 @@ import { diagnostics, FileTransport, LineageClient, loadPlatformConfig, OpenLine
 import { Admin } from '@platformatic/kafka';
 import { Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
-import {
-  defineJob,
-  jsonRecords,
-  kafkaSink,
-  runWorker,
-  StreamRunProgress,
-  sinkTopics,
-  sourceTopics,
-} from '../src/index.js';
+import { sinkTopics, sourceTopics } from '../src/api/job.js';
+import { StreamRunProgress } from '../src/deploy/lineage.js';
+import { defineJob, jsonRecords, kafkaSink, runWorker } from '../src/index.js';
 import { ensureJobTopics } from '../src/kafka/topics.js';
 import { createTopic, produce, waitFor } from './kafka.js';
 

@@ -1,15 +1,8 @@
 import { deadLetterTopicOf } from '@bitvelocity/core';
 import { describe, expect, it } from 'vitest';
-import {
-  type Aggregate,
-  count,
-  DEAD_LETTER_HEADERS,
-  defineJob,
-  jsonRecords,
-  kafkaSink,
-  session,
-  tumbling,
-} from '../src/index.js';
+import { count, defineJob, jsonRecords, kafkaSink, session, tumbling } from '../src/index.js';
+import type { Aggregate } from '../src/operators/windows/aggregates.js';
+import { DEAD_LETTER_HEADERS } from '../src/runtime/dead-letter.js';
 import { Task } from '../src/runtime/task.js';
 import { type GoldenEvent, raw, run, values } from './golden.js';
 

@@ -1,6 +1,7 @@
 import { deadLetterTopicOf } from '@bitvelocity/core';
 import { describe, expect, it } from 'vitest';
-import { DEAD_LETTER_HEADERS, defineJob, jsonRecords, kafkaSink, sum, tumbling } from '../src/index.js';
+import { defineJob, jsonRecords, kafkaSink, sum, tumbling } from '../src/index.js';
+import { DEAD_LETTER_HEADERS } from '../src/runtime/dead-letter.js';
 import { type GoldenEvent, raw, run, values } from './golden.js';
 
 const at = (seconds: number) => new Date(seconds * 1000).toISOString();

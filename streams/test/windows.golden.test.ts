@@ -1,16 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import {
-  aggregates,
-  count,
-  defineJob,
-  hopping,
-  jsonRecords,
-  kafkaSink,
-  max,
-  session,
-  sum,
-  tumbling,
-} from '../src/index.js';
+import { aggregates, count, defineJob, hopping, jsonRecords, kafkaSink, session, sum, tumbling } from '../src/index.js';
+import { max } from '../src/operators/windows/aggregates.js';
 import { Task } from '../src/runtime/task.js';
 import { type GoldenEvent, raw, run, values } from './golden.js';
 

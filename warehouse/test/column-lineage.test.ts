@@ -8,7 +8,7 @@ import {
   silverTables,
 } from '@bitvelocity/lakehouse';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SqlColumnLineage, warehouseColumnLineage } from '../src/index.js';
+import { SqlColumnLineage, warehouseColumnLineage } from '../src/lineage.js';
 import { warehouseInputs, warehouseTables } from '../src/tables.js';
 
 const config = loadPlatformConfig();

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type AnalystTestLake, createAnalystTestLake } from './sql-lake.js';
+import { type AnalystTestLake, createAnalystTestLake } from '../src/testing.js';
 
 const BV = join(import.meta.dirname, '../../cli/bin/bv.js');
 

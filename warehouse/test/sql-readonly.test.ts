@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AnalystDatabase, type AnalystSession, type SqlError } from '../src/index.js';
-import { type AnalystTestLake, createAnalystTestLake } from './sql-lake.js';
+import { type AnalystTestLake, createAnalystTestLake } from '../src/testing.js';
 
 const SLOW_QUERY = 'SELECT count(*) FROM range(5000000000) t(i) WHERE i % 7 = 3';
 

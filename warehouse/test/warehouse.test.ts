@@ -23,14 +23,10 @@ import {
 import { Consumer, MessagesStreamModes, stringDeserializers } from '@platformatic/kafka';
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import {
-  CorrectionPublisher,
-  installWarehouseLineage,
-  memberKeySql,
-  OPEN_VALID_TO,
-  type OrderFactCorrected,
-  Warehouse,
-} from '../src/index.js';
+import type { OrderFactCorrected } from '../src/corrections.js';
+import { CorrectionPublisher, installWarehouseLineage, Warehouse } from '../src/index.js';
+import { memberKeySql } from '../src/models.js';
+import { OPEN_VALID_TO } from '../src/tables.js';
 
 // builds commit to the shared lake; a loaded machine makes a build take seconds
 vi.setConfig({ testTimeout: 60_000 });

@@ -1,3 +1,4 @@
+// The warehouse's test kit for every package's specs and benches (`@bitvelocity/warehouse/testing`).
 import { randomUUID } from 'node:crypto';
 import { loadPlatformConfig, type PlatformConfig } from '@bitvelocity/core';
 import { DuckDb, openLake, sqlLiteral } from '@bitvelocity/lakehouse';
