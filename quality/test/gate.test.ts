@@ -12,9 +12,9 @@ import {
 } from '@bitvelocity/lakehouse';
 import { readAll } from '@bitvelocity/streams/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { kafkaAlerts } from '../src/alerts.js';
 import {
   ensureQualityStore,
-  kafkaAlerts,
   parseSuite,
   QualityPrometheus,
   qualityGate,

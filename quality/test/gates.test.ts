@@ -20,7 +20,8 @@ import type { RawRecord, StreamRecord, TransactionalWriter } from '@bitvelocity/
 import { Warehouse } from '@bitvelocity/warehouse';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { readAll } from '../../streams/test/kafka.js';
-import { gateSuites, gatesEnabled, layerGate, qualityReport } from '../src/index.js';
+import { gateSuites, gatesEnabled } from '../src/gates.js';
+import { layerGate, qualityReport } from '../src/index.js';
 
 // Silver's refresh and the warehouse build with their real gates (the repository's suite files), on the real lake.
 vi.setConfig({ testTimeout: 90_000 });

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { BvError, loadPlatformConfig } from '@bitvelocity/core';
 import { DuckDb } from '@bitvelocity/lakehouse';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runGreatExpectations } from '../src/index.js';
+import { runGreatExpectations } from '../src/gx.js';
 
 const config = loadPlatformConfig();
 const dir = mkdtempSync(join(tmpdir(), 'bv-gx-'));

@@ -4,15 +4,10 @@ import { join } from 'node:path';
 import { loadPlatformConfig } from '@bitvelocity/core';
 import { DuckDb, sqlLiteral } from '@bitvelocity/lakehouse';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  computeMetrics,
-  EXPECTATION_TYPES,
-  parseSuite,
-  qualityFacets,
-  runGreatExpectations,
-  runNative,
-  type SuiteRun,
-} from '../src/index.js';
+import { EXPECTATION_TYPES } from '../src/catalog.js';
+import { runGreatExpectations } from '../src/gx.js';
+import { computeMetrics, parseSuite, runNative, type SuiteRun } from '../src/index.js';
+import { qualityFacets } from '../src/lineage.js';
 
 const config = loadPlatformConfig();
 const dir = mkdtempSync(join(tmpdir(), 'bv-parity-'));

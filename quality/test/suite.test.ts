@@ -2,7 +2,8 @@ import type { BvError } from '@bitvelocity/core';
 import { silverTables } from '@bitvelocity/lakehouse';
 import { warehouseTables } from '@bitvelocity/warehouse';
 import { describe, expect, it } from 'vitest';
-import { EXPECTATION_TYPES, loadSuites, parseSuite, suiteForTable } from '../src/index.js';
+import { EXPECTATION_TYPES } from '../src/catalog.js';
+import { loadSuites, parseSuite, suiteForTable } from '../src/index.js';
 
 const refusal = (value: unknown): BvError => {
   try {
