@@ -1,7 +1,6 @@
 import { BvError, loadPlatformConfig } from '@bitvelocity/core';
 import { Command } from 'commander';
-
-const print = (line: string) => process.stdout.write(`${line}\n`);
+import { print } from '../output.js';
 
 const offset = (value: string) => {
   if (!/^[0-9]+$/.test(value)) throw new BvError('JOB_BAD_OPTION', `"${value}" is not an offset (0 or more)`);

@@ -1,13 +1,6 @@
 import { loadPlatformConfig, postgresUrl } from '@bitvelocity/core';
-import { Command, InvalidArgumentError } from 'commander';
-
-const print = (line: string) => process.stdout.write(`${line}\n`);
-
-function port(value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new InvalidArgumentError('a TCP port (0-65535)');
-  return n;
-}
+import { Command } from 'commander';
+import { print, tcpPort } from '../output.js';
 
 /** `bv lineage ...`: the OpenLineage service (Marquez-compatible API) and the reviewers' browser. */
 export function lineageCommand(): Command {
@@ -18,7 +11,7 @@ export function lineageCommand(): Command {
     .description(
       'serve POST /api/v1/lineage, the Marquez-compatible read API and the browser (tokens: the services JWT secret)',
     )
-    .option('--port <port>', 'TCP port', port, 5000)
+    .option('--port <port>', 'TCP port', tcpPort('CLI_BAD_OPTION', '--port', true), 5000)
     .option('--host <host>', 'interface to listen on', '127.0.0.1')
     .option('--schema <schema>', 'Postgres schema of the lineage store', 'lineage')
     .action(async (options: { port: number; host: string; schema: string }) => {

@@ -1,19 +1,6 @@
 import { BvError, loadPlatformConfig } from '@bitvelocity/core';
-import { Command, InvalidArgumentError } from 'commander';
-
-const print = (line: string) => process.stdout.write(`${line}\n`);
-
-function port(value: string): number {
-  const n = Number(value);
-  if (!/^\d+$/.test(value) || n < 0 || n > 65535) throw new InvalidArgumentError('must be a TCP port (0-65535)');
-  return n;
-}
-
-function positiveInt(value: string): number {
-  const n = Number(value);
-  if (!/^\d+$/.test(value) || n < 1) throw new InvalidArgumentError('must be a positive whole number');
-  return n;
-}
+import { Command } from 'commander';
+import { positiveInt, print, tcpPort } from '../output.js';
 
 async function readPasswordFromStdin(): Promise<string> {
   const chunks: Buffer[] = [];
@@ -59,12 +46,16 @@ function usersCommand(): Command {
 export function pgServeCommand(): Command {
   const command = new Command('pg-serve')
     .description('serve Gold and Silver read-only over the Postgres wire protocol; stops on SIGINT/SIGTERM')
-    .option('--port <port>', 'TCP port (default 15432)', port)
+    .option('--port <port>', 'TCP port (default 15432)', tcpPort('WIRE_BAD_OPTION', '--port', true))
     .option('--host <host>', 'address to listen on (default 127.0.0.1)')
     .option('--tls-cert <file>', 'PEM certificate; with --tls-key every client must use TLS')
     .option('--tls-key <file>', 'PEM private key')
-    .option('--timeout <ms>', 'statement timeout in milliseconds (default 30000)', positiveInt)
-    .option('--row-limit <rows>', 'rows a result keeps (default 100000)', positiveInt)
+    .option(
+      '--timeout <ms>',
+      'statement timeout in milliseconds (default 30000)',
+      positiveInt('WIRE_BAD_OPTION', '--timeout'),
+    )
+    .option('--row-limit <rows>', 'rows a result keeps (default 100000)', positiveInt('WIRE_BAD_OPTION', '--row-limit'))
     .action(
       async (options: {
         port?: number;

@@ -23,9 +23,7 @@ import {
   type TableMetrics,
 } from '@bitvelocity/quality';
 import { Command } from 'commander';
-
-const print = (line: string) => process.stdout.write(`${line}\n`);
-const printJson = (value: unknown) => print(JSON.stringify(value, null, 2));
+import { print, printJson } from '../output.js';
 
 function engineOf(value: string): 'native' | 'gx' {
   if (value !== 'native' && value !== 'gx')

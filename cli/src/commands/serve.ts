@@ -1,19 +1,6 @@
 import { loadPlatformConfig } from '@bitvelocity/core';
-import { Command, InvalidArgumentError } from 'commander';
-
-const print = (line: string) => process.stdout.write(`${line}\n`);
-
-function port(value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new InvalidArgumentError('must be a TCP port');
-  return n;
-}
-
-function positive(value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('must be a positive whole number');
-  return n;
-}
+import { Command } from 'commander';
+import { positiveInt, print, tcpPort } from '../output.js';
 
 /** `bv serve`: the read-only query API and the live dashboard over the lake, verifying the services' tokens. */
 export function serveCommand(): Command {
@@ -22,10 +9,20 @@ export function serveCommand(): Command {
       'serve Gold read-only: the query API (/v1, /openapi.json), the live dashboard (/) and the Postgres wire protocol',
     )
     .option('--host <host>', 'address to listen on', '127.0.0.1')
-    .option('--port <port>', 'HTTP port', port, 8090)
-    .option('--connections <n>', 'read-only lake connections for queries', positive, 2)
+    .option('--port <port>', 'HTTP port', tcpPort('CLI_BAD_OPTION', '--port', true), 8090)
+    .option(
+      '--connections <n>',
+      'read-only lake connections for queries',
+      positiveInt('CLI_BAD_OPTION', '--connections'),
+      2,
+    )
     .option('--jobs <names>', 'comma-separated stream jobs for the freshness panel (default: every registered job)')
-    .option('--pg-port <port>', "Postgres wire-protocol port for analysts' tools (see `bv pg-serve`)", port, 15432)
+    .option(
+      '--pg-port <port>',
+      "Postgres wire-protocol port for analysts' tools (see `bv pg-serve`)",
+      tcpPort('CLI_BAD_OPTION', '--pg-port', true),
+      15432,
+    )
     .option('--no-pg', 'do not serve the Postgres wire protocol')
     .action(
       async (options: {
