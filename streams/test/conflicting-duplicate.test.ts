@@ -15,7 +15,7 @@ const created = (eventId: string, name: string) => {
     tenantId: 't1',
     partitionKey: productId,
     traceId: '0'.repeat(32),
-    occurredAt: new Date(1_800_000_000_000),
+    occurredAt: new Date(1_790_000_000_000),
     payload: { productId, sku: name, name, category: 'c', price: '1.00', currency: 'EUR', version: 1 },
   });
 };
@@ -24,7 +24,7 @@ const raw = (value: object): RawRecord => ({
   topic: TOPIC,
   partition: 0,
   offset: offset++,
-  timestamp: 1_800_000_000_000,
+  timestamp: 1_790_000_000_000,
   key: undefined,
   value: Buffer.from(JSON.stringify(value)),
   headers: new Map(),

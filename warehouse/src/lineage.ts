@@ -51,6 +51,10 @@ const AGGREGATES = new Set([
   'avg',
   'arg_min',
   'arg_max',
+  'arg_min_null',
+  'arg_max_null',
+  'min_by',
+  'max_by',
   'first',
   'last',
   'list',
@@ -58,6 +62,9 @@ const AGGREGATES = new Set([
   'median',
   'any_value',
 ]);
+
+/** Aggregates whose second argument only orders the rows: the value comes from the first. */
+const BY_ORDERING = new Set(['arg_min', 'arg_max', 'arg_min_null', 'arg_max_null', 'min_by', 'max_by']);
 
 const key = (table: string, column: string) => `${table}\u0000${column}`;
 
@@ -73,7 +80,14 @@ export class SqlColumnLineage {
   /** `schema.table` -> its columns, for `*` and unqualified references. */
   private readonly known = new Map<string, string[]>();
 
-  constructor(tables: readonly LakeTable[]) {
+  /**
+   * `tables`: the lake tables the SQL may read; `standIns`: other relations the SQL reads in their place (a build's
+   * temp table holding a Gold table's new rows), by `catalog.schema.table`, and the lake table each stands in for.
+   */
+  constructor(
+    tables: readonly LakeTable[],
+    private readonly standIns: ReadonlyMap<string, string> = new Map(),
+  ) {
     for (const t of tables)
       this.known.set(
         qualifiedName(t),
@@ -147,7 +161,8 @@ export class SqlColumnLineage {
         const alias = String(from.alias || table);
         const cte = !schema ? scope.get(table) : undefined;
         if (cte) return [renamed({ ...cte, alias }, from.column_name_alias as string[])];
-        const qualified = `${schema}.${table}`;
+        const catalog = String(from.catalog_name ?? '');
+        const qualified = this.standIns.get(`${catalog}.${schema}.${table}`) ?? `${schema}.${table}`;
         const columns = this.known.get(qualified) ?? [];
         return [
           renamed(
@@ -200,13 +215,7 @@ export class SqlColumnLineage {
       // the ordering argument of arg_min/arg_max.
       const fn = String(node.function_name ?? '').toLowerCase();
       const children = (node.children as unknown[] | undefined) ?? [];
-      this.collect(
-        fn === 'arg_min' || fn === 'arg_max' ? children.slice(0, 1) : children,
-        relations,
-        select,
-        into,
-        next,
-      );
+      this.collect(BY_ORDERING.has(fn) ? children.slice(0, 1) : children, relations, select, into, next);
       return;
     }
     for (const [k, value] of Object.entries(node)) this.collect(value, relations, select, into, next);
@@ -242,7 +251,12 @@ export async function warehouseColumnLineage(
   options: { tables: WarehouseTables; inputs: readonly LakeTable[]; datasetOf: (qualified: string) => DatasetId },
 ): Promise<Record<string, ColumnLineageDatasetFacet>> {
   const { tables } = options;
-  const resolver = new SqlColumnLineage([...options.inputs, ...Object.values(tables)]);
+  // The build computes fact_order into a temp table once and the line facts read it there (warehouse.ts).
+  const standIns = new Map([
+    ['temp.main.wh_fact_order', qualifiedName(tables.factOrder)],
+    ['temp.main.wh_fact_order_line', qualifiedName(tables.factOrderLine)],
+  ]);
+  const resolver = new SqlColumnLineage([...options.inputs, ...Object.values(tables)], standIns);
   const context = {
     gold: tables.dimProduct.schema,
     silver: options.inputs[0]?.schema ?? 'silver',

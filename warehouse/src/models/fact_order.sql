@@ -6,12 +6,19 @@ WITH events AS (
    WHERE {{scope wh_orders order_id}} AND _bronze_rowid <= {{position}}
 ),
 -- arg_min/arg_max over the chain position (a struct, compared field by field) instead of ordered aggregates; the
--- created event (the first one in chain order) is taken in the same pass, as one struct.
+-- created event (the first one in chain order) is read in the same pass, a field at a time (arg_min_null keeps a
+-- NULL field of that event instead of skipping to another row; chain positions are unique, so every field comes from
+-- the same event, and column lineage can follow each one).
 folded AS (
   SELECT order_id,
-         arg_min({'event_id': event_id, 'amount': amount, 'line_count': line_count,
-                  'created_at': coalesce(status_at, occurred_at), 'customer_id': customer_id, 'currency': currency,
-                  'tenant_id': tenant_id, 'occurred_at': occurred_at}, chain_pos) FILTER (WHERE action = 'created') AS created,
+         arg_min_null(event_id, chain_pos) FILTER (WHERE action = 'created') AS created_event_id,
+         arg_min_null(amount, chain_pos) FILTER (WHERE action = 'created') AS order_amount,
+         arg_min_null(line_count, chain_pos) FILTER (WHERE action = 'created') AS line_count,
+         arg_min_null(coalesce(status_at, occurred_at), chain_pos) FILTER (WHERE action = 'created') AS created_at,
+         arg_min_null(customer_id, chain_pos) FILTER (WHERE action = 'created') AS created_customer_id,
+         arg_min_null(currency, chain_pos) FILTER (WHERE action = 'created') AS created_currency,
+         arg_min_null(tenant_id, chain_pos) FILTER (WHERE action = 'created') AS created_tenant_id,
+         arg_min_null(occurred_at, chain_pos) FILTER (WHERE action = 'created') AS created_occurred_at,
          arg_max(coalesce(status, action), chain_pos) AS status,
          arg_max(event_id, chain_pos) AS last_event_id,
          arg_min(customer_id, chain_pos) FILTER (WHERE customer_id IS NOT NULL) AS any_customer_id,
@@ -29,13 +36,11 @@ folded AS (
     FROM events GROUP BY order_id
 ),
 orders AS (
-  SELECT f.* EXCLUDE (created), struct_extract(f.created, 'event_id') AS created_event_id,
-         struct_extract(f.created, 'amount') AS order_amount, struct_extract(f.created, 'line_count') AS line_count,
-         struct_extract(f.created, 'created_at') AS created_at,
-         coalesce(struct_extract(f.created, 'customer_id'), f.any_customer_id) AS customer_id,
-         coalesce(struct_extract(f.created, 'currency'), f.any_currency) AS currency,
-         coalesce(struct_extract(f.created, 'tenant_id'), f.any_tenant_id) AS tenant_id,
-         coalesce(struct_extract(f.created, 'occurred_at'), f.first_at) AS order_at
+  SELECT f.* EXCLUDE (created_customer_id, created_currency, created_tenant_id, created_occurred_at),
+         coalesce(f.created_customer_id, f.any_customer_id) AS customer_id,
+         coalesce(f.created_currency, f.any_currency) AS currency,
+         coalesce(f.created_tenant_id, f.any_tenant_id) AS tenant_id,
+         coalesce(f.created_occurred_at, f.first_at) AS order_at
     FROM folded f
 ),
 -- The customer version valid at the order's event time, by one ASOF join: the latest version of the key that started
