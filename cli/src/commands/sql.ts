@@ -3,7 +3,8 @@ import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { BvError, bvHome, loadPlatformConfig } from '@bitvelocity/core';
 import type { AnalystSession, SqlResult } from '@bitvelocity/warehouse';
-import { Command, InvalidArgumentError, Option } from 'commander';
+import { Command, Option } from 'commander';
+import { positiveInt } from '../output.js';
 
 type Format = 'table' | 'csv' | 'json' | 'parquet';
 
@@ -18,14 +19,6 @@ interface SqlOptions {
 
 const out = (text: string) => process.stdout.write(`${text}\n`);
 const err = (text: string) => process.stderr.write(`${text}\n`);
-
-function positiveInt(flag: string) {
-  return (value: string): number => {
-    const n = Number(value);
-    if (!/^\d+$/.test(value.trim()) || n < 1) throw new InvalidArgumentError(`${flag} takes a positive whole number`);
-    return n;
-  };
-}
 
 /** Where the REPL keeps its history; BV_SQL_HISTORY overrides. */
 function historyFile(): string {
@@ -170,8 +163,12 @@ export function sqlCommand(): Command {
       new Option('--format <format>', 'output format').choices(['table', 'csv', 'json', 'parquet']).default('table'),
     )
     .option('-o, --output <file>', 'the file --format parquet writes')
-    .option('--timeout <ms>', 'statement timeout in milliseconds (default 30000)', positiveInt('--timeout'))
-    .option('--row-limit <rows>', 'rows a result keeps (default 100000)', positiveInt('--row-limit'))
+    .option(
+      '--timeout <ms>',
+      'statement timeout in milliseconds (default 30000)',
+      positiveInt('SQL_BAD_OPTION', '--timeout'),
+    )
+    .option('--row-limit <rows>', 'rows a result keeps (default 100000)', positiveInt('SQL_BAD_OPTION', '--row-limit'))
     .action(async (options: SqlOptions) => {
       if (options.command !== undefined && options.file !== undefined) {
         throw new BvError('SQL_BAD_OPTION', 'give either -c or -f, not both');

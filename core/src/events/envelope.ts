@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { BvError } from '../errors.js';
 
 /** The canonical envelope every event travels in, from the outbox row to the Gold row. */
 export interface Envelope<Payload extends object = Record<string, unknown>> {
@@ -50,7 +51,10 @@ export interface NewEnvelope<Payload extends object> {
 export function createEnvelope<Payload extends object>(event: NewEnvelope<Payload>): Envelope<Payload> {
   const name = parseEventType(event.eventType);
   if (!name)
-    throw new TypeError(`"${event.eventType}" is not an event type of the form <domain>.<aggregate>.<action>.v<N>`);
+    throw new BvError(
+      'EVENT_SCHEMA_VIOLATION',
+      `"${event.eventType}" is not an event type of the form <domain>.<aggregate>.<action>.v<N>`,
+    );
   const eventId = event.eventId ?? randomUUID();
   return {
     eventId,
