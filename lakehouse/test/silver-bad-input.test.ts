@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { createEnvelope, type Envelope, loadPlatformConfig } from '@bitvelocity/core';
 import type { RawRecord, StreamRecord, TransactionalWriter } from '@bitvelocity/streams';
+import { rawStreamRecord } from '@bitvelocity/streams/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   BRONZE_ENVELOPES,
@@ -45,18 +46,15 @@ const order = (at: number, eventId: string = randomUUID(), orderId: string = ran
   });
 
 let offset = 0;
-const raw = (envelope: Envelope, partition = 0, topic = 'ecommerce.order'): StreamRecord<RawRecord> => {
-  const record: RawRecord = {
+const raw = (envelope: Envelope, partition = 0, topic = 'ecommerce.order'): StreamRecord<RawRecord> =>
+  rawStreamRecord({
     topic,
     partition,
     offset: BigInt(offset++),
     timestamp: NOW,
     key: Buffer.from(envelope.partitionKey),
-    value: Buffer.from(JSON.stringify(envelope)),
-    headers: new Map(),
-  };
-  return { value: record, timestamp: NOW, key: undefined, origin: { topic, partition, offset: record.offset } };
-};
+    value: envelope,
+  });
 
 describe('Silver and bad event times or ids', () => {
   let lake: DuckDb;

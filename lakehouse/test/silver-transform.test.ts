@@ -9,6 +9,7 @@ import {
 } from '@bitvelocity/core';
 import { bv, killRandomWorker, restartsOf, stopJob, waitFor } from '@bitvelocity/infra/testing';
 import { JobRegistry, type RawRecord, type StreamRecord, type TransactionalWriter } from '@bitvelocity/streams';
+import { rawStreamRecord } from '@bitvelocity/streams/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   BRONZE_ENVELOPES,
@@ -52,23 +53,8 @@ const order = (n: number): Envelope =>
   });
 
 let offset = 0;
-const raw = (value: string | Envelope): StreamRecord<RawRecord> => {
-  const record: RawRecord = {
-    topic: 'ecommerce.order',
-    partition: 0,
-    offset: BigInt(offset++),
-    timestamp: T0,
-    key: undefined,
-    value: Buffer.from(typeof value === 'string' ? value : JSON.stringify(value)),
-    headers: new Map(),
-  };
-  return {
-    value: record,
-    timestamp: T0,
-    key: undefined,
-    origin: { topic: 'ecommerce.order', partition: 0, offset: record.offset },
-  };
-};
+const raw = (value: string | Envelope): StreamRecord<RawRecord> =>
+  rawStreamRecord({ topic: 'ecommerce.order', offset: BigInt(offset++), timestamp: T0, value });
 
 describe('Silver as a supervised lake transform', () => {
   let lake: DuckDb;

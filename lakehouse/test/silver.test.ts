@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { createEnvelope, type Envelope, loadPlatformConfig } from '@bitvelocity/core';
 import type { RawRecord, StreamRecord, TransactionalWriter } from '@bitvelocity/streams';
+import { rawStreamRecord } from '@bitvelocity/streams/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   BRONZE_ENVELOPES,
@@ -76,18 +77,14 @@ const customer = (at: number): Envelope =>
   });
 
 let offset = 0;
-const raw = (topic: string, value: string | Envelope): StreamRecord<RawRecord> => {
-  const record: RawRecord = {
+const raw = (topic: string, value: string | Envelope): StreamRecord<RawRecord> =>
+  rawStreamRecord({
     topic,
-    partition: 0,
     offset: BigInt(offset++),
     timestamp: T0,
-    key: undefined,
-    value: Buffer.from(typeof value === 'string' ? value : JSON.stringify(value)),
+    value,
     headers: new Map([['traceparent', Buffer.from(`00-${traceId}-b7ad6b7169203331-01`)]]),
-  };
-  return { value: record, timestamp: T0, key: undefined, origin: { topic, partition: 0, offset: record.offset } };
-};
+  });
 
 describe('Silver from Bronze', () => {
   let lake: DuckDb;

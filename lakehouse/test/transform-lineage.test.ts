@@ -10,6 +10,7 @@ import {
   OpenLineageValidator,
 } from '@bitvelocity/core';
 import type { RawRecord, StreamRecord, TransactionalWriter } from '@bitvelocity/streams';
+import { rawStreamRecord } from '@bitvelocity/streams/testing';
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -55,21 +56,7 @@ const raw = (n: number): StreamRecord<RawRecord> => {
       createdAt: new Date(T0 + n).toISOString(),
     },
   });
-  const record: RawRecord = {
-    topic: 'ecommerce.order',
-    partition: 0,
-    offset: BigInt(offset++),
-    timestamp: T0,
-    key: undefined,
-    value: Buffer.from(JSON.stringify(envelope)),
-    headers: new Map(),
-  };
-  return {
-    value: record,
-    timestamp: T0,
-    key: undefined,
-    origin: { topic: 'ecommerce.order', partition: 0, offset: record.offset },
-  };
+  return rawStreamRecord({ topic: 'ecommerce.order', offset: BigInt(offset++), timestamp: T0, value: envelope });
 };
 
 const readEvents = (file: string) =>

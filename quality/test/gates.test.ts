@@ -17,6 +17,7 @@ import {
   silverTables,
 } from '@bitvelocity/lakehouse';
 import type { RawRecord, StreamRecord, TransactionalWriter } from '@bitvelocity/streams';
+import { rawStreamRecord } from '@bitvelocity/streams/testing';
 import { Warehouse } from '@bitvelocity/warehouse';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { readAll } from '../../streams/test/kafka.js';
@@ -108,23 +109,9 @@ describe("Silver's refresh behind its gate", () => {
       },
     });
   const land = async (values: (string | Envelope)[]) => {
-    const records = values.map((value): StreamRecord<RawRecord> => {
-      const record: RawRecord = {
-        topic: 'ecommerce.order',
-        partition: 0,
-        offset: BigInt(offset++),
-        timestamp: T0,
-        key: undefined,
-        value: Buffer.from(typeof value === 'string' ? value : JSON.stringify(value)),
-        headers: new Map(),
-      };
-      return {
-        value: record,
-        timestamp: T0,
-        key: undefined,
-        origin: { topic: 'ecommerce.order', partition: 0, offset: record.offset },
-      };
-    });
+    const records = values.map((value) =>
+      rawStreamRecord({ topic: 'ecommerce.order', offset: BigInt(offset++), timestamp: T0, value }),
+    );
     await writer.commit({
       records: new Map([[sink.target, records]]),
       offsets: [{ topic: 'ecommerce.order', partition: 0, nextOffset: BigInt(offset) }],

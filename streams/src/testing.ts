@@ -2,7 +2,7 @@
 // infra/testing, because it reads through the streams' own read_committed fetcher.
 import { randomUUID } from 'node:crypto';
 import { Consumer } from '@platformatic/kafka';
-import type { RawRecord } from './api/record.js';
+import type { RawRecord, StreamRecord } from './api/record.js';
 import { PartitionFetcher } from './kafka/fetcher.js';
 
 /** Everything committed in a topic (read_committed), partition by partition, in offset order. */
@@ -31,4 +31,35 @@ export async function readAll(brokers: string[], topic: string): Promise<RawReco
   }
   await consumer.close();
   return records;
+}
+
+export interface RawRecordSpec {
+  topic: string;
+  partition?: number;
+  offset: bigint;
+  timestamp: number;
+  /** Text as it is, anything else as its JSON. */
+  value: string | object;
+  key?: Buffer;
+  headers?: Map<string, Buffer>;
+}
+
+/** A Kafka record as a raw-record source hands it to a job: for specs that feed a sink directly. */
+export function rawStreamRecord(spec: RawRecordSpec): StreamRecord<RawRecord> {
+  const partition = spec.partition ?? 0;
+  const record: RawRecord = {
+    topic: spec.topic,
+    partition,
+    offset: spec.offset,
+    timestamp: spec.timestamp,
+    key: spec.key,
+    value: Buffer.from(typeof spec.value === 'string' ? spec.value : JSON.stringify(spec.value)),
+    headers: spec.headers ?? new Map(),
+  };
+  return {
+    value: record,
+    timestamp: spec.timestamp,
+    key: undefined,
+    origin: { topic: spec.topic, partition, offset: spec.offset },
+  };
 }
