@@ -13,9 +13,9 @@ import {
   qualifiedName,
   runUntilCaughtUp,
   SilverRefresher,
-  StagingTables,
   silverTables,
 } from '@bitvelocity/lakehouse';
+import { SilverTestFeed } from '@bitvelocity/lakehouse/testing';
 import type { RawRecord, StreamRecord, TransactionalWriter } from '@bitvelocity/streams';
 import { rawStreamRecord } from '@bitvelocity/streams/testing';
 import { Warehouse } from '@bitvelocity/warehouse';
@@ -180,35 +180,13 @@ describe("Silver's refresh behind its gate", () => {
 describe('the warehouse build behind its gate', () => {
   // Silver tables of its own: the released negative amount above would (rightly) hold Gold too.
   const silver = silverTables(`test_gt_${id}_wsilver`, `test_gt_${id}_wmeta`);
-  let staging: StagingTables;
+  let feed: SilverTestFeed;
   let warehouse: Warehouse;
-  let rowid = 1_000_000;
   let batchId = '';
   const at = (minute: number) => new Date(T0 + minute * 60_000).toISOString();
 
   /** Lands rows in the test's Silver tables in one commit. */
-  async function landSilver(rows: [LakeTable, LakeRow][]): Promise<void> {
-    const byTable = new Map<LakeTable, LakeRow[]>();
-    for (const [table, row] of rows) {
-      rowid += 1;
-      const full = {
-        event_id: randomUUID(),
-        tenant_id: 't1',
-        _bronze_topic: `ecommerce.${table.name}`,
-        _bronze_partition: 0,
-        _bronze_offset: rowid,
-        _bronze_rowid: rowid,
-        _ingested_at: new Date(),
-        ...row,
-      };
-      byTable.set(table, [...(byTable.get(table) ?? []), full]);
-    }
-    for (const [table, tableRows] of byTable) await staging.stage(table, tableRows);
-    await lake.transaction(async () => {
-      for (const table of byTable.keys()) await staging.insertInto(table);
-    });
-    await staging.clear();
-  }
+  const landSilver = (rows: [LakeTable, LakeRow][]) => feed.land(rows);
   const product = randomUUID();
   const customer = randomUUID();
   const orderOf = (minute: number, lineAmount: string): [LakeTable, LakeRow][] => {
@@ -249,7 +227,7 @@ describe('the warehouse build behind its gate', () => {
 
   beforeAll(async () => {
     warehouse = await Warehouse.create({ lake, silver, schema: gold });
-    staging = await StagingTables.create(lake, [silver.orders, silver.orderLines, silver.products, silver.customers]);
+    feed = await SilverTestFeed.create(lake, silver, 1_000_000);
   });
 
   it('publishes a clean build: every Gold suite passes on real warehouse rows', async () => {

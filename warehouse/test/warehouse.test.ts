@@ -17,9 +17,9 @@ import {
   openLake,
   qualifiedName,
   runIncrement,
-  StagingTables,
   silverTables,
 } from '@bitvelocity/lakehouse';
+import { SilverTestFeed } from '@bitvelocity/lakehouse/testing';
 import { Consumer, MessagesStreamModes, stringDeserializers } from '@platformatic/kafka';
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
@@ -47,34 +47,12 @@ const C2 = randomUUID();
 const order = { O1: randomUUID(), O2: randomUUID(), O3: randomUUID(), O4: randomUUID(), O5: randomUUID() };
 
 let lake: DuckDb;
-let staging: StagingTables;
+let feed: SilverTestFeed;
 let warehouse: Warehouse;
 let publisher: CorrectionPublisher;
-let rowid = 0;
 
 /** Lands rows in the test's Silver tables in one commit, each with the next Bronze coordinates. */
-async function land(rows: [LakeTable, LakeRow][]): Promise<void> {
-  const byTable = new Map<LakeTable, LakeRow[]>();
-  for (const [table, row] of rows) {
-    rowid += 1;
-    const full = {
-      event_id: randomUUID(),
-      tenant_id: 't1',
-      _bronze_topic: `ecommerce.${table.name}`,
-      _bronze_partition: 0,
-      _bronze_offset: rowid,
-      _bronze_rowid: rowid,
-      _ingested_at: new Date(),
-      ...row,
-    };
-    byTable.set(table, [...(byTable.get(table) ?? []), full]);
-  }
-  for (const [table, tableRows] of byTable) await staging.stage(table, tableRows);
-  await lake.transaction(async () => {
-    for (const table of byTable.keys()) await staging.insertInto(table);
-  });
-  await staging.clear();
-}
+const land = (rows: [LakeTable, LakeRow][]) => feed.land(rows);
 
 const product = (productId: string, minute: number, fields: LakeRow): [LakeTable, LakeRow] => [
   silver.products,
@@ -183,7 +161,7 @@ beforeAll(async () => {
   lake = await openLake(config);
   publisher = await CorrectionPublisher.create(config.kafka.bootstrapServers, topic);
   warehouse = await Warehouse.create({ lake, silver, schema: gold, corrections: publisher });
-  staging = await StagingTables.create(lake, [silver.orders, silver.orderLines, silver.products, silver.customers]);
+  feed = await SilverTestFeed.create(lake, silver);
 }, 120_000);
 
 afterAll(async () => {
