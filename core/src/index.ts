@@ -32,13 +32,16 @@ export { EventSchemaRegistry } from './events/registry.js';
 export {
   type CustomerRegisteredPayload,
   type CustomerUpdatedPayload,
-  type EcommerceEventType,
+  type DeviceReadingPayload,
+  type DeviceRegisteredPayload,
+  type DeviceUpdatedPayload,
   EVENT_TYPES,
   type EventPayloads,
   type OrderCancelledPayload,
   type OrderCreatedPayload,
   type OrderPaidPayload,
   type OrderShippedPayload,
+  type PlatformEventType,
   type ProductCreatedPayload,
   type ProductDeletedPayload,
   type ProductPriceChangedPayload,
@@ -72,5 +75,6 @@ export {
   ANALYTICS_TOPICS,
   deadLetterTopicOf,
   dedupedTopicOf,
+  TELEMETRY_TOPIC,
 } from './topics.js';
 export { waitFor } from './wait.js';

@@ -3,6 +3,12 @@ export const AGGREGATE_TOPICS = ['ecommerce.product', 'ecommerce.customer', 'eco
 export type AggregateTopic = (typeof AGGREGATE_TOPICS)[number];
 
 /**
+ * Device telemetry: `iot.device.reading.v1` from the MQTT bridge and the HTTP batch endpoint, and the devices'
+ * registrations and updates, keyed by `<tenantId>:<deviceId>` so one device's events stay in order on one partition.
+ */
+export const TELEMETRY_TOPIC = 'iot.device';
+
+/**
  * The dead-letter topic convention every consumer shares: records a job cannot decode or validate go to
  * `<topic>.dlq` with the reason and their source coordinates in headers, never dropped.
  */
@@ -25,6 +31,12 @@ export const ANALYTICS_TOPICS = {
   anomalies: 'analytics.anomalies',
   /** Every point the z-score detectors scored (raw z, calibrated score, episode), keyed by `<metric>:<key>`. */
   anomalyScores: 'analytics.anomaly_scores',
+  /** Per-device 1-minute aggregates of each metric (min, max, mean, count), keyed by `<tenantId>:<deviceId>`. */
+  deviceReadings1m: 'analytics.device_readings_1m',
+  /** Per-device anomaly episodes (an `open` and a `closed` event each) with the device's context. */
+  deviceAnomalies: 'analytics.device_anomalies',
+  /** A device went silent (no reading for its configured time, by the watermark) or came back. */
+  deviceSilence: 'analytics.device_silence',
 } as const;
 
 /** The deduplicated copy of an envelope topic. */

@@ -1,10 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import {
   createEnvelope,
-  type EcommerceEventType,
   EVENT_TYPES,
   type EventPayloads,
   EventSchemaRegistry,
+  type PlatformEventType,
 } from '../src/index.js';
 
 const registry = EventSchemaRegistry.load();
@@ -25,7 +25,7 @@ const product = {
   version: 1,
 } as const;
 
-const required: { [K in EcommerceEventType]: EventPayloads[K] } = {
+const required: { [K in PlatformEventType]: EventPayloads[K] } = {
   'ecommerce.product.created.v1': { ...product },
   'ecommerce.product.updated.v1': { ...product, version: 2, changed: ['name'] },
   'ecommerce.product.price_changed.v1': {
@@ -87,6 +87,24 @@ const required: { [K in EcommerceEventType]: EventPayloads[K] } = {
     reason: 'changed mind',
     cancelledAt: at,
   },
+  'iot.device.registered.v1': {
+    deviceId: 'dev-1',
+    name: 'Boiler room',
+    kind: 'thermometer',
+    site: null,
+    firmware: '1.0.0',
+    version: 1,
+  },
+  'iot.device.updated.v1': {
+    deviceId: 'dev-1',
+    name: 'Boiler room',
+    kind: 'thermometer',
+    site: 'Ghent',
+    firmware: '1.0.1',
+    version: 2,
+    changed: ['site', 'firmware'],
+  },
+  'iot.device.reading.v1': { deviceId: 'dev-1', metric: 'temperature', value: 21.5, recordedAt: at },
 };
 
 const schemaOf = (type: string) => registry.schemaOf(type) as { required?: string[]; properties: object };
@@ -98,7 +116,7 @@ describe('event payload types', () => {
     expect(Object.keys(required).sort()).toEqual(withSchema.sort());
   });
 
-  it.each(Object.keys(required) as EcommerceEventType[])(
+  it.each(Object.keys(required) as PlatformEventType[])(
     '%s: the interface requires what the schema requires',
     (type) => {
       const schema = schemaOf(type);
@@ -107,7 +125,7 @@ describe('event payload types', () => {
     },
   );
 
-  it.each(Object.keys(required) as EcommerceEventType[])(
+  it.each(Object.keys(required) as PlatformEventType[])(
     '%s: a payload of the interface is valid by the schema',
     (type) => {
       const envelope = createEnvelope({

@@ -13,9 +13,13 @@ export const EVENT_TYPES = {
   orderPaid: 'ecommerce.order.paid.v1',
   orderShipped: 'ecommerce.order.shipped.v1',
   orderCancelled: 'ecommerce.order.cancelled.v1',
+  deviceRegistered: 'iot.device.registered.v1',
+  deviceUpdated: 'iot.device.updated.v1',
+  deviceReading: 'iot.device.reading.v1',
 } as const;
 
-export type EcommerceEventType = (typeof EVENT_TYPES)[keyof typeof EVENT_TYPES];
+/** Every event type the platform publishes (the e-commerce domain and device telemetry). */
+export type PlatformEventType = (typeof EVENT_TYPES)[keyof typeof EVENT_TYPES];
 
 /** A decimal money string with at most two fraction digits, e.g. `"12.30"`. */
 export type DecimalAmount = string;
@@ -113,6 +117,39 @@ export interface OrderCancelledPayload {
   cancelledAt: string;
 }
 
+export interface DeviceRegisteredPayload {
+  /** The device's own id, unique within its tenant: 1-64 of `[A-Za-z0-9._:-]`. */
+  deviceId: string;
+  name: string;
+  /** What the device is, e.g. `thermometer`, `power_meter`. */
+  kind: string;
+  /** Where it is installed; null when unknown. */
+  site: string | null;
+  firmware: string;
+  version: number;
+}
+
+export interface DeviceUpdatedPayload extends DeviceRegisteredPayload {
+  changed: string[];
+}
+
+/**
+ * One measurement of one device. The envelope's `occurredAt` is `recordedAt` (the device's clock), its key the
+ * deviceId, and its eventId is derived from (tenant, deviceId, metric, recordedAt, seq), so a re-delivered reading
+ * (MQTT QoS 1, an HTTP retry) keeps its id and is removed downstream by dedupe.
+ */
+export interface DeviceReadingPayload {
+  deviceId: string;
+  /** What was measured, e.g. `temperature`: 1-64 of `[a-z0-9_]`. */
+  metric: string;
+  /** A finite number. */
+  value: number;
+  unit?: string;
+  /** The device's own counter, when it keeps one. */
+  seq?: number;
+  recordedAt: string;
+}
+
 /** The payload type of each event type. */
 export interface EventPayloads {
   'ecommerce.product.created.v1': ProductCreatedPayload;
@@ -125,10 +162,13 @@ export interface EventPayloads {
   'ecommerce.order.paid.v1': OrderPaidPayload;
   'ecommerce.order.shipped.v1': OrderShippedPayload;
   'ecommerce.order.cancelled.v1': OrderCancelledPayload;
+  'iot.device.registered.v1': DeviceRegisteredPayload;
+  'iot.device.updated.v1': DeviceUpdatedPayload;
+  'iot.device.reading.v1': DeviceReadingPayload;
 }
 
 /** Is this envelope-shaped value of the given event type (and so carries its payload type)? */
-export function isEventOf<T extends EcommerceEventType, E extends { eventType: string; payload: object }>(
+export function isEventOf<T extends PlatformEventType, E extends { eventType: string; payload: object }>(
   type: T,
   event: E,
 ): event is E & { eventType: T; payload: EventPayloads[T] } {

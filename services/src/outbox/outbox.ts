@@ -2,10 +2,10 @@ import {
   type AggregateTopic,
   BvError,
   createEnvelope,
-  type EcommerceEventType,
   type Envelope,
   type EventPayloads,
   type EventSchemaRegistry,
+  type PlatformEventType,
 } from '@bitvelocity/core';
 import type { Db } from '../db/tenant.js';
 import type { ServiceMetrics } from '../http/metrics.js';
@@ -21,7 +21,7 @@ export interface RequestContext {
 }
 
 /** An event of one of the platform's event types, its payload typed by core's schemas. */
-export type DomainEvent<T extends EcommerceEventType = EcommerceEventType> = {
+export type DomainEvent<T extends PlatformEventType = PlatformEventType> = {
   [K in T]: {
     aggregateType: AggregateType;
     aggregateId: string;
@@ -42,7 +42,7 @@ export class OutboxWriter {
     private readonly metrics: ServiceMetrics,
   ) {}
 
-  async append<T extends EcommerceEventType>(
+  async append<T extends PlatformEventType>(
     db: Db,
     context: RequestContext,
     event: DomainEvent<T>,
