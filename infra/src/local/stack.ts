@@ -10,6 +10,7 @@ import { kafka } from './components/kafka.js';
 import { minio } from './components/minio.js';
 import { postgres } from './components/postgres.js';
 import { redis } from './components/redis.js';
+import { withStackLock } from './lock.js';
 import { stackPaths } from './paths.js';
 import { tailFile } from './process.js';
 import {
@@ -23,7 +24,8 @@ import {
 /** Start order: a component comes after everything in its dependsOn. */
 export const COMPONENTS: readonly Component[] = [postgres, redis, kafka, minio, connect, duckdb, greatExpectations];
 
-export type StackEvent = { component: ComponentName; message: string };
+/** What `up`/`down` report as they go: about one component, or about the stack as a whole (`stack`). */
+export type StackEvent = { component: ComponentName | 'stack'; message: string };
 export type StackListener = (event: StackEvent) => void;
 
 export interface ComponentStatus {
@@ -98,6 +100,19 @@ export async function stackUp(
   options: { env?: Env; onEvent?: StackListener; components?: string[] } = {},
 ): Promise<UpResult> {
   const settings = settingsFor(options.env);
+  return withStackLock(settings.paths, waitingFor(options.onEvent), () => up(settings, options));
+}
+
+/** Tells the caller that another process is bringing the stack up or down and this one waits for it. */
+function waitingFor(onEvent: StackListener | undefined) {
+  return (pid: number) =>
+    onEvent?.({ component: 'stack', message: `waiting for pid ${pid}, which holds the stack lock` });
+}
+
+async function up(
+  settings: StackSettings,
+  options: { onEvent?: StackListener; components?: string[] },
+): Promise<UpResult> {
   const selected = withDependencies(options.components ?? COMPONENTS.map((c) => c.name));
   const emit = options.onEvent ?? (() => {});
   writePrivateJson(join(settings.paths.config, 'platform.json'), platformConfigOf(settings));
@@ -197,7 +212,11 @@ export async function stackUp(
 /** Stops the servers this stack started (those with our pid files), dependents first. */
 export async function stackDown(options: { env?: Env; onEvent?: StackListener } = {}): Promise<ComponentName[]> {
   const settings = settingsFor(options.env);
-  const emit = options.onEvent ?? (() => {});
+  return withStackLock(settings.paths, waitingFor(options.onEvent), () => down(settings, options.onEvent));
+}
+
+async function down(settings: StackSettings, onEvent: StackListener | undefined) {
+  const emit = onEvent ?? (() => {});
   const stopped: ComponentName[] = [];
   for (const component of [...COMPONENTS].reverse()) {
     if (component.kind !== 'server' || component.runningPid(settings) === undefined) continue;
