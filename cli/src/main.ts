@@ -1,39 +1,8 @@
 import { BvError, errorMessage } from '@bitvelocity/core';
-import { Command, CommanderError } from 'commander';
-import { connectorsCommand } from './commands/connectors.js';
-import { demoCommand } from './commands/demo.js';
-import { dlqCommand } from './commands/dlq.js';
-import { jobsCommand } from './commands/jobs.js';
-import { lakeCommand } from './commands/lake.js';
-import { lineageCommand } from './commands/lineage.js';
-import { pgServeCommand } from './commands/pg-serve.js';
-import { qualityCommand } from './commands/quality.js';
-import { serveCommand } from './commands/serve.js';
-import { servicesCommand } from './commands/services.js';
-import { sqlCommand } from './commands/sql.js';
-import { stackCommand } from './commands/stack.js';
-import { platformCommands } from './commands/up.js';
-import { warehouseCommand } from './commands/warehouse.js';
+import { CommanderError } from 'commander';
+import { buildProgram } from './program.js';
 
-const program = new Command('bv')
-  .description('BitVelocity: stream-processing data platform')
-  .showHelpAfterError()
-  .exitOverride();
-
-program.addCommand(stackCommand());
-program.addCommand(demoCommand());
-program.addCommand(servicesCommand());
-program.addCommand(connectorsCommand());
-program.addCommand(jobsCommand());
-program.addCommand(lakeCommand());
-program.addCommand(sqlCommand());
-program.addCommand(pgServeCommand());
-program.addCommand(lineageCommand());
-program.addCommand(warehouseCommand());
-program.addCommand(qualityCommand());
-program.addCommand(dlqCommand());
-program.addCommand(serveCommand());
-for (const command of platformCommands()) program.addCommand(command);
+const program = buildProgram();
 
 try {
   await program.parseAsync(process.argv);

@@ -75,6 +75,7 @@ export {
   ANALYTICS_TOPICS,
   deadLetterTopicOf,
   dedupedTopicOf,
+  PLATFORM_TOPIC_PARTITIONS,
   TELEMETRY_TOPIC,
 } from './topics.js';
 export { waitFor } from './wait.js';

@@ -2,6 +2,9 @@
 export const AGGREGATE_TOPICS = ['ecommerce.product', 'ecommerce.customer', 'ecommerce.order'] as const;
 export type AggregateTopic = (typeof AGGREGATE_TOPICS)[number];
 
+/** Partitions of each aggregate topic as provisioned: the most workers a job reading one can use. */
+export const PLATFORM_TOPIC_PARTITIONS = 6;
+
 /**
  * Device telemetry: `iot.device.reading.v1` from the MQTT bridge and the HTTP batch endpoint, and the devices'
  * registrations and updates, keyed by `<tenantId>:<deviceId>` so one device's events stay in order on one partition.

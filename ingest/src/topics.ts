@@ -1,4 +1,4 @@
-import { AGGREGATE_TOPICS, deadLetterTopicOf } from '@bitvelocity/core';
+import { AGGREGATE_TOPICS, deadLetterTopicOf, PLATFORM_TOPIC_PARTITIONS } from '@bitvelocity/core';
 import { type Admin, ConfigResourceTypes, IncrementalAlterConfigOperationTypes } from '@platformatic/kafka';
 
 export interface TopicSpec {
@@ -12,7 +12,7 @@ const DAY_MS = 24 * 60 * 60 * 1000;
 
 /** The declared topics: aggregate topics (keyed by aggregate id) and their dead-letter topics. */
 export function platformTopics(options: { partitions?: number; retentionDays?: number } = {}): TopicSpec[] {
-  const partitions = options.partitions ?? 6;
+  const partitions = options.partitions ?? PLATFORM_TOPIC_PARTITIONS;
   const retention = String((options.retentionDays ?? 7) * DAY_MS);
   return AGGREGATE_TOPICS.flatMap((name) => [
     { name, partitions, configs: { 'cleanup.policy': 'delete', 'retention.ms': retention } },

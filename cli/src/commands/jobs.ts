@@ -35,6 +35,17 @@ const offsetOption = (value: string) => {
   return BigInt(value);
 };
 
+/**
+ * A worker's index: a number, or a StatefulSet pod's name (`job-order-streams-2` is worker 2), so each replica is a
+ * distinct static member of the job's consumer group.
+ */
+export function workerIndexOf(value: string | undefined): number {
+  if (value === undefined || value === '') return 0;
+  const match = /^(?:.*-)?([0-9]+)$/.exec(value);
+  if (!match) throw new BvError('JOB_BAD_OPTION', `worker index "${value}" is neither a number nor a name ending in -<n>`);
+  return Number(match[1]);
+}
+
 const ago = (iso: string | null) =>
   iso ? `${Math.max(0, Math.round((Date.now() - Date.parse(iso)) / 1000))}s ago` : '-';
 
@@ -54,14 +65,20 @@ export function jobsCommand(): Command {
       positiveInt('JOB_BAD_OPTION', '--parallelism'),
       1,
     )
-    .action(async (module: string, options: { parallelism: number }) => {
+    .option(
+      '--external',
+      'register the job and create its topics only: an orchestrator runs its workers (`bv jobs worker <job>`)',
+    )
+    .action(async (module: string, options: { parallelism: number; external?: boolean }) => {
       const { deployJob } = await import('@bitvelocity/streams');
       const result = await deployJob(loadPlatformConfig(), module, {
         parallelism: options.parallelism,
-        launch: launchSupervisor,
+        ...(options.external ? {} : { launch: launchSupervisor }),
       });
       print(
-        `job ${result.name}: deployed with parallelism ${result.parallelism}; supervisor ${result.supervisorStarted ? 'started' : 'running'} (pid ${result.supervisorPid})`,
+        result.supervisorPid === null
+          ? `job ${result.name}: registered with parallelism ${result.parallelism}; run its workers with \`bv jobs worker ${result.name}\``
+          : `job ${result.name}: deployed with parallelism ${result.parallelism}; supervisor ${result.supervisorStarted ? 'started' : 'running'} (pid ${result.supervisorPid})`,
       );
       print(`logs: ${jobLogFile(result.name)}`);
     });
@@ -237,12 +254,18 @@ export function jobsCommand(): Command {
     });
 
   jobs
-    .command('worker', { hidden: true })
+    .command('worker')
+    .description(
+      "run one worker of a deployed job in the foreground (what the supervisor starts; an orchestrator's container command)",
+    )
     .argument('<job>')
-    .option('--index <n>', 'worker index', (v) => Number(v), 0)
-    .action(async (name: string, options: { index: number }) => {
+    .option(
+      '--index <n>',
+      "the worker's index, unique among the job's workers (default: BV_WORKER_INDEX, a number or a pod name ending in -<n>, else 0)",
+    )
+    .action(async (name: string, options: { index?: string }) => {
       const { runWorkerProcess } = await import('@bitvelocity/streams');
-      await runWorkerProcess(name, options.index);
+      await runWorkerProcess(name, workerIndexOf(options.index ?? process.env.BV_WORKER_INDEX));
     });
 
   return jobs;

@@ -13,15 +13,17 @@ export interface DeployResult {
   name: string;
   module: string;
   parallelism: number;
-  supervisorPid: number;
+  /** Null when the job was only registered: an orchestrator (Kubernetes, compose) runs its workers. */
+  supervisorPid: number | null;
   supervisorStarted: boolean;
 }
 
-/** Registers (or updates) a job, creates its topics, and makes sure a supervisor runs it. */
+/** Registers (or updates) a job, creates its topics, and makes sure a supervisor runs it (unless `launch` is left out). */
 export async function deployJob(
   config: PlatformConfig,
   modulePath: string,
-  options: { parallelism: number; launch: SupervisorLauncher },
+  /** `launch` starts the job's supervisor; without it the job is only registered (its workers run elsewhere). */
+  options: { parallelism: number; launch?: SupervisorLauncher },
 ): Promise<DeployResult> {
   if (!Number.isInteger(options.parallelism) || options.parallelism < 1)
     throw new BvError('JOB_BAD_OPTION', '--parallelism must be a positive integer');
@@ -51,13 +53,13 @@ export async function deployJob(
     // A redeploy of a changed module restarts the workers so they load it.
     if (previous && previous.desiredState === 'running') await registry.requestRestart(job.name);
     const running = previous?.supervisorPid && isAlive(previous.supervisorPid) ? previous.supervisorPid : undefined;
-    const supervisorPid = running ?? options.launch(job.name);
+    const supervisorPid = running ?? options.launch?.(job.name) ?? null;
     return {
       name: job.name,
       module: path,
       parallelism: options.parallelism,
       supervisorPid,
-      supervisorStarted: running === undefined,
+      supervisorStarted: running === undefined && supervisorPid !== null,
     };
   });
 }

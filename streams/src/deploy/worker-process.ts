@@ -55,9 +55,11 @@ export async function runWorkerProcess(jobName: string, workerIndex: number): Pr
   }
 
   const metrics = new WorkerMetrics(job.name);
-  // A fixed base port gives worker i the port base + i, so parallel workers never collide.
+  // A fixed base port gives worker i the port base + i, so parallel workers never collide; a container, alone on its
+  // address, names its exact port (BV_WORKER_METRICS_PORT).
+  const exactPort = Number(process.env.BV_WORKER_METRICS_PORT ?? 0);
   const basePort = Number(process.env.BV_JOB_METRICS_PORT ?? 0);
-  const { port, server } = await metrics.serve(basePort > 0 ? basePort + workerIndex : 0);
+  const { port, server } = await metrics.serve(exactPort > 0 ? exactPort : basePort > 0 ? basePort + workerIndex : 0);
   const workerId = `${job.name}-${workerIndex}-${process.pid}`;
   const unsubscribe = diagnostics.checkpointCommitted.subscribe((checkpoint) => {
     // One observation per task checkpointed: a lake commit covers every task of the worker at once.
