@@ -42,7 +42,8 @@ const offsetOption = (value: string) => {
 export function workerIndexOf(value: string | undefined): number {
   if (value === undefined || value === '') return 0;
   const match = /^(?:.*-)?([0-9]+)$/.exec(value);
-  if (!match) throw new BvError('JOB_BAD_OPTION', `worker index "${value}" is neither a number nor a name ending in -<n>`);
+  if (!match)
+    throw new BvError('JOB_BAD_OPTION', `worker index "${value}" is neither a number nor a name ending in -<n>`);
   return Number(match[1]);
 }
 
