@@ -16,6 +16,10 @@ export async function runWorkerProcess(jobName: string, workerIndex: number): Pr
   const registry = await JobRegistry.create(config);
   const record = await registry.get(jobName);
   if (!record) throw new BvError('JOB_NOT_FOUND', `job ${jobName} is not deployed`);
+  // A worker an orchestrator runs (no supervisor of ours started it) enters itself in the registry; a row from an
+  // earlier process of the same index makes this start a restart.
+  const row = (await registry.workers(jobName)).find((w) => w.workerIndex === workerIndex);
+  if (row?.pid !== process.pid) await registry.workerStarted(jobName, workerIndex, process.pid, row !== undefined);
   const { job: defined } = await loadJobModule(record.module);
   // Offset ranges an operator told the job to skip (`bv jobs skip`) go to the dead-letter topic, recorded.
   const job = { ...defined, skips: await registry.skips(jobName) };
