@@ -84,6 +84,14 @@ export class DuckDb {
     return result;
   }
 
+  /**
+   * Another connection to the same database (its settings, extensions, attached lake and in-memory tables), for
+   * queries that run side by side; the caller closes it before `close()`.
+   */
+  connect(): Promise<DuckDBConnection> {
+    return this.instance.connect();
+  }
+
   close(): void {
     this.connection.closeSync();
     this.instance.closeSync();

@@ -1,5 +1,6 @@
 import type { SqlParams } from '@bitvelocity/lakehouse';
 import { ServingApiError } from './errors.js';
+import type { MirrorDataset } from './gold-mirror.js';
 
 /** The lake schemas serving reads (tests point them at schemas of their own). */
 export interface LakeSchemas {
@@ -36,7 +37,12 @@ export interface NamedAggregate {
   querystring: Record<string, unknown>;
   /** The lake relations (`schema.name`; a view and the tables under it) the SQL reads: an answer's version. */
   reads(schemas: LakeSchemas): string[];
+  /** The answer straight from the lake (the reference the mirror's answer equals). */
   sql(schemas: LakeSchemas, query: AggregateQuery, tenant: string): { sql: string; params: SqlParams };
+  /** The mirror dataset (see mirrorDatasets) the answer is read from; its relations are `reads`. */
+  dataset: MirrorDatasetName;
+  /** The answer over the dataset's in-memory tables: one row, one VARCHAR, the rows as a JSON array. */
+  mirrorSql(query: AggregateQuery, tenant: string, maxRows: number): { sql: string; params: SqlParams };
 }
 
 /** The query's range as timestamps; 400 BAD_RANGE when it is empty, reversed or longer than 31 days. */
@@ -69,12 +75,178 @@ const goldMinutes = (s: LakeSchemas) => [
   `${s.gold}.orders_per_product_1m_revisions`,
 ];
 
+export type MirrorDatasetName = 'minutes' | 'orders' | 'anomalies' | 'sessions';
+
+const tenantProductPairs = (s: LakeSchemas) => `
+  SELECT DISTINCT tenant_id, product_id FROM (
+    SELECT tenant_id, product_id FROM ${s.silver}.order_lines UNION ALL SELECT tenant_id, product_id FROM ${s.silver}.products)
+   WHERE tenant_id IS NOT NULL AND product_id IS NOT NULL`;
+const M = 'memory.main';
+const utcMinute = (column: string) => `strftime(${column} AT TIME ZONE 'UTC', '%Y-%m-%dT%H:%M:%SZ')`;
+const finite = (column: string) => `CASE WHEN isfinite(${column}) THEN ${column} END`;
+const inRange = (column: string) => `${column} >= $from::TIMESTAMPTZ AND ${column} < $to::TIMESTAMPTZ`;
+/** The parts of [from, to) outside the whole buckets [fullFrom, fullTo) (see withFullBuckets). */
+const edges = (column: string) => `((${column} >= $from::TIMESTAMPTZ AND ${column} < $fullFrom::TIMESTAMPTZ)
+  OR (${column} >= $fullTo::TIMESTAMPTZ AND ${column} < $to::TIMESTAMPTZ))`;
+
+/**
+ * The whole buckets of `bucketMs` (epoch-aligned, as DuckDB's time_bucket of an hour or 5 minutes) inside the range:
+ * those are read pre-aggregated, the edges before and after them row by row. No whole bucket: fullFrom = fullTo = from.
+ */
+export function withFullBuckets(range: { from: string; to: string }, bucketMs: number) {
+  const from = Date.parse(range.from);
+  const to = Date.parse(range.to);
+  const fullFrom = Math.ceil(from / bucketMs) * bucketMs;
+  const fullTo = Math.floor(to / bucketMs) * bucketMs;
+  const [a, b] = fullFrom < fullTo ? [fullFrom, fullTo] : [from, from];
+  return { ...range, fullFrom: new Date(a).toISOString(), fullTo: new Date(b).toISOString() };
+}
+/** The rows of `rows` (with its ORDER BY and LIMIT; a `row_json` column) joined into one JSON array. */
+const joinJson = (rows: string, order: string) => `
+  WITH r AS (${rows}) SELECT '[' || coalesce(string_agg(row_json, ',' ORDER BY ${order}), '') || ']' FROM r`;
+
+/*
+ * Each row's answer JSON is written once per copy (the API's row shapes: BIGINT and DECIMAL as strings, non-finite
+ * doubles as null, times as UTC ISO strings), so a request only picks rows and joins their text.
+ */
+const minuteJson = `json_object('minute', ${utcMinute('window_start')}, 'orders', orders::VARCHAR, 'units', units::VARCHAR)::VARCHAR`;
+const anomalyJson = `json_object('metric', metric, 'key', key, 'value', ${finite('value')}, 'mean', ${finite('mean')},
+  'stddev', ${finite('stddev')}, 'score', ${finite('score')}, 'samples', samples, 'event_id', event_id,
+  'event_time', strftime(event_time AT TIME ZONE 'UTC', '%Y-%m-%dT%H:%M:%S.%gZ'))::VARCHAR`;
+const sessionJson = `json_object('customer_id', c.customer_id, 'session_start', ${utcMinute('c.window_start')},
+  'session_end', ${utcMinute('c.window_end')}, 'events', c.events::VARCHAR, 'orders', c.orders::VARCHAR)::VARCHAR`;
+
+/**
+ * What the named aggregates read, as in-memory tables copied at one lake snapshot (serving/src/http/gold-mirror.ts):
+ * the latest revision of each Gold window already resolved, and each tenant's rows already picked out of Gold (the
+ * tenants' product and customer key sets joined once per copy instead of in every query).
+ */
+export function mirrorDatasets(s: LakeSchemas): (MirrorDataset & { name: MirrorDatasetName })[] {
+  return [
+    {
+      name: 'minutes',
+      reads: [...goldMinutes(s), ...productKeys(s)],
+      tables: [
+        { name: 'minutes_tenant_products', sql: tenantProductPairs(s) },
+        {
+          name: 'minutes_windows',
+          sql: `SELECT k.tenant_id, w.product_id, w.window_start, w.orders, w.units, ${minuteJson} AS row_json
+                  FROM ${s.gold}.orders_per_product_1m w JOIN ${M}.minutes_tenant_products k USING (product_id)
+                 ORDER BY k.tenant_id, w.window_start`,
+        },
+        {
+          name: 'minutes_per_tenant',
+          sql: `SELECT *, ${minuteJson} AS row_json FROM (
+                  SELECT tenant_id, window_start, sum(orders)::BIGINT AS orders, sum(units)::BIGINT AS units
+                    FROM ${M}.minutes_windows GROUP BY tenant_id, window_start)
+                 ORDER BY tenant_id, window_start`,
+        },
+        {
+          name: 'minutes_hourly',
+          sql: `SELECT tenant_id, product_id, time_bucket(INTERVAL 1 HOUR, window_start) AS hour,
+                       sum(orders) AS orders, sum(units) AS units
+                  FROM ${M}.minutes_windows GROUP BY ALL ORDER BY tenant_id, hour`,
+        },
+        {
+          name: 'minutes_product_names',
+          sql: `SELECT tenant_id, product_id, arg_max(name, occurred_at) AS name FROM ${s.silver}.products
+                 WHERE name IS NOT NULL GROUP BY tenant_id, product_id`,
+        },
+      ],
+    },
+    {
+      name: 'orders',
+      reads: [`${s.silver}.orders`],
+      tables: [
+        {
+          name: 'orders_created',
+          sql: `SELECT tenant_id, occurred_at, currency, amount FROM ${s.silver}.orders
+                 WHERE event_type = 'ecommerce.order.created.v1' ORDER BY tenant_id, occurred_at`,
+        },
+        {
+          name: 'orders_5m',
+          sql: `SELECT tenant_id, time_bucket(INTERVAL 5 MINUTE, occurred_at) AS bucket, currency,
+                       count(*)::BIGINT AS orders, sum(amount) AS revenue
+                  FROM ${M}.orders_created GROUP BY ALL ORDER BY tenant_id, bucket`,
+        },
+      ],
+    },
+    {
+      name: 'anomalies',
+      reads: [`${s.gold}.anomalies`, ...productKeys(s), `${s.silver}.orders`],
+      tables: [
+        { name: 'anomalies_tenant_products', sql: tenantProductPairs(s) },
+        {
+          name: 'anomalies_by_tenant',
+          sql: `SELECT tenant_id, event_time, event_id, ${anomalyJson} AS row_json FROM (
+                  SELECT k.tenant_id, a.metric, a.key, a.value, a.mean, a.stddev, a.score, a.samples, a.event_id,
+                         a.event_time
+                    FROM ${s.gold}.anomalies a JOIN ${M}.anomalies_tenant_products k ON a.key = k.product_id
+                   WHERE a.metric = 'product_orders_per_minute'
+                  UNION ALL
+                  SELECT o.tenant_id, a.metric, a.key, a.value, a.mean, a.stddev, a.score, a.samples, a.event_id,
+                         a.event_time
+                    FROM ${s.gold}.anomalies a
+                    JOIN (SELECT DISTINCT tenant_id, event_id FROM ${s.silver}.orders WHERE tenant_id IS NOT NULL) o
+                      ON a.event_id = o.event_id
+                   WHERE a.metric = 'order_amount_cents')
+                 ORDER BY tenant_id, event_time DESC, event_id`,
+        },
+      ],
+    },
+    {
+      name: 'sessions',
+      reads: [`${s.gold}.customer_sessions`, `${s.gold}.customer_sessions_revisions`, ...customerKeys(s)],
+      tables: [
+        {
+          name: 'sessions_tenant_customers',
+          sql: `SELECT DISTINCT tenant_id, customer_id FROM (
+                  SELECT tenant_id, customer_id FROM ${s.silver}.orders
+                  UNION ALL SELECT tenant_id, customer_id FROM ${s.silver}.customers)
+                 WHERE tenant_id IS NOT NULL AND customer_id IS NOT NULL`,
+        },
+        {
+          name: 'sessions_by_tenant',
+          sql: `SELECT k.tenant_id, c.customer_id, c.window_start, ${sessionJson} AS row_json
+                  FROM ${s.gold}.customer_sessions c JOIN ${M}.sessions_tenant_customers k USING (customer_id)
+                 ORDER BY k.tenant_id, c.window_start`,
+        },
+      ],
+    },
+  ];
+}
+
+const datasetReads = (s: LakeSchemas, name: MirrorDatasetName) =>
+  mirrorDatasets(s).find((d) => d.name === name)?.reads ?? [];
+
+/**
+ * The rows of `rows` (a query with its ORDER BY and LIMIT) as one JSON array built by DuckDB, the same JSON the lake
+ * path gives (BIGINT and DECIMAL as strings, non-finite doubles as null): `fields` are `'name', expression` pairs
+ * over the columns of `rows`, and `order` repeats its ORDER BY (an aggregate's own order).
+ */
+const asJson = (rows: string, fields: string, order: string) => `
+  WITH r AS (${rows})
+  SELECT CASE WHEN count(*) = 0 THEN '[]' ELSE to_json(list(json_object(${fields}) ORDER BY ${order}))::VARCHAR END FROM r`;
+
 export const NAMED_AGGREGATES: NamedAggregate[] = [
   {
     name: 'orders-per-minute',
     summary: 'Orders and units per minute (Gold, latest revision of each window), optionally of one product',
     querystring: { ...range, product: { type: 'string', minLength: 1, maxLength: 200 } },
-    reads: (s) => [...goldMinutes(s), ...productKeys(s)],
+    reads: (s) => datasetReads(s, 'minutes'),
+    dataset: 'minutes',
+    mirrorSql: (q, tenant, maxRows) => ({
+      sql: joinJson(
+        q.product
+          ? `SELECT window_start, row_json FROM ${M}.minutes_windows
+              WHERE tenant_id = $tenant AND product_id = $product AND ${inRange('window_start')}
+              ORDER BY window_start LIMIT $maxRows`
+          : `SELECT window_start, row_json FROM ${M}.minutes_per_tenant
+              WHERE tenant_id = $tenant AND ${inRange('window_start')} ORDER BY window_start LIMIT $maxRows`,
+        'window_start',
+      ),
+      params: { tenant, ...resolveRange(q), maxRows, ...(q.product ? { product: q.product } : {}) },
+    }),
     sql: (s, q, tenant) => ({
       sql: `SELECT strftime(window_start AT TIME ZONE 'UTC', '%Y-%m-%dT%H:%M:%SZ') AS minute,
                    sum(orders)::BIGINT AS orders, sum(units)::BIGINT AS units
@@ -90,7 +262,29 @@ export const NAMED_AGGREGATES: NamedAggregate[] = [
     name: 'revenue-5m',
     summary: "Revenue and orders per currency in 5-minute windows (the tenant's Silver orders)",
     querystring: { ...range, currency: { type: 'string', pattern: '^[A-Z]{3}$' } },
-    reads: (s) => [`${s.silver}.orders`],
+    reads: (s) => datasetReads(s, 'orders'),
+    dataset: 'orders',
+    mirrorSql: (q, tenant, maxRows) => ({
+      sql: asJson(
+        `WITH parts AS (
+           SELECT bucket, currency, orders, revenue FROM ${M}.orders_5m
+            WHERE tenant_id = $tenant AND bucket >= $fullFrom::TIMESTAMPTZ AND bucket < $fullTo::TIMESTAMPTZ
+              ${q.currency ? 'AND currency = $currency' : ''}
+           UNION ALL
+           SELECT time_bucket(INTERVAL 5 MINUTE, occurred_at), currency, 1, amount FROM ${M}.orders_created
+            WHERE tenant_id = $tenant AND ${edges('occurred_at')} ${q.currency ? 'AND currency = $currency' : ''})
+         SELECT bucket, currency, sum(orders)::BIGINT AS orders, sum(revenue)::DECIMAL(18,2) AS revenue FROM parts
+          GROUP BY ALL ORDER BY bucket, currency LIMIT $maxRows`,
+        `'window_start', ${utcMinute('bucket')}, 'currency', currency, 'orders', orders::VARCHAR, 'revenue', revenue::VARCHAR`,
+        'bucket, currency',
+      ),
+      params: {
+        tenant,
+        ...withFullBuckets(resolveRange(q), 5 * 60_000),
+        maxRows,
+        ...(q.currency ? { currency: q.currency } : {}),
+      },
+    }),
     sql: (s, q, tenant) => ({
       sql: `SELECT strftime(time_bucket(INTERVAL 5 MINUTE, occurred_at) AT TIME ZONE 'UTC', '%Y-%m-%dT%H:%M:%SZ') AS window_start,
                    currency, count(*)::BIGINT AS orders, sum(amount)::DECIMAL(18,2) AS revenue
@@ -106,7 +300,26 @@ export const NAMED_AGGREGATES: NamedAggregate[] = [
     name: 'top-products',
     summary: 'The products with the most orders in the range (Gold), with their latest name',
     querystring: { ...range, limit: limit(100, 10) },
-    reads: (s) => [...goldMinutes(s), ...productKeys(s)],
+    reads: (s) => datasetReads(s, 'minutes'),
+    dataset: 'minutes',
+    mirrorSql: (q, tenant) => ({
+      sql: asJson(
+        `WITH parts AS (
+           SELECT product_id, orders, units FROM ${M}.minutes_hourly
+            WHERE tenant_id = $tenant AND hour >= $fullFrom::TIMESTAMPTZ AND hour < $fullTo::TIMESTAMPTZ
+           UNION ALL
+           SELECT product_id, orders, units FROM ${M}.minutes_windows
+            WHERE tenant_id = $tenant AND ${edges('window_start')}),
+         totals AS (
+           SELECT product_id, sum(orders)::BIGINT AS orders, sum(units)::BIGINT AS units FROM parts GROUP BY product_id)
+         SELECT t.product_id, n.name, t.orders, t.units
+           FROM totals t LEFT JOIN ${M}.minutes_product_names n ON n.tenant_id = $tenant AND n.product_id = t.product_id
+          ORDER BY t.orders DESC, t.units DESC, t.product_id LIMIT $limit`,
+        `'product_id', product_id, 'name', name, 'orders', orders::VARCHAR, 'units', units::VARCHAR`,
+        'orders DESC, units DESC, product_id',
+      ),
+      params: { tenant, ...withFullBuckets(resolveRange(q), 60 * 60_000), limit: q.limit ?? 10 },
+    }),
     sql: (s, q, tenant) => ({
       sql: `WITH totals AS (
               SELECT product_id, sum(orders)::BIGINT AS orders, sum(units)::BIGINT AS units
@@ -126,7 +339,16 @@ export const NAMED_AGGREGATES: NamedAggregate[] = [
     name: 'anomalies-latest',
     summary: "The latest anomalies on the tenant's products' order rates and order amounts (Gold)",
     querystring: { limit: limit(200, 20) },
-    reads: (s) => [`${s.gold}.anomalies`, ...productKeys(s), `${s.silver}.orders`],
+    reads: (s) => datasetReads(s, 'anomalies'),
+    dataset: 'anomalies',
+    mirrorSql: (q, tenant) => ({
+      sql: joinJson(
+        `SELECT event_time, event_id, row_json FROM ${M}.anomalies_by_tenant WHERE tenant_id = $tenant
+          ORDER BY event_time DESC, event_id LIMIT $limit`,
+        'event_time DESC, event_id',
+      ),
+      params: { tenant, limit: q.limit ?? 20 },
+    }),
     sql: (s, q, tenant) => ({
       sql: `SELECT metric, key, value, mean, stddev, score, samples, event_id,
                    strftime(event_time AT TIME ZONE 'UTC', '%Y-%m-%dT%H:%M:%S.%gZ') AS event_time
@@ -142,7 +364,17 @@ export const NAMED_AGGREGATES: NamedAggregate[] = [
     name: 'customer-sessions',
     summary: "Customer sessions (30-minute gap) that started in the range, newest first, of the tenant's customers",
     querystring: { ...range, limit: limit(500, 50) },
-    reads: (s) => [`${s.gold}.customer_sessions`, `${s.gold}.customer_sessions_revisions`, ...customerKeys(s)],
+    reads: (s) => datasetReads(s, 'sessions'),
+    dataset: 'sessions',
+    mirrorSql: (q, tenant) => ({
+      sql: joinJson(
+        `SELECT window_start, customer_id, row_json FROM ${M}.sessions_by_tenant
+          WHERE tenant_id = $tenant AND ${inRange('window_start')}
+          ORDER BY window_start DESC, customer_id LIMIT $limit`,
+        'window_start DESC, customer_id',
+      ),
+      params: { tenant, ...resolveRange(q), limit: q.limit ?? 50 },
+    }),
     sql: (s, q, tenant) => ({
       sql: `SELECT customer_id,
                    strftime(window_start AT TIME ZONE 'UTC', '%Y-%m-%dT%H:%M:%SZ') AS session_start,

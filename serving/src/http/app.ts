@@ -4,10 +4,17 @@ import { availableParallelism } from 'node:os';
 import type { PlatformConfig } from '@bitvelocity/core';
 import fastifySwagger from '@fastify/swagger';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
-import { type AggregateQuery, DEFAULT_SCHEMAS, type LakeSchemas, NAMED_AGGREGATES } from './aggregates.js';
+import {
+  type AggregateQuery,
+  DEFAULT_SCHEMAS,
+  type LakeSchemas,
+  mirrorDatasets,
+  NAMED_AGGREGATES,
+} from './aggregates.js';
 import { authenticate, registerTokenVerification, requireRole, tenantOf } from './auth.js';
 import { errorResponses, registerErrorHandling, ServingApiError } from './errors.js';
 import { FreshnessProbe } from './freshness.js';
+import { GoldMirror } from './gold-mirror.js';
 import { LakeReader, type ReadResult } from './lake-reader.js';
 import { prepareTenantQuery } from './query.js';
 import { SnapshotCache } from './snapshot-cache.js';
@@ -31,6 +38,7 @@ export interface ServingOptions {
 export interface ServingApp {
   app: FastifyInstance;
   reader: LakeReader;
+  mirror: GoldMirror;
   watcher: SnapshotWatcher;
   close(): Promise<void>;
 }
@@ -43,12 +51,12 @@ interface CachedAnswer {
   body: string;
 }
 
-type Shape = (result: ReadResult) => object;
+/** Reads an answer's body (JSON) at a version. */
+type ReadBody = (version: number, signal?: AbortSignal) => Promise<string>;
 
 interface HotAnswer {
   relations: string[];
-  read: (version: number) => Promise<ReadResult>;
-  shape: Shape;
+  read: ReadBody;
   askedAt: number;
 }
 
@@ -98,6 +106,14 @@ export async function createServingApp(options: ServingOptions): Promise<Serving
   const reader = await LakeReader.create(options.config, {
     connections: options.connections ?? Math.max(2, availableParallelism()),
   });
+  const connections = options.connections ?? Math.max(2, availableParallelism());
+  let mirror: GoldMirror;
+  try {
+    mirror = await GoldMirror.create(options.config, mirrorDatasets(schemas), { connections });
+  } catch (error) {
+    reader.close();
+    throw error;
+  }
   const watcher = await SnapshotWatcher.start(reader, options.pollIntervalMs ?? 1000);
   const cache = new SnapshotCache<CachedAnswer>();
   const reading = new Map<string, { promise: Promise<CachedAnswer>; waiters: number; abort: AbortController }>();
@@ -122,20 +138,14 @@ export async function createServingApp(options: ServingOptions): Promise<Serving
    * for a connection when every request waiting for it has disconnected is dropped (an overloaded server does not
    * work off a backlog nobody reads); a refresh-ahead read has no requester and always runs.
    */
-  const load = (
-    key: string,
-    version: number,
-    read: (version: number, signal?: AbortSignal) => Promise<ReadResult>,
-    shape: Shape,
-    waiter?: FastifyReply,
-  ) => {
+  const load = (key: string, version: number, read: ReadBody, waiter?: FastifyReply) => {
     const pendingKey = `${version}|${key}`;
     let pending = reading.get(pendingKey);
     if (!pending) {
       const abort = new AbortController();
       const fresh = read(version, waiter ? abort.signal : undefined)
-        .then((result) => {
-          const answer = { snapshotId: version, body: JSON.stringify({ snapshotId: version, ...shape(result) }) };
+        .then((body) => {
+          const answer = { snapshotId: version, body: `{"snapshotId":${version},${body.slice(1)}` };
           cache.set(key, version, answer);
           return answer;
         })
@@ -161,14 +171,7 @@ export async function createServingApp(options: ServingOptions): Promise<Serving
    * Answers from the cache at `version` (the latest snapshot that changed what the answer reads; kept in memory by
    * the watcher, so a hit touches neither DuckDB nor the catalog), or reads and caches; 304 when the client holds it.
    */
-  const answer = async (
-    request: FastifyRequest,
-    reply: FastifyReply,
-    key: string,
-    version: number,
-    read: (version: number, signal?: AbortSignal) => Promise<ReadResult>,
-    shape: Shape,
-  ) => {
+  const answer = async (request: FastifyRequest, reply: FastifyReply, key: string, version: number, read: ReadBody) => {
     const send = (cached: CachedAnswer, hit: boolean) => {
       reply.headers({ ...ANSWER_HEADERS, etag: etagOf(cached.snapshotId), 'x-cache': hit ? 'hit' : 'miss' });
       if (request.headers['if-none-match'] === etagOf(cached.snapshotId)) return reply.code(304).send();
@@ -176,7 +179,7 @@ export async function createServingApp(options: ServingOptions): Promise<Serving
     };
     const cached = cache.get(key, version);
     if (cached) return send(cached, true);
-    return send(await load(key, version, read, shape, reply), false);
+    return send(await load(key, version, read, reply), false);
   };
 
   /*
@@ -185,6 +188,7 @@ export async function createServingApp(options: ServingOptions): Promise<Serving
    */
   const hot = new Map<string, HotAnswer>();
   watcher.on('change', () => {
+    mirror.refresh((relations) => watcher.versionOf(relations));
     const now = Date.now();
     for (const [key, entry] of hot) {
       if (now - entry.askedAt > HOT_FOR_MS) {
@@ -192,7 +196,7 @@ export async function createServingApp(options: ServingOptions): Promise<Serving
         continue;
       }
       const version = watcher.versionOf(entry.relations);
-      if (!cache.get(key, version)) load(key, version, entry.read, entry.shape).catch(() => {});
+      if (!cache.get(key, version)) load(key, version, entry.read).catch(() => {});
     }
   });
   const remember = (key: string, entry: Omit<HotAnswer, 'askedAt'>) => {
@@ -218,16 +222,19 @@ export async function createServingApp(options: ServingOptions): Promise<Serving
       },
       async (request, reply) => {
         const tenant = tenantOf(request);
-        const { sql, params } = aggregate.sql(schemas, request.query, tenant);
+        const { sql, params } = aggregate.mirrorSql(request.query, tenant, maxRows);
         const key = `${aggregate.name}|${tenant}|${JSON.stringify(request.query)}`;
         const relations = aggregate.reads(schemas);
-        const read = (version: number, signal?: AbortSignal) =>
-          reader.read(sql, params, { timeoutMs: 10_000, maxRows, atLeast: version, signal }).catch((error) => {
-            throw queryError(error, false);
-          });
-        const shape = (result: ReadResult) => ({ name: aggregate.name, rows: result.rows });
-        remember(key, { relations, read, shape });
-        return answer(request, reply, key, watcher.versionOf(relations), read, shape);
+        const prefix = `{"name":${JSON.stringify(aggregate.name)},"rows":`;
+        const read: ReadBody = (version, signal) =>
+          mirror.readJson(aggregate.dataset, version, sql, params, { timeoutMs: 10_000, signal }).then(
+            (rows) => `${prefix}${rows}}`,
+            (error) => {
+              throw queryError(error, false);
+            },
+          );
+        remember(key, { relations, read });
+        return answer(request, reply, key, watcher.versionOf(relations), read);
       },
     );
   }
@@ -292,18 +299,14 @@ export async function createServingApp(options: ServingOptions): Promise<Serving
       const prepared = await prepareTenantQuery((s) => reader.serialize(s), schemas, sql, params, tenant);
       const key = `query|${tenant}|${rows}|${JSON.stringify([sql, params])}`;
       // Which relations an analyst's statement reads is not tracked: its answer is valid for one lake snapshot.
-      return answer(
-        request,
-        reply,
-        key,
-        watcher.snapshotId,
-        (latest, signal) =>
-          reader
-            .read(prepared.sql, prepared.params, { timeoutMs, maxRows: rows, atLeast: latest, signal })
-            .catch((error) => {
-              throw queryError(error, true);
-            }),
-        (result) => ({ columns: result.columns, rows: result.rows, truncated: result.truncated }),
+      return answer(request, reply, key, watcher.snapshotId, (latest, signal) =>
+        reader.read(prepared.sql, prepared.params, { timeoutMs, maxRows: rows, atLeast: latest, signal }).then(
+          (result: ReadResult) =>
+            JSON.stringify({ columns: result.columns, rows: result.rows, truncated: result.truncated }),
+          (error) => {
+            throw queryError(error, true);
+          },
+        ),
       );
     },
   );
@@ -351,10 +354,12 @@ export async function createServingApp(options: ServingOptions): Promise<Serving
   return {
     app,
     reader,
+    mirror,
     watcher,
     close: async () => {
       watcher.stop();
       await app.close();
+      mirror.close();
       reader.close();
     },
   };

@@ -60,6 +60,8 @@ interface Portal {
 /** The server's own answers for parameters Postgres clients read or set. */
 const SERVER_PARAMETERS: Record<string, string> = {
   server_version: '15.0',
+  server_version_num: '150000',
+  search_path: '"$user", public',
   server_encoding: 'UTF8',
   client_encoding: 'UTF8',
   datestyle: 'ISO, MDY',

@@ -67,8 +67,15 @@ export function sessionCommand(statement: string): SessionCommand | undefined {
   if (/^SET\s+(SESSION\s+CHARACTERISTICS|TRANSACTION)\b/i.test(sql)) return { kind: 'ignore', tag: 'SET' };
   m = /^RESET\s+([A-Za-z_.]+)$/i.exec(sql);
   if (m?.[1]) return { kind: 'reset', name: m[1].toLowerCase() };
-  m = /^SHOW\s+([A-Za-z_.]+|TIME\s+ZONE)$/i.exec(sql);
-  if (m?.[1]) return { kind: 'show', name: m[1].toLowerCase().replace(/^time\s+zone$/, 'timezone') };
+  m = /^SHOW\s+([A-Za-z_.]+|TIME\s+ZONE|TRANSACTION\s+ISOLATION\s+LEVEL)$/i.exec(sql);
+  if (m?.[1])
+    return {
+      kind: 'show',
+      name: m[1]
+        .toLowerCase()
+        .replace(/^time\s+zone$/, 'timezone')
+        .replace(/^transaction\s+isolation\s+level$/, 'transaction_isolation'),
+    };
   if (/^(BEGIN|START\s+TRANSACTION)\b/i.test(sql)) return { kind: 'begin' };
   if (/^(COMMIT|END)\b/i.test(sql)) return { kind: 'commit' };
   if (/^(ROLLBACK|ABORT)\b/i.test(sql)) return { kind: 'rollback' };

@@ -37,7 +37,7 @@ export const PG_OID = {
 } as const;
 
 /** Element OID -> array OID. */
-const ARRAY_OF: Record<number, number> = {
+export const ARRAY_OF: Record<number, number> = {
   16: 1000,
   17: 1001,
   20: 1016,
