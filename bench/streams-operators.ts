@@ -2,13 +2,17 @@
  * The stream runtime in process (no server): a Task per partition fed pre-built Kafka records, with each checkpoint's
  * outputs and changelog turned into Kafka messages exactly as the worker does, but not sent. What it measures is the
  * runtime's own CPU per event (decode, operators, state, changelog, serialisation), without the Kafka client.
- *   npx tsx bench/streams-operators.ts [--events 1000000] [--only pipeline,dedupe,tumbling,hopping,session,zscore]
+ *   npx tsx bench/streams-operators.ts [--events 1000000]
+ *     [--only order-streams,pipeline,dedupe,tumbling,hopping,session,zscore]
  * pipeline: dedupe + 10 s tumbling count + z-score (bench/streams.ts's job), 1,000 keys, 2 % duplicates;
- * session: a 30 s-gap session count over 100,000 keys; the others one operator each over 1,000 keys.
+ * session: a 30 s-gap session count over 100,000 keys; order-streams: the platform's job over order-created envelopes
+ * (two lines each, 1 % re-delivered), schema validation and dedupe included; the others one operator each over 1,000
+ * keys.
  * A checkpoint every 5,000 records (the worker's maxBatchRecords). Prints events per CPU-second, wall events/s and
  * changelog bytes per event, with the load average.
  */
 import { loadavg } from 'node:os';
+import { createEnvelope } from '@bitvelocity/core';
 import {
   count,
   defineJob,
@@ -20,6 +24,7 @@ import {
   sum,
   tumbling,
 } from '@bitvelocity/streams';
+import orderStreams from '../streams/src/jobs/order-streams.js';
 import { changelogMessage, toMessage } from '../streams/src/kafka/messages.js';
 import { Task } from '../streams/src/runtime/task.js';
 import { numberArg } from './load.js';
@@ -45,7 +50,8 @@ const source = () =>
     eventId: (r) => r.id,
   });
 
-const jobs: Record<string, { keys: number; job: JobDefinition }> = {
+const jobs: Record<string, { keys: number; job: JobDefinition; topic?: string }> = {
+  'order-streams': { keys: 10_000, job: orderStreams, topic: 'ecommerce.order' },
   pipeline: {
     keys: 1000,
     job: defineJob({
@@ -148,8 +154,46 @@ function recordOf(n: number, keys: number, start: number) {
   };
 }
 
-function run(name: string, keys: number, job: JobDefinition) {
-  const task = new Task(job, 'input', 0);
+const uuid = (prefix: string, n: number) => `0190a0a0-0000-7000-${prefix}-${String(n).padStart(12, '0')}`;
+
+/** The n-th order-created envelope (1 % are re-deliveries of the one before), as Debezium's outbox routing gives it. */
+function orderRecordOf(n: number, customers: number, start: number) {
+  const o = n % 100 === 99 ? n - 1 : n;
+  const orderId = uuid('8000', o);
+  const envelope = createEnvelope({
+    eventId: uuid('9000', o),
+    eventType: 'ecommerce.order.created.v1',
+    producer: 'bench',
+    tenantId: 't1',
+    partitionKey: orderId,
+    traceId: 'a'.repeat(32),
+    occurredAt: new Date(start + o * 5),
+    payload: {
+      orderId,
+      customerId: uuid('c000', o % customers),
+      status: 'created',
+      currency: o % 3 === 0 ? 'USD' : 'EUR',
+      totalAmount: '31.50',
+      lines: [
+        { lineNo: 1, productId: uuid('a000', o % 500), quantity: 1, unitPrice: '19.50' },
+        { lineNo: 2, productId: uuid('a000', (o * 7) % 500), quantity: 2, unitPrice: '6.00' },
+      ],
+      createdAt: new Date(start + o * 5).toISOString(),
+    },
+  });
+  return {
+    topic: 'ecommerce.order',
+    partition: 0,
+    offset: BigInt(n),
+    timestamp: start + n * 5,
+    key: Buffer.from(orderId),
+    value: Buffer.from(JSON.stringify(envelope)),
+    headers: new Map<string, Buffer>(),
+  };
+}
+
+function run(name: string, keys: number, job: JobDefinition, topic = 'input') {
+  const task = new Task(job, topic, 0);
   const start = Date.UTC(2026, 0, 1);
   // Records are built in slices outside the measured time (the bench measures the runtime, not the generator).
   let cpu = 0;
@@ -159,7 +203,7 @@ function run(name: string, keys: number, job: JobDefinition) {
   let outputs = 0;
   for (let from = 0; from < EVENTS; from += CHECKPOINT_EVERY) {
     const batch = Array.from({ length: Math.min(CHECKPOINT_EVERY, EVENTS - from) }, (_, k) =>
-      recordOf(from + k, keys, start),
+      topic === 'input' ? recordOf(from + k, keys, start) : orderRecordOf(from + k, keys, start),
     );
     const cpuBefore = process.cpuUsage();
     const wallBefore = performance.now();
@@ -193,9 +237,9 @@ console.log(
     .join(' ')}`,
 );
 const results = [];
-for (const [name, { keys, job }] of Object.entries(jobs)) {
+for (const [name, { keys, job, topic }] of Object.entries(jobs)) {
   if (only && !only.has(name)) continue;
-  results.push(run(name, keys, job));
+  results.push(run(name, keys, job, topic));
 }
 console.table(results);
 console.log(
