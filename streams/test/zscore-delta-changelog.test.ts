@@ -14,14 +14,14 @@ const source = jsonRecords<GoldenEvent>({
   eventId: (e) => e.id ?? `${e.t}`,
 });
 
-const job = (points: number) =>
+const job = (points: number, window: { points: number } | { duration: '20s' } = { points }) =>
   defineJob({
     name: 'spec-zscore-delta',
     build: (j) => {
       const anomalies = j
         .source(source)
         .keyBy((e) => e.key ?? 'k')
-        .zScore({ metric: 'm', value: (e) => e.v as number, window: { points }, minSamples: 5 });
+        .zScore({ metric: 'm', value: (e) => e.v as number, window, minSamples: 5 });
       anomalies.to(kafkaSink('episodes'));
       anomalies.scores().to(kafkaSink('scores'));
     },
@@ -48,14 +48,17 @@ describe('the z-score no longer writes its whole window into the changelog at ea
     expect(bytes(changes)).toBeLessThan(400);
   });
 
-  it('gives the same scores restored at any checkpoint as the live run', () => {
+  it.each([
+    ['a 50-point window', job(50)],
+    ['a 20 s window (points evicted by time)', job(0, { duration: '20s' })],
+  ])('gives the same scores restored at any checkpoint as the live run: %s', (_, spec) => {
     const all = events(900);
-    const live = new Task(job(50), 'input', 0);
+    const live = new Task(spec, 'input', 0);
     for (const r of raw(all)) live.process(r);
     const expected = values(live.takeOutputs(), 'scores');
 
     for (const cut of [1, 7, 150, 151, 420, 899]) {
-      const first = new Task(job(50), 'input', 0);
+      const first = new Task(spec, 'input', 0);
       const changelog: ChangelogEntry[] = [];
       const before = raw(all.slice(0, cut));
       for (const [i, r] of before.entries()) {
@@ -64,7 +67,7 @@ describe('the z-score no longer writes its whole window into the changelog at ea
       }
       changelog.push(...first.takeChangelog());
       const outputs = values(first.takeOutputs(), 'scores');
-      const restored = new Task(job(50), 'input', 0);
+      const restored = new Task(spec, 'input', 0);
       restored.restore(changelog);
       for (const r of raw(all.slice(cut))) restored.process(r);
       expect([...outputs, ...values(restored.takeOutputs(), 'scores')]).toEqual(expected);
