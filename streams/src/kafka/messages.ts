@@ -32,9 +32,27 @@ export function* produceChunks<
   if (chunk.length > 0) yield chunk;
 }
 
+/**
+ * Header names and short values repeat on every record (`bv-job: <job>`): their bytes are made once. The producer only
+ * reads them, so one Buffer may serve many messages. Bounded, so varying values cannot grow it without limit.
+ */
+const headerBytes = new Map<string, Bytes>();
+const HEADER_CACHE_ENTRIES = 1024;
+const HEADER_CACHE_MAX_CHARS = 128;
+
+function bytesOf(text: string): Bytes {
+  if (text.length > HEADER_CACHE_MAX_CHARS) return Buffer.from(text);
+  let bytes = headerBytes.get(text);
+  if (!bytes) {
+    bytes = Buffer.from(text);
+    if (headerBytes.size < HEADER_CACHE_ENTRIES) headerBytes.set(text, bytes);
+  }
+  return bytes;
+}
+
 export function toMessage(output: OutputRecord) {
   const headers = new Map<Bytes, Bytes>();
-  for (const [name, value] of Object.entries(output.headers)) headers.set(Buffer.from(name), Buffer.from(value));
+  for (const name in output.headers) headers.set(bytesOf(name), bytesOf(output.headers[name] as string));
   return {
     topic: output.topic,
     key: output.key === undefined ? undefined : Buffer.from(output.key),

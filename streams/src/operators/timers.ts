@@ -10,17 +10,20 @@
 export class TimerIndex {
   private times: number[] = [];
   private keys: string[] = [];
-  /** `time \u0001 key` of every pending timer: adding the same timer twice keeps one. */
-  private readonly pending = new Set<string>();
+  /** The keys of the pending timers, by time: adding the same timer twice keeps one (no string built per timer). */
+  private readonly pending = new Map<number, Set<string>>();
 
   get size(): number {
     return this.times.length;
   }
 
   add(time: number, key: string): void {
-    const id = `${time}\u0001${key}`;
-    if (this.pending.has(id)) return;
-    this.pending.add(id);
+    let keys = this.pending.get(time);
+    if (!keys) {
+      keys = new Set();
+      this.pending.set(time, keys);
+    } else if (keys.has(key)) return;
+    keys.add(key);
     this.times.push(time);
     this.keys.push(key);
     this.siftUp(this.times.length - 1);
@@ -32,7 +35,11 @@ export class TimerIndex {
       const time = this.times[0] as number;
       const key = this.keys[0] as string;
       this.pop();
-      this.pending.delete(`${time}\u0001${key}`);
+      const keys = this.pending.get(time);
+      if (keys) {
+        keys.delete(key);
+        if (keys.size === 0) this.pending.delete(time);
+      }
       yield [time, key];
     }
   }

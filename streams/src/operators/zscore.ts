@@ -3,7 +3,13 @@ import { calibrated } from './anomaly/calibrate.js';
 import { isoTime } from './anomaly/iso.js';
 import { type ResolvedOptions, resolveOptions, type ZScoreOptions } from './anomaly/options.js';
 import { medianAndMad } from './anomaly/robust.js';
-import { type LegacyState, RollingWindow, type WindowState } from './anomaly/window.js';
+import {
+  type LegacyState,
+  RollingWindow,
+  type StoredPoint,
+  type WindowHeader,
+  type WindowState,
+} from './anomaly/window.js';
 import type { Collector, OperatorFactory } from './operator.js';
 
 export { ANOMALY_DEFAULTS, type ZScoreOptions } from './anomaly/options.js';
@@ -85,10 +91,16 @@ interface EpisodeState {
 }
 
 const SEASON_SEP = '\u0001';
+/** Between a window's key and a point's slot in the `points` store. */
+const SLOT_SEP = '\u0002';
 const HOUR = 3_600_000;
 
-/** The state the z-score operator keeps (declared with the operator in the job graph). */
-export const ZSCORE_STATE: readonly string[] = ['rolling', 'episodes'];
+/**
+ * The state the z-score operator keeps (declared with the operator in the job graph): each window's statistics
+ * (`rolling`), its points one entry per slot (`points`, so a checkpoint writes only the points added since the last
+ * one), and the open episodes.
+ */
+export const ZSCORE_STATE: readonly string[] = ['rolling', 'points', 'episodes'];
 
 /**
  * Rolling z-score per key. Each point is scored against the points before it in its key's window (of its season, with
@@ -98,7 +110,8 @@ export const ZSCORE_STATE: readonly string[] = ['rolling', 'episodes'];
 export function zScoreOperator<T>(options: ZScoreOptions<T>): OperatorFactory {
   const o = resolveOptions(options);
   return (context) => {
-    const windows = context.state<RollingWindow | WindowState | LegacyState>('rolling');
+    const windows = context.state<RollingWindow | WindowHeader | WindowState | LegacyState>('rolling');
+    const points = context.state<StoredPoint>('points');
     const episodes = context.state<EpisodeState>('episodes');
     /** Keys with an open episode (an index over the `episodes` store, rebuilt on restore). */
     const open = new Set<string>();
@@ -110,12 +123,40 @@ export function zScoreOperator<T>(options: ZScoreOptions<T>): OperatorFactory {
       const stored = windows.get(windowKey);
       let window: RollingWindow | undefined;
       if (stored instanceof RollingWindow) window = stored;
-      else if (stored) window = RollingWindow.restore(stored, o.span !== undefined, o.recomputeEvery);
+      else if (stored && 'layout' in stored && stored.layout === 3)
+        window = RollingWindow.fromHeader(stored, o.span !== undefined, o.recomputeEvery, (slot) =>
+          points.get(`${windowKey}${SLOT_SEP}${slot}`),
+        );
+      else if (stored) window = RollingWindow.restore(stored as WindowState, o.span !== undefined, o.recomputeEvery);
       // A key quiet for longer than the TTL starts afresh (whether or not the sweep has deleted it yet).
       // (A window restored from the oldest layouts has no times: its age is unknown until its next point.)
       if (window && window.last > Number.NEGATIVE_INFINITY && window.last < Math.max(watermark, now) - o.ttl)
         window = undefined;
-      return window ?? new RollingWindow(o.span !== undefined, o.recomputeEvery);
+      if (window) return window;
+      const fresh = new RollingWindow(o.span !== undefined, o.recomputeEvery);
+      fresh.slots = o.capacity;
+      return fresh;
+    };
+
+    /** Checkpoints the point just added; the whole window when its points are not stored under this capacity yet. */
+    const savePoints = (windowKey: string, window: RollingWindow, x: number, t: number) => {
+      if (window.slots === o.capacity) {
+        const seq = window.seq - 1;
+        points.set(`${windowKey}${SLOT_SEP}${seq % o.capacity}`, [seq, x, t]);
+        return;
+      }
+      for (const point of window.points()) points.set(`${windowKey}${SLOT_SEP}${point[0] % o.capacity}`, point);
+      window.slots = o.capacity;
+    };
+
+    /** Forgets a window: its header and every slot its points may be in. */
+    const forget = (windowKey: string, window: RollingWindow | WindowHeader | WindowState | LegacyState) => {
+      windows.delete(windowKey);
+      const header =
+        window instanceof RollingWindow || ('layout' in window && window.layout === 3) ? window : undefined;
+      if (!header) return;
+      const used = Math.min(header.seq, Math.max(header.slots, o.capacity));
+      for (let slot = 0; slot < used; slot++) points.delete(`${windowKey}${SLOT_SEP}${slot}`);
     };
 
     const close = (key: string, episode: EpisodeState, out: Collector) => {
@@ -249,6 +290,7 @@ export function zScoreOperator<T>(options: ZScoreOptions<T>): OperatorFactory {
         }
         window.add(x, t);
         while (window.count > o.capacity) window.removeOldest();
+        savePoints(windowKey, window, x, t);
         windows.set(windowKey, window);
       },
 
@@ -264,12 +306,13 @@ export function zScoreOperator<T>(options: ZScoreOptions<T>): OperatorFactory {
         if (bucket > sweptBucket) {
           sweptBucket = bucket;
           const horizon = next - o.ttl;
-          const stale: string[] = [];
+          const stale: [string, RollingWindow | WindowHeader | WindowState | LegacyState][] = [];
           for (const [windowKey, window] of windows) {
             const last = window instanceof RollingWindow ? window.last : (window as WindowState).last;
-            if (typeof last === 'number' && last > Number.NEGATIVE_INFINITY && last < horizon) stale.push(windowKey);
+            if (typeof last === 'number' && last > Number.NEGATIVE_INFINITY && last < horizon)
+              stale.push([windowKey, window]);
           }
-          for (const windowKey of stale) windows.delete(windowKey);
+          for (const [windowKey, window] of stale) forget(windowKey, window);
         }
       },
 

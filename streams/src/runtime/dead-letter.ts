@@ -37,6 +37,16 @@ export function outputBytes(output: OutputRecord): number {
   return size;
 }
 
+/** An upper bound of outputBytes without encoding anything (headers measured as outputBytes does). */
+function quickBound(output: OutputRecord): number {
+  let size = RECORD_OVERHEAD_BYTES + boundOf(output.key) + boundOf(output.value);
+  for (const name in output.headers) size += 3 * name.length + boundOf(output.headers[name]) + 8;
+  return size;
+}
+
+const boundOf = (value: string | Buffer | undefined) =>
+  value === undefined ? 0 : typeof value === 'string' ? 3 * value.length : value.length;
+
 const byteLength = (value: string | Buffer | undefined) =>
   value === undefined ? 0 : typeof value === 'string' ? Buffer.byteLength(value) : value.length;
 
@@ -117,6 +127,8 @@ export function fitSinkOutput(
   job: string,
   maxBytes = DEAD_LETTER_MAX_BYTES,
 ): OutputRecord {
+  // A UTF-8 character is at most 3 bytes per UTF-16 unit: most records are far below the limit by that bound alone.
+  if (quickBound(output) <= maxBytes) return output;
   const size = outputBytes(output);
   if (size <= maxBytes) return output;
   const letter: OutputRecord = {

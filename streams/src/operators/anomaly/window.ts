@@ -27,6 +27,29 @@ export interface WindowState {
   last: number;
 }
 
+/**
+ * What is checkpointed for a window since layout 3: its statistics only. The points are entries of their own, one per
+ * slot (`seq % slots`), written once each when added, so a checkpoint writes what changed (a few points and this
+ * header), not the whole window. The live points are the sequence numbers [seq - count, seq).
+ */
+export interface WindowHeader {
+  layout: 3;
+  /** Points ever added to the window. */
+  seq: number;
+  count: number;
+  /** The number of slots the points are stored under (the window's capacity when they were written). */
+  slots: number;
+  shift: number;
+  mean: number;
+  m2: number;
+  since: number;
+  run: number;
+  last: number;
+}
+
+/** One point as checkpointed (layout 3): its sequence number, value and event time. */
+export type StoredPoint = [seq: number, value: number, time: number];
+
 /** The layouts checkpointed before: `{ values, times?, mean, m2 }`, and before that `{ points: [time, value][] }`. */
 export interface LegacyState {
   values?: number[];
@@ -54,6 +77,10 @@ export class RollingWindow {
   last: number;
   /** A sorted copy of the values for the robust statistics; rebuilt on demand, never checkpointed. */
   sorted: Float64Array | undefined;
+  /** Points ever added (the sequence number of the next one). */
+  seq = 0;
+  /** Slots the checkpointed points are stored under; 0 when they are not stored as points yet (an older layout). */
+  slots = 0;
 
   constructor(
     timed: boolean,
@@ -62,6 +89,58 @@ export class RollingWindow {
     this.values = [];
     this.times = timed ? [] : undefined;
     this.last = Number.NEGATIVE_INFINITY;
+  }
+
+  /**
+   * A window checkpointed as a header and points (layout 3). `point(slot)` reads a stored point. A point that is not
+   * there (or holds another sequence number) is left out and the statistics are recomputed from the rest.
+   */
+  static fromHeader(
+    header: WindowHeader,
+    timed: boolean,
+    recomputeEvery: number,
+    point: (slot: number) => StoredPoint | undefined,
+  ): RollingWindow {
+    const window = new RollingWindow(timed, recomputeEvery);
+    const values: number[] = [];
+    const times: number[] = [];
+    let complete = true;
+    for (let s = header.seq - header.count; s < header.seq; s++) {
+      const stored = point(s % header.slots);
+      if (!stored || stored[0] !== s) {
+        complete = false;
+        continue;
+      }
+      values.push(stored[1]);
+      times.push(stored[2]);
+    }
+    window.values = values;
+    window.times = timed ? times : undefined;
+    window.seq = header.seq;
+    window.last = header.last ?? Number.NEGATIVE_INFINITY;
+    if (complete) {
+      window.slots = header.slots;
+      window.shift = header.shift;
+      window.meanY = header.mean;
+      window.m2 = header.m2;
+      window.since = header.since;
+      window.run = header.run;
+      if (!Number.isFinite(window.m2)) window.recompute();
+      return window;
+    }
+    // Points missing: the window holds what was found, rewritten in full at its next point (slots 0).
+    let run = 0;
+    for (let i = values.length - 1; i >= 0 && values[i] === values[values.length - 1]; i--) run++;
+    window.run = run;
+    window.recompute();
+    return window;
+  }
+
+  /** The live points with their sequence numbers, oldest first (to write a window's points in full). */
+  *points(): Generator<StoredPoint> {
+    const first = this.seq - this.count;
+    for (let i = this.start; i < this.values.length; i++)
+      yield [first + i - this.start, this.values[i] as number, this.times?.[i] ?? this.last];
   }
 
   static restore(state: WindowState | LegacyState, timed: boolean, recomputeEvery: number): RollingWindow {
@@ -75,6 +154,7 @@ export class RollingWindow {
       window.since = state.since;
       window.run = state.run;
       window.last = state.last ?? Number.NEGATIVE_INFINITY;
+      window.seq = window.values.length;
       // A window whose squares overflowed checkpoints m2 as null (JSON has no Infinity): recompute it.
       if (!Number.isFinite(window.m2)) window.recompute();
       return window;
@@ -90,16 +170,18 @@ export class RollingWindow {
     for (let i = window.values.length - 1; i >= 0 && window.values[i] === window.values[window.values.length - 1]; i--)
       run++;
     window.run = run;
+    window.seq = window.values.length;
     window.recompute();
     return window;
   }
 
-  toJSON(): WindowState {
-    this.compact(true);
+  /** The checkpointed header (layout 3); the points are checkpointed one by one as they are added. */
+  toJSON(): WindowHeader {
     return {
-      layout: 2,
-      values: this.values,
-      ...(this.times ? { times: this.times } : {}),
+      layout: 3,
+      seq: this.seq,
+      count: this.count,
+      slots: this.slots,
       shift: this.shift,
       mean: this.meanY,
       m2: this.m2,
@@ -138,6 +220,7 @@ export class RollingWindow {
 
   add(x: number, time: number): void {
     const previous = this.count > 0 ? this.values[this.values.length - 1] : undefined;
+    this.seq++;
     this.values.push(x);
     this.times?.push(time);
     if (time > this.last) this.last = time;

@@ -78,7 +78,7 @@ export function sessionWindowOperator<T, A, R>(
         // Only the task's coordinates: a result is not caused by the last record of some other key.
         origin = { topic: record.origin.topic, partition: record.origin.partition };
         const key = record.key ?? '';
-        const sessions = sessionsByKey.get(key) ?? [];
+        const sessions = sessionsByKey.get(key);
         let merged: Session = {
           start: record.timestamp,
           end: record.timestamp + gap,
@@ -87,6 +87,24 @@ export function sessionWindowOperator<T, A, R>(
           pending: true,
           lastOffset: record.origin.offset.toString(),
         };
+        if (sessions === undefined || sessions.length === 0) {
+          // The common case, a key with no open session: nothing to merge, retract or sort.
+          const maxTimestamp = merged.end - 1;
+          if (maxTimestamp + lateness <= watermark) {
+            context.counters.tooLate++;
+            out.side(LATE, record);
+            return;
+          }
+          if (maxTimestamp <= watermark) {
+            fire(key, merged, 0, out);
+            merged.revision = 0;
+            merged.pending = false;
+            context.counters.late++;
+            timers.add(maxTimestamp + lateness, key);
+          } else timers.add(maxTimestamp, key);
+          sessionsByKey.set(key, [merged]);
+          return;
+        }
         const untouched: Session[] = [];
         const absorbed: Session[] = [];
         for (const session of sessions) {
@@ -123,7 +141,7 @@ export function sessionWindowOperator<T, A, R>(
         } else timers.add(maxTimestamp, key);
         for (const gone of retractions) retract(key, gone, out);
         untouched.push(merged);
-        untouched.sort((a, b) => a.start - b.start);
+        if (untouched.length > 1) untouched.sort((a, b) => a.start - b.start);
         sessionsByKey.set(key, untouched);
       },
 

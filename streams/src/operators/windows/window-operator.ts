@@ -87,15 +87,20 @@ export function fixedWindowOperator<T, A, R>(
         origin = { topic: record.origin.topic, partition: record.origin.partition };
         const key = record.key ?? '';
         let accepted = false;
+        let offset: string | undefined;
         for (const window of assignFixedWindows(assigner, record.timestamp)) {
           const maxTimestamp = window.end - 1;
           if (maxTimestamp + lateness <= watermark) continue;
           accepted = true;
           const id = `${key}\u0001${window.start}`;
           const stored = windows.get(id);
-          // A copy: if the late firing below throws, the stored window is left as it was.
+          const firesNow = stored !== undefined && !(stored.revision === -1 && maxTimestamp > watermark);
+          // Updated in place unless it fires now: then a copy, so that if the late firing throws, the stored window is
+          // left as it was. (`aggregate.add` returns the new accumulator; a throwing add changes nothing.)
           const state: WindowState = stored
-            ? { ...stored }
+            ? firesNow
+              ? { ...stored }
+              : stored
             : {
                 key,
                 start: window.start,
@@ -105,7 +110,8 @@ export function fixedWindowOperator<T, A, R>(
                 lastOffset: '0',
               };
           state.accumulator = aggregate.add(state.accumulator as A, record.value as T);
-          state.lastOffset = record.origin.offset.toString();
+          offset ??= record.origin.offset.toString();
+          state.lastOffset = offset;
           if (state.revision === -1 && maxTimestamp > watermark) {
             if (!stored) timers.add(maxTimestamp, id);
           } else {
