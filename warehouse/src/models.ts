@@ -23,6 +23,8 @@ export interface ModelContext {
   position: bigint;
   /** A full build: every key is in scope, so the scope filters fall away. */
   full: boolean;
+  /** The fact_order rows a mart model reads (`{{orders}}`): gold.fact_order unless given. */
+  orders?: string;
 }
 
 /** The surrogate key of a natural key's first version (or its inferred member): md5 of the natural key, as BIGINT. */
@@ -68,6 +70,7 @@ export function modelSql(name: ModelName, context: ModelContext): string {
     cache.set(name, text);
   }
   return text
+    .replaceAll('{{orders}}', context.orders ?? `${context.gold}.fact_order`)
     .replaceAll('{{gold}}', context.gold)
     .replaceAll('{{silver}}', context.silver)
     .replaceAll('{{position}}', context.position.toString())

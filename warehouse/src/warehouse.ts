@@ -291,7 +291,8 @@ export class Warehouse implements LakeTransform<WarehouseReport> {
         report.published = true;
         return report;
       }
-      const model = (name: ModelName) => modelSql(name, { ...this.context, position, full: mode === 'full' });
+      const model = (name: ModelName, extra: Partial<ModelContext> = {}) =>
+        modelSql(name, { ...this.context, position, full: mode === 'full', ...extra });
       const written = report.written;
       const insert = async (table: LakeTable, sql: string) => {
         const columns = table.columns.map((c) => `"${c.name}"`).join(', ');
@@ -382,7 +383,7 @@ export class Warehouse implements LakeTransform<WarehouseReport> {
       );
       await temp(
         'wh_before',
-        `SELECT order_id, customer_id, date_key FROM ${q(T.factOrder)} WHERE order_id IN (SELECT order_id FROM temp.main.wh_orders)`,
+        `SELECT * FROM ${q(T.factOrder)} WHERE order_id IN (SELECT order_id FROM temp.main.wh_orders)`,
       );
       // the touched lines as they stand, read from the lake once
       await temp(
@@ -485,12 +486,24 @@ export class Warehouse implements LakeTransform<WarehouseReport> {
           insert,
           model('mart_daily_sales_contributions').replaceAll('{{lines}}', newLines),
         );
-      for (const [table, name] of [
-        [T.martHourlyOrdersByStatus, 'mart_hourly_orders_by_status'],
-        [T.martOrdersPerMinute, 'mart_orders_per_minute'],
+      // The hourly and per-minute marts: from the build's fact_order rows in a full build; by difference in an
+      // incremental one (the touched orders' rows before the build subtracted, their rows now added).
+      for (const [table, name, keys] of [
+        [
+          T.martHourlyOrdersByStatus,
+          'mart_hourly_orders_by_status',
+          ['date_key', 'hour_key', 'hour_start', 'status', 'currency'],
+        ],
+        [T.martOrdersPerMinute, 'mart_orders_per_minute', ['date_key', 'minute_start', 'currency']],
       ] as const) {
-        await del(`DELETE FROM ${q(table)} WHERE date_key IN (SELECT date_key FROM temp.main.wh_dates)`);
-        await insert(table, model(name));
+        if (mode === 'full') await insert(table, model(name, { orders: 'temp.main.wh_fact_order' }));
+        else
+          await this.martByDifference(temp, del, insert, {
+            table,
+            keys,
+            before: model(name, { orders: 'temp.main.wh_before' }),
+            after: model(name, { orders: 'temp.main.wh_fact_order' }),
+          });
       }
       await del(
         `DELETE FROM ${q(T.martCustomerLifetimeValue)} WHERE customer_id IN (SELECT customer_id FROM temp.main.wh_ltv_customers)`,
@@ -640,6 +653,41 @@ export class Warehouse implements LakeTransform<WarehouseReport> {
     );
     await del(`DELETE FROM ${mart} m WHERE EXISTS (SELECT 1 FROM temp.main.wh_sales_delta d WHERE ${sameRow})`);
     await insert(this.tables.martDailySales, 'SELECT * FROM temp.main.wh_sales_rows WHERE lines > 0');
+  }
+
+  /**
+   * A mart whose rows are sums and counts over orders, kept by difference: `before` and `after` are the touched
+   * orders' contributions (rows of the mart's shape) before the build and now; each mart row they touch becomes the
+   * row as it stands minus the one plus the other, and a row left with no orders goes. Every other row stays as it is.
+   */
+  private async martByDifference(
+    temp: (name: string, sql: string) => Promise<void>,
+    del: (sql: string) => Promise<void>,
+    insert: (table: LakeTable, sql: string) => Promise<void>,
+    spec: { table: LakeTable; keys: readonly string[]; before: string; after: string },
+  ): Promise<void> {
+    const mart = qualifiedName(spec.table);
+    const measures = spec.table.columns.map((c) => c.name).filter((c) => !spec.keys.includes(c));
+    const typeOf = (name: string) => spec.table.columns.find((c) => c.name === name)?.type ?? 'BIGINT';
+    const keys = spec.keys.join(', ');
+    const name = `wh_delta_${spec.table.name}`;
+    await temp(
+      name,
+      `SELECT ${keys}, ${measures.map((m) => `sum(${m}) AS ${m}`).join(', ')}
+         FROM (SELECT ${keys}, ${measures.map((m) => `-${m} AS ${m}`).join(', ')} FROM (${spec.before})
+               UNION ALL SELECT ${keys}, ${measures.join(', ')} FROM (${spec.after}))
+        GROUP BY ${keys}
+       HAVING ${measures.map((m) => `sum(${m}) <> 0`).join(' OR ')}`,
+    );
+    const sameRow = spec.keys.map((k) => `m.${k} IS NOT DISTINCT FROM d.${k}`).join(' AND ');
+    await temp(
+      `${name}_rows`,
+      `SELECT ${spec.keys.map((k) => `d.${k}`).join(', ')},
+              ${measures.map((m) => `CAST(coalesce(m.${m}, 0) + d.${m} AS ${typeOf(m)}) AS ${m}`).join(', ')}
+         FROM temp.main.${name} d LEFT JOIN ${mart} m ON ${sameRow}`,
+    );
+    await del(`DELETE FROM ${mart} m WHERE EXISTS (SELECT 1 FROM temp.main.${name} d WHERE ${sameRow})`);
+    await insert(spec.table, `SELECT * FROM temp.main.${name}_rows WHERE orders > 0`);
   }
 
   /** The rows each output got in this build, as relations over the open transaction (for a publish hook). */
