@@ -25,6 +25,8 @@ export interface ModelContext {
   full: boolean;
   /** The fact_order rows a mart model reads (`{{orders}}`): gold.fact_order unless given. */
   orders?: string;
+  /** The fact_order_line rows a mart model reads (`{{line_facts}}`): gold.fact_order_line unless given. */
+  lineFacts?: string;
 }
 
 /** The surrogate key of a natural key's first version (or its inferred member): md5 of the natural key, as BIGINT. */
@@ -71,6 +73,7 @@ export function modelSql(name: ModelName, context: ModelContext): string {
   }
   return text
     .replaceAll('{{orders}}', context.orders ?? `${context.gold}.fact_order`)
+    .replaceAll('{{line_facts}}', context.lineFacts ?? `${context.gold}.fact_order_line`)
     .replaceAll('{{gold}}', context.gold)
     .replaceAll('{{silver}}', context.silver)
     .replaceAll('{{position}}', context.position.toString())

@@ -509,10 +509,22 @@ export class Warehouse implements LakeTransform<WarehouseReport> {
         `DELETE FROM ${q(T.martCustomerLifetimeValue)} WHERE customer_id IN (SELECT customer_id FROM temp.main.wh_ltv_customers)`,
       );
       await insert(T.martCustomerLifetimeValue, model('mart_customer_ltv'));
-      await del(
-        `DELETE FROM ${q(T.martProductPriceHistory)} WHERE product_id IN (SELECT product_id FROM temp.main.wh_price_products)`,
+      // Price history: products whose chain was re-cut are recomputed (their periods may differ); every other touched
+      // product keeps its periods and gets the difference of what the touched orders sold at each.
+      await temp(
+        'wh_price_recut',
+        mode === 'full'
+          ? 'SELECT product_id FROM temp.main.wh_price_products'
+          : 'SELECT product_id FROM temp.main.wh_products',
       );
-      await insert(T.martProductPriceHistory, model('mart_product_price_history'));
+      await del(
+        `DELETE FROM ${q(T.martProductPriceHistory)} WHERE product_id IN (SELECT product_id FROM temp.main.wh_price_recut)`,
+      );
+      await insert(
+        T.martProductPriceHistory,
+        model('mart_product_price_history', mode === 'full' ? { lineFacts: newLines } : {}),
+      );
+      if (mode === 'incremental') await this.priceHistoryDelta(temp, del, insert, newLines);
       await this.dashboardMarts(insert);
 
       // Corrections, written with the rows; sent to Kafka after COMMIT.
@@ -688,6 +700,68 @@ export class Warehouse implements LakeTransform<WarehouseReport> {
     );
     await del(`DELETE FROM ${mart} m WHERE EXISTS (SELECT 1 FROM temp.main.${name} d WHERE ${sameRow})`);
     await insert(spec.table, `SELECT * FROM temp.main.${name}_rows WHERE orders > 0`);
+  }
+
+  /**
+   * mart_product_price_history by difference for the touched products whose chain was not re-cut: their versions,
+   * and so their price periods, are as they were, and the touched orders' lines point at versions of them before
+   * and after the build; each period gets what those lines sold now minus what they sold before (orders are
+   * distinct per version, as in the mart: a touched order's lines are all in one of the two sets).
+   */
+  private async priceHistoryDelta(
+    temp: (name: string, sql: string) => Promise<void>,
+    del: (sql: string) => Promise<void>,
+    insert: (table: LakeTable, sql: string) => Promise<void>,
+    newLines: string,
+  ): Promise<void> {
+    const mart = qualifiedName(this.tables.martProductPriceHistory);
+    const dim = qualifiedName(this.tables.dimProduct);
+    await temp(
+      'wh_price_delta_products',
+      `SELECT product_id FROM temp.main.wh_price_products WHERE product_id IS NOT NULL
+       EXCEPT SELECT product_id FROM temp.main.wh_price_recut`,
+    );
+    // the versions of those products and their period (same gaps and islands as mart_product_price_history.sql)
+    await temp(
+      'wh_price_periods',
+      `WITH versions AS (
+         SELECT product_id, product_key, version_no, price, valid_from, valid_to,
+                lag(price) OVER chain AS previous_price, lag(valid_to) OVER chain AS previous_to
+           FROM ${dim}
+          WHERE product_id IN (SELECT product_id FROM temp.main.wh_price_delta_products) AND NOT is_inferred
+         WINDOW chain AS (PARTITION BY product_id ORDER BY version_no))
+       SELECT *, sum(CASE WHEN previous_to IS NULL OR price IS DISTINCT FROM previous_price OR valid_from <> previous_to
+                          THEN 1 ELSE 0 END) OVER (PARTITION BY product_id ORDER BY version_no) AS period_no
+         FROM versions`,
+    );
+    const sold = (lines: string, sign: string) =>
+      `SELECT product_key, ${sign} count(DISTINCT order_id) AS orders, ${sign} sum(quantity) AS units,
+              ${sign} sum(line_amount) AS revenue
+         FROM ${lines}
+        WHERE order_id IN (SELECT order_id FROM temp.main.wh_orders) AND NOT is_cancelled
+          AND product_id IN (SELECT product_id FROM temp.main.wh_price_delta_products)
+        GROUP BY product_key`;
+    await temp(
+      'wh_price_delta',
+      `SELECT p.product_id, p.period_no, sum(s.orders) AS orders, sum(s.units) AS units, sum(s.revenue) AS revenue
+         FROM (${sold('temp.main.wh_before_lines', '-')} UNION ALL ${sold(newLines, '')}) s
+         JOIN temp.main.wh_price_periods p USING (product_key)
+        GROUP BY ALL
+       HAVING sum(s.orders) <> 0 OR sum(s.units) <> 0 OR sum(s.revenue) <> 0`,
+    );
+    const samePeriod = `m.product_id = p.product_id AND m.price IS NOT DISTINCT FROM p.price
+                        AND m.price_from = p.price_from AND m.price_to = p.price_to`;
+    await temp(
+      'wh_price_rows',
+      `SELECT m.* REPLACE (CAST(m.orders + d.orders AS BIGINT) AS orders, CAST(m.units_sold + d.units AS BIGINT) AS units_sold,
+                           CAST(m.revenue + d.revenue AS DECIMAL(18,2)) AS revenue)
+         FROM (SELECT product_id, period_no, price, min(valid_from) AS price_from, max(valid_to) AS price_to
+                 FROM temp.main.wh_price_periods GROUP BY ALL) p
+         JOIN temp.main.wh_price_delta d USING (product_id, period_no)
+         JOIN ${mart} m ON ${samePeriod}`,
+    );
+    await del(`DELETE FROM ${mart} m WHERE EXISTS (SELECT 1 FROM temp.main.wh_price_rows p WHERE ${samePeriod})`);
+    await insert(this.tables.martProductPriceHistory, 'SELECT * FROM temp.main.wh_price_rows');
   }
 
   /** The rows each output got in this build, as relations over the open transaction (for a publish hook). */
