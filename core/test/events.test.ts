@@ -36,6 +36,15 @@ describe('event envelopes', () => {
       action: 'price_changed',
       version: 2,
     });
+    // an optional entity segment names the part of the aggregate the event is about
+    expect(parseEventType('analytics.order.fact.corrected.v1')).toEqual({
+      domain: 'analytics',
+      aggregate: 'order',
+      entity: 'fact',
+      action: 'corrected',
+      version: 1,
+    });
+    expect(parseEventType('a.b.c.d.e.v1')).toBeUndefined();
     const { occurredAt: _, ...fields } = orderCreated();
     expect(() => createEnvelope({ ...fields, eventType: 'OrderCreated' })).toThrow(/<domain>.<aggregate>/);
   });

@@ -2,10 +2,10 @@ import { createHash } from 'node:crypto';
 import type { Envelope } from '@bitvelocity/core';
 import { Admin, Producer, stringSerializers } from '@platformatic/kafka';
 
-/** The event a late fact makes (core/schemas/events/analytics.order_fact.corrected.v1.json). */
-export const CORRECTION_EVENT_TYPE = 'analytics.order_fact.corrected.v1';
+/** The event a late fact makes (core/schemas/events/analytics.order.fact.corrected.v1.json). */
+export const CORRECTION_EVENT_TYPE = 'analytics.order.fact.corrected.v1';
 /** Where correction events go unless told otherwise. */
-export const CORRECTIONS_TOPIC = 'analytics.order_fact.corrections';
+export const CORRECTIONS_TOPIC = 'analytics.order.fact.corrections';
 
 export interface PeriodCorrection {
   mart: string;

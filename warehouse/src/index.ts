@@ -1,5 +1,6 @@
 export { CorrectionPublisher } from './corrections.js';
 export { installWarehouseLineage } from './lineage.js';
+export { type ModelName, modelSql } from './models.js';
 export { SqlError } from './sql/errors.js';
 export { writeParquet } from './sql/parquet.js';
 export { renderCsv, renderJson, renderTable } from './sql/render.js';

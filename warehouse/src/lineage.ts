@@ -218,7 +218,7 @@ export class SqlColumnLineage {
       this.collect(BY_ORDERING.has(fn) ? children.slice(0, 1) : children, relations, select, into, next);
       return;
     }
-    for (const [k, value] of Object.entries(node)) this.collect(value, relations, select, into, next);
+    for (const value of Object.values(node)) this.collect(value, relations, select, into, next);
   }
 }
 

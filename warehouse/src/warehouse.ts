@@ -53,6 +53,8 @@ export interface WarehouseReport extends TransformReport {
   correctionsSent: number;
   /** Milliseconds per step of the build (insert:<table>, temp:<set>, delete), for benchmarks. */
   steps: Record<string, number>;
+  /** CPU milliseconds of this process (every DuckDB thread) per step, less distorted by other load than `steps`. */
+  stepsCpu: Record<string, number>;
 }
 
 export type BuildRecord = {
@@ -248,13 +250,23 @@ export class Warehouse implements LakeTransform<WarehouseReport> {
       lateFacts: 0,
       correctionsSent: 0,
       steps: {},
+      stepsCpu: {},
     };
     const timeStep = async <R>(name: string, work: () => Promise<R>): Promise<R> => {
+      if (process.env.BV_WAREHOUSE_PROFILE_DIR) {
+        await lake.run(`SET enable_profiling = 'json'`);
+        await lake.run(
+          `SET profiling_output = '${process.env.BV_WAREHOUSE_PROFILE_DIR}/${name.replace(':', '_')}.json'`,
+        );
+      }
       const started = performance.now();
+      const cpu = process.cpuUsage();
       try {
         return await work();
       } finally {
         report.steps[name] = (report.steps[name] ?? 0) + Math.round(performance.now() - started);
+        const used = process.cpuUsage(cpu);
+        report.stepsCpu[name] = (report.stepsCpu[name] ?? 0) + Math.round((used.user + used.system) / 1000);
       }
     };
     await lake.run(`SET TimeZone = 'UTC'`);
@@ -279,7 +291,8 @@ export class Warehouse implements LakeTransform<WarehouseReport> {
         report.published = true;
         return report;
       }
-      const model = (name: ModelName) => modelSql(name, { ...this.context, position, full: mode === 'full' });
+      const model = (name: ModelName, extra: Partial<ModelContext> = {}) =>
+        modelSql(name, { ...this.context, position, full: mode === 'full', ...extra });
       const written = report.written;
       const insert = async (table: LakeTable, sql: string) => {
         const columns = table.columns.map((c) => `"${c.name}"`).join(', ');
@@ -370,7 +383,7 @@ export class Warehouse implements LakeTransform<WarehouseReport> {
       );
       await temp(
         'wh_before',
-        `SELECT order_id, customer_id, date_key FROM ${q(T.factOrder)} WHERE order_id IN (SELECT order_id FROM temp.main.wh_orders)`,
+        `SELECT * FROM ${q(T.factOrder)} WHERE order_id IN (SELECT order_id FROM temp.main.wh_orders)`,
       );
       // the touched lines as they stand, read from the lake once
       await temp(
@@ -401,13 +414,11 @@ export class Warehouse implements LakeTransform<WarehouseReport> {
       // fact_order is computed once into a temp table: it is written from there and fact_order_line joins it there.
       await temp('wh_fact_order', model('fact_order'));
       await insert(T.factOrder, 'SELECT * FROM temp.main.wh_fact_order');
-      // An incremental build keeps its new lines in a temp table too (few rows; the marts below read them there).
-      const newLines = mode === 'full' ? q(T.factOrderLine) : 'temp.main.wh_fact_order_line';
-      if (mode === 'full') await insert(T.factOrderLine, model('fact_order_line'));
-      else {
-        await temp('wh_fact_order_line', model('fact_order_line'));
-        await insert(T.factOrderLine, `SELECT * FROM ${newLines}`);
-      }
+      // The new lines go into a temp table too: they are written from there, and the marts below read them there
+      // (exact row counts for the planner, no read back from the object store).
+      const newLines = 'temp.main.wh_fact_order_line';
+      await temp('wh_fact_order_line', model('fact_order_line'));
+      await insert(T.factOrderLine, `SELECT * FROM ${newLines}`);
 
       // The calendar grows to cover the facts.
       await insert(
@@ -475,21 +486,45 @@ export class Warehouse implements LakeTransform<WarehouseReport> {
           insert,
           model('mart_daily_sales_contributions').replaceAll('{{lines}}', newLines),
         );
-      for (const [table, name] of [
-        [T.martHourlyOrdersByStatus, 'mart_hourly_orders_by_status'],
-        [T.martOrdersPerMinute, 'mart_orders_per_minute'],
+      // The hourly and per-minute marts: from the build's fact_order rows in a full build; by difference in an
+      // incremental one (the touched orders' rows before the build subtracted, their rows now added).
+      for (const [table, name, keys] of [
+        [
+          T.martHourlyOrdersByStatus,
+          'mart_hourly_orders_by_status',
+          ['date_key', 'hour_key', 'hour_start', 'status', 'currency'],
+        ],
+        [T.martOrdersPerMinute, 'mart_orders_per_minute', ['date_key', 'minute_start', 'currency']],
       ] as const) {
-        await del(`DELETE FROM ${q(table)} WHERE date_key IN (SELECT date_key FROM temp.main.wh_dates)`);
-        await insert(table, model(name));
+        if (mode === 'full') await insert(table, model(name, { orders: 'temp.main.wh_fact_order' }));
+        else
+          await this.martByDifference(temp, del, insert, {
+            table,
+            keys,
+            before: model(name, { orders: 'temp.main.wh_before' }),
+            after: model(name, { orders: 'temp.main.wh_fact_order' }),
+          });
       }
       await del(
         `DELETE FROM ${q(T.martCustomerLifetimeValue)} WHERE customer_id IN (SELECT customer_id FROM temp.main.wh_ltv_customers)`,
       );
       await insert(T.martCustomerLifetimeValue, model('mart_customer_ltv'));
-      await del(
-        `DELETE FROM ${q(T.martProductPriceHistory)} WHERE product_id IN (SELECT product_id FROM temp.main.wh_price_products)`,
+      // Price history: products whose chain was re-cut are recomputed (their periods may differ); every other touched
+      // product keeps its periods and gets the difference of what the touched orders sold at each.
+      await temp(
+        'wh_price_recut',
+        mode === 'full'
+          ? 'SELECT product_id FROM temp.main.wh_price_products'
+          : 'SELECT product_id FROM temp.main.wh_products',
       );
-      await insert(T.martProductPriceHistory, model('mart_product_price_history'));
+      await del(
+        `DELETE FROM ${q(T.martProductPriceHistory)} WHERE product_id IN (SELECT product_id FROM temp.main.wh_price_recut)`,
+      );
+      await insert(
+        T.martProductPriceHistory,
+        model('mart_product_price_history', mode === 'full' ? { lineFacts: newLines } : {}),
+      );
+      if (mode === 'incremental') await this.priceHistoryDelta(temp, del, insert, newLines);
       await this.dashboardMarts(insert);
 
       // Corrections, written with the rows; sent to Kafka after COMMIT.
@@ -630,6 +665,103 @@ export class Warehouse implements LakeTransform<WarehouseReport> {
     );
     await del(`DELETE FROM ${mart} m WHERE EXISTS (SELECT 1 FROM temp.main.wh_sales_delta d WHERE ${sameRow})`);
     await insert(this.tables.martDailySales, 'SELECT * FROM temp.main.wh_sales_rows WHERE lines > 0');
+  }
+
+  /**
+   * A mart whose rows are sums and counts over orders, kept by difference: `before` and `after` are the touched
+   * orders' contributions (rows of the mart's shape) before the build and now; each mart row they touch becomes the
+   * row as it stands minus the one plus the other, and a row left with no orders goes. Every other row stays as it is.
+   */
+  private async martByDifference(
+    temp: (name: string, sql: string) => Promise<void>,
+    del: (sql: string) => Promise<void>,
+    insert: (table: LakeTable, sql: string) => Promise<void>,
+    spec: { table: LakeTable; keys: readonly string[]; before: string; after: string },
+  ): Promise<void> {
+    const mart = qualifiedName(spec.table);
+    const measures = spec.table.columns.map((c) => c.name).filter((c) => !spec.keys.includes(c));
+    const typeOf = (name: string) => spec.table.columns.find((c) => c.name === name)?.type ?? 'BIGINT';
+    const keys = spec.keys.join(', ');
+    const name = `wh_delta_${spec.table.name}`;
+    await temp(
+      name,
+      `SELECT ${keys}, ${measures.map((m) => `sum(${m}) AS ${m}`).join(', ')}
+         FROM (SELECT ${keys}, ${measures.map((m) => `-${m} AS ${m}`).join(', ')} FROM (${spec.before})
+               UNION ALL SELECT ${keys}, ${measures.join(', ')} FROM (${spec.after}))
+        GROUP BY ${keys}
+       HAVING ${measures.map((m) => `sum(${m}) <> 0`).join(' OR ')}`,
+    );
+    const sameRow = spec.keys.map((k) => `m.${k} IS NOT DISTINCT FROM d.${k}`).join(' AND ');
+    await temp(
+      `${name}_rows`,
+      `SELECT ${spec.keys.map((k) => `d.${k}`).join(', ')},
+              ${measures.map((m) => `CAST(coalesce(m.${m}, 0) + d.${m} AS ${typeOf(m)}) AS ${m}`).join(', ')}
+         FROM temp.main.${name} d LEFT JOIN ${mart} m ON ${sameRow}`,
+    );
+    await del(`DELETE FROM ${mart} m WHERE EXISTS (SELECT 1 FROM temp.main.${name} d WHERE ${sameRow})`);
+    await insert(spec.table, `SELECT * FROM temp.main.${name}_rows WHERE orders > 0`);
+  }
+
+  /**
+   * mart_product_price_history by difference for the touched products whose chain was not re-cut: their versions,
+   * and so their price periods, are as they were, and the touched orders' lines point at versions of them before
+   * and after the build; each period gets what those lines sold now minus what they sold before (orders are
+   * distinct per version, as in the mart: a touched order's lines are all in one of the two sets).
+   */
+  private async priceHistoryDelta(
+    temp: (name: string, sql: string) => Promise<void>,
+    del: (sql: string) => Promise<void>,
+    insert: (table: LakeTable, sql: string) => Promise<void>,
+    newLines: string,
+  ): Promise<void> {
+    const mart = qualifiedName(this.tables.martProductPriceHistory);
+    const dim = qualifiedName(this.tables.dimProduct);
+    await temp(
+      'wh_price_delta_products',
+      `SELECT product_id FROM temp.main.wh_price_products WHERE product_id IS NOT NULL
+       EXCEPT SELECT product_id FROM temp.main.wh_price_recut`,
+    );
+    // the versions of those products and their period (same gaps and islands as mart_product_price_history.sql)
+    await temp(
+      'wh_price_periods',
+      `WITH versions AS (
+         SELECT product_id, product_key, version_no, price, valid_from, valid_to,
+                lag(price) OVER chain AS previous_price, lag(valid_to) OVER chain AS previous_to
+           FROM ${dim}
+          WHERE product_id IN (SELECT product_id FROM temp.main.wh_price_delta_products) AND NOT is_inferred
+         WINDOW chain AS (PARTITION BY product_id ORDER BY version_no))
+       SELECT *, sum(CASE WHEN previous_to IS NULL OR price IS DISTINCT FROM previous_price OR valid_from <> previous_to
+                          THEN 1 ELSE 0 END) OVER (PARTITION BY product_id ORDER BY version_no) AS period_no
+         FROM versions`,
+    );
+    const sold = (lines: string, sign: string) =>
+      `SELECT product_key, ${sign} count(DISTINCT order_id) AS orders, ${sign} sum(quantity) AS units,
+              ${sign} sum(line_amount) AS revenue
+         FROM ${lines}
+        WHERE order_id IN (SELECT order_id FROM temp.main.wh_orders) AND NOT is_cancelled
+          AND product_id IN (SELECT product_id FROM temp.main.wh_price_delta_products)
+        GROUP BY product_key`;
+    await temp(
+      'wh_price_delta',
+      `SELECT p.product_id, p.period_no, sum(s.orders) AS orders, sum(s.units) AS units, sum(s.revenue) AS revenue
+         FROM (${sold('temp.main.wh_before_lines', '-')} UNION ALL ${sold(newLines, '')}) s
+         JOIN temp.main.wh_price_periods p USING (product_key)
+        GROUP BY ALL
+       HAVING sum(s.orders) <> 0 OR sum(s.units) <> 0 OR sum(s.revenue) <> 0`,
+    );
+    const samePeriod = `m.product_id = p.product_id AND m.price IS NOT DISTINCT FROM p.price
+                        AND m.price_from = p.price_from AND m.price_to = p.price_to`;
+    await temp(
+      'wh_price_rows',
+      `SELECT m.* REPLACE (CAST(m.orders + d.orders AS BIGINT) AS orders, CAST(m.units_sold + d.units AS BIGINT) AS units_sold,
+                           CAST(m.revenue + d.revenue AS DECIMAL(18,2)) AS revenue)
+         FROM (SELECT product_id, period_no, price, min(valid_from) AS price_from, max(valid_to) AS price_to
+                 FROM temp.main.wh_price_periods GROUP BY ALL) p
+         JOIN temp.main.wh_price_delta d USING (product_id, period_no)
+         JOIN ${mart} m ON ${samePeriod}`,
+    );
+    await del(`DELETE FROM ${mart} m WHERE EXISTS (SELECT 1 FROM temp.main.wh_price_rows p WHERE ${samePeriod})`);
+    await insert(this.tables.martProductPriceHistory, 'SELECT * FROM temp.main.wh_price_rows');
   }
 
   /** The rows each output got in this build, as relations over the open transaction (for a publish hook). */

@@ -1,12 +1,5 @@
 import { loadPlatformConfig } from '@bitvelocity/core';
-import {
-  DuckDb,
-  type LakeColumn,
-  openLake,
-  qualifiedName,
-  rebuildTransform,
-  silverTables,
-} from '@bitvelocity/lakehouse';
+import { DuckDb, type LakeColumn, silverTables } from '@bitvelocity/lakehouse';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SqlColumnLineage, warehouseColumnLineage } from '../src/lineage.js';
 import { warehouseInputs, warehouseTables } from '../src/tables.js';

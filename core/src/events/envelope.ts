@@ -4,7 +4,10 @@ import { BvError } from '../errors.js';
 /** The canonical envelope every event travels in, from the outbox row to the Gold row. */
 export interface Envelope<Payload extends object = Record<string, unknown>> {
   eventId: string;
-  /** `<domain>.<aggregate>.<action>.v<N>`, e.g. `ecommerce.order.created.v1`. */
+  /**
+   * `<domain>.<aggregate>[.<entity>].<action>.v<N>`, e.g. `ecommerce.order.created.v1`, or with the part of the
+   * aggregate it is about, `analytics.order.fact.corrected.v1`.
+   */
   eventType: string;
   /** Event time, ISO 8601 UTC. */
   occurredAt: string;
@@ -22,17 +25,20 @@ export interface Envelope<Payload extends object = Record<string, unknown>> {
 export interface EventTypeName {
   domain: string;
   aggregate: string;
+  /** The part of the aggregate the event is about (`fact` in `analytics.order.fact.corrected.v1`), when named. */
+  entity?: string;
   action: string;
   version: number;
 }
 
-const EVENT_TYPE = /^([a-z][a-z0-9_]*)\.([a-z][a-z0-9_]*)\.([a-z][a-z0-9_]*)\.v([1-9][0-9]*)$/;
+/** The same pattern as `eventType` in core/schemas/envelope.v1.json. */
+const EVENT_TYPE = /^([a-z][a-z0-9_]*)\.([a-z][a-z0-9_]*)(?:\.([a-z][a-z0-9_]*))?\.([a-z][a-z0-9_]*)\.v([1-9][0-9]*)$/;
 
 export function parseEventType(eventType: string): EventTypeName | undefined {
   const match = EVENT_TYPE.exec(eventType);
   if (!match) return undefined;
-  const [, domain = '', aggregate = '', action = '', version = '0'] = match;
-  return { domain, aggregate, action, version: Number(version) };
+  const [, domain = '', aggregate = '', entity, action = '', version = '0'] = match;
+  return { domain, aggregate, ...(entity ? { entity } : {}), action, version: Number(version) };
 }
 
 export interface NewEnvelope<Payload extends object> {
@@ -53,7 +59,7 @@ export function createEnvelope<Payload extends object>(event: NewEnvelope<Payloa
   if (!name)
     throw new BvError(
       'EVENT_SCHEMA_VIOLATION',
-      `"${event.eventType}" is not an event type of the form <domain>.<aggregate>.<action>.v<N>`,
+      `"${event.eventType}" is not an event type of the form <domain>.<aggregate>[.<entity>].<action>.v<N>`,
     );
   const eventId = event.eventId ?? randomUUID();
   return {

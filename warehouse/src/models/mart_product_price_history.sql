@@ -1,10 +1,12 @@
--- gold.mart_product_price_history for the products in temp.wh_price_products: consecutive versions at one price
--- form one period (gaps and islands); a delete gap starts a new period.
+-- gold.mart_product_price_history for the products in temp.wh_price_recut (every product in a full build; in an
+-- incremental one those whose chain was re-cut: the others keep their periods and get the difference of units sold,
+-- warehouse.ts): consecutive versions at one price form one period (gaps and islands); a delete gap starts a new
+-- period. {{line_facts}} is gold.fact_order_line, or in a full build the build's own lines.
 WITH versions AS (
   SELECT product_id, product_key, version_no, price, currency, valid_from, valid_to,
          lag(price) OVER chain AS previous_price, lag(valid_to) OVER chain AS previous_to
     FROM {{gold}}.dim_product
-   WHERE {{scope wh_price_products product_id}} AND product_id IS NOT NULL AND NOT is_inferred
+   WHERE {{scope wh_price_recut product_id}} AND product_id IS NOT NULL AND NOT is_inferred
   WINDOW chain AS (PARTITION BY product_id ORDER BY version_no)
 ),
 periods AS (
@@ -14,8 +16,8 @@ periods AS (
 ),
 sold AS (
   SELECT product_key, count(DISTINCT order_id) AS orders, sum(quantity) AS units, sum(line_amount) AS revenue
-    FROM {{gold}}.fact_order_line
-   WHERE {{scope wh_price_products product_id}} AND NOT is_cancelled
+    FROM {{line_facts}}
+   WHERE {{scope wh_price_recut product_id}} AND NOT is_cancelled
    GROUP BY product_key
 )
 SELECT p.product_id, p.price, max(p.currency) AS currency, min(p.valid_from) AS price_from,
