@@ -75,7 +75,7 @@ export class LineageStore {
   private readonly writers = Number(process.env.BV_LINEAGE_WRITERS ?? 1);
   private readonly batch = 200;
   private fallbacks = 0;
-  private readonly graphs = new Map<string, { count: number; adjacency: Adjacency }>();
+  private readonly graphs = new Map<string, { version: string; adjacency: Adjacency }>();
 
   private constructor(
     readonly pool: pg.Pool,
@@ -394,19 +394,21 @@ export class LineageStore {
   }
 
   /**
-   * The tenant's whole graph (every edge, both directions indexed), kept in memory per store version. Edges are
-   * insert-only (re-delivery is ON CONFLICT DO NOTHING, nothing deletes them), so the set only grows and its count is
-   * its version: one index-only count per request tells whether the cached graph is still the stored one, whichever
-   * process wrote to the store.
+   * The tenant's whole graph (every edge, both directions indexed), kept in memory per graph version. Edges are
+   * insert-only (re-delivery is ON CONFLICT DO NOTHING, nothing deletes them) and every write that adds one bumps the
+   * tenant's row in graph_versions in the same transaction, so one primary-key lookup per request tells whether the
+   * cached graph is still the stored one, whichever process wrote to the store.
    */
   private async graphOf(tenant: string): Promise<Adjacency> {
-    const { rows } = await this.pool.query<{ n: number }>('SELECT count(*)::int AS n FROM edges WHERE tenant = $1', [
-      tenant,
-    ]);
-    const count = rows[0]?.n ?? 0;
+    const { rows } = await this.pool.query<{ v: string }>({
+      name: 'lineage-graph-version',
+      text: 'SELECT version::text AS v FROM graph_versions WHERE tenant = $1',
+      values: [tenant],
+    });
+    const version = rows[0]?.v ?? '0';
     const cached = this.graphs.get(tenant);
-    if (cached && cached.count === count) return cached.adjacency;
-    const { rows: edges } = await this.pool.query<GraphEdge & { n: number }>(
+    if (cached && cached.version === version) return cached.adjacency;
+    const { rows: edges } = await this.pool.query<GraphEdge>(
       `SELECT origin, destination, dataset_namespace, dataset_name FROM edges WHERE tenant = $1`,
       [tenant],
     );
@@ -419,8 +421,8 @@ export class LineageStore {
       if (into) into.push(e);
       else adjacency.in.set(e.destination, [e]);
     }
-    // The count taken before the load: a write in between only makes the next request reload.
-    this.graphs.set(tenant, { count, adjacency });
+    // The version read before the load: a write in between only makes the next request reload.
+    this.graphs.set(tenant, { version, adjacency });
     return adjacency;
   }
 
@@ -475,20 +477,24 @@ export class LineageStore {
     }
     const ids = [...reached];
     const seen = reached;
+    // Named statements: parsed and planned once per connection.
     const [jobRows, runRows, datasetRows] = await Promise.all([
-      this.pool.query(
-        `SELECT j.* FROM jobs j WHERE j.tenant = $1 AND ('job:' || j.namespace || ':' || j.name) = ANY($2) ORDER BY j.name`,
-        [tenant, ids],
-      ),
-      this.pool.query(
-        `SELECT r.* FROM jobs j JOIN runs r ON r.tenant = j.tenant AND r.run_id = j.latest_run_id
-          WHERE j.tenant = $1 AND ('job:' || j.namespace || ':' || j.name) = ANY($2)`,
-        [tenant, ids],
-      ),
-      this.pool.query(
-        `SELECT * FROM datasets WHERE tenant = $1 AND ('dataset:' || namespace || ':' || name) = ANY($2)`,
-        [tenant, ids],
-      ),
+      this.pool.query({
+        name: 'lineage-graph-jobs',
+        text: `SELECT j.* FROM jobs j WHERE j.tenant = $1 AND ('job:' || j.namespace || ':' || j.name) = ANY($2) ORDER BY j.name`,
+        values: [tenant, ids],
+      }),
+      this.pool.query({
+        name: 'lineage-graph-runs',
+        text: `SELECT r.* FROM jobs j JOIN runs r ON r.tenant = j.tenant AND r.run_id = j.latest_run_id
+                WHERE j.tenant = $1 AND ('job:' || j.namespace || ':' || j.name) = ANY($2)`,
+        values: [tenant, ids],
+      }),
+      this.pool.query({
+        name: 'lineage-graph-datasets',
+        text: `SELECT * FROM datasets WHERE tenant = $1 AND ('dataset:' || namespace || ':' || name) = ANY($2)`,
+        values: [tenant, ids],
+      }),
     ]);
     const runs = new Map(runRows.rows.map((r) => [r.run_id as string, runShape(r)]));
     const inEdges = new Map<string, { origin: string; destination: string }[]>();
@@ -1015,7 +1021,11 @@ ed AS (
   SELECT $1, origin, destination, namespace, name
     FROM jsonb_to_recordset($14::jsonb) AS e(origin text, destination text, namespace text, name text)
    WHERE EXISTS (SELECT 1 FROM ev)
-  ON CONFLICT DO NOTHING
+  ON CONFLICT DO NOTHING RETURNING 1
+),
+gv AS (
+  INSERT INTO graph_versions (tenant, version) SELECT $1, 1 WHERE EXISTS (SELECT 1 FROM ed)
+  ON CONFLICT (tenant) DO UPDATE SET version = graph_versions.version + 1
 ),
 ce AS (
   INSERT INTO column_edges (tenant, out_namespace, out_name, out_field, in_namespace, in_name, in_field, transformation)
@@ -1135,7 +1145,11 @@ ed AS (
   SELECT DISTINCT tenant, origin, destination, namespace, name
     FROM jsonb_to_recordset($5::jsonb) AS e(tenant text, origin text, destination text, namespace text, name text, seq int)
    WHERE seq IN (SELECT seq FROM fresh) ORDER BY tenant, origin, destination
-  ON CONFLICT DO NOTHING
+  ON CONFLICT DO NOTHING RETURNING tenant
+),
+gv AS (
+  INSERT INTO graph_versions (tenant, version) SELECT DISTINCT tenant, 1 FROM ed
+  ON CONFLICT (tenant) DO UPDATE SET version = graph_versions.version + 1
 ),
 ce AS (
   INSERT INTO column_edges (tenant, out_namespace, out_name, out_field, in_namespace, in_name, in_field, transformation)
