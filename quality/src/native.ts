@@ -53,6 +53,9 @@ export interface NativeRunOptions {
   /** The clock for freshness (tests). */
   now?: Date;
   runId?: string;
+  /** More aggregates to compute in the suite's one scan (a gate's metrics profile), handed to `onExtra`. */
+  extraSelect?: string[];
+  onExtra?: (row: Record<string, unknown>) => void;
 }
 
 export const quoteIdent = (name: string) => `"${name.replaceAll('"', '""')}"`;
@@ -383,7 +386,10 @@ export async function runNative(db: DuckDb, suite: QualitySuite, options: Native
     );
   let counted: Record<string, unknown> | undefined;
   try {
-    [counted] = await db.rows(`SELECT ${select.join(', ')} FROM ${base(relation, [])}`);
+    [counted] = await db.rows(
+      `SELECT ${[...select, ...(options.extraSelect ?? [])].join(', ')} FROM ${base(relation, [])}`,
+    );
+    if (counted && options.onExtra) options.onExtra(counted);
   } catch {
     counted = undefined; // one expectation cannot be evaluated: each is counted on its own, the bad one fails alone
   }
