@@ -10,6 +10,7 @@
  * Needs the stack's Postgres (`bv stack up`). Writes into a schema of its own, dropped at the end.
  */
 import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import {
   BV_JOB_NAMESPACE,
@@ -37,7 +38,9 @@ const outputsPerJob = 10;
 
 const ownerUrl = postgresUrl(loadPlatformConfig().postgres);
 const schema = `lineage_bench_${randomUUID().slice(0, 8)}`;
-const server = await startLineageServer({ postgresUrl: ownerUrl, jwtSecret: 'b'.repeat(48), schema, port: 0 });
+// The service's connections carry the bench's name, so the CPU their Postgres backends spend can be read from /proc.
+const serviceUrl = `${ownerUrl}${ownerUrl.includes('?') ? '&' : '?'}application_name=${schema}`;
+const server = await startLineageServer({ postgresUrl: serviceUrl, jwtSecret: 'b'.repeat(48), schema, port: 0 });
 const token = server.app.jwt.sign({ sub: 'bench', tenant: 'bench', roles: ['writer'] });
 const headers = { 'content-type': 'application/json', authorization: `Bearer ${token}` };
 
@@ -59,6 +62,27 @@ async function pool<T>(items: T[], workers: number, each: (item: T) => Promise<v
     }),
   );
 }
+
+/** CPU seconds (user + system) of the service's Postgres backends so far, by pid (the stack runs on this machine). */
+async function backendCpu(): Promise<Map<number, number>> {
+  const { rows } = await server.store.pool.query<{ pid: number }>(
+    'SELECT pid FROM pg_stat_activity WHERE application_name = $1',
+    [schema],
+  );
+  const out = new Map<number, number>();
+  for (const { pid } of rows) {
+    try {
+      const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+      out.set(pid, (Number(fields[11]) + Number(fields[12])) / 100);
+    } catch {
+      // a backend that ended meanwhile
+    }
+  }
+  return out;
+}
+const uptime = () => readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
+const cpuSince = (before: Map<number, number>, after: Map<number, number>) =>
+  [...after].reduce((sum, [pid, cpu]) => sum + cpu - (before.get(pid) ?? 0), 0);
 
 const lake = { host: 'localhost', port: 5432, database: 'bench_lake' };
 const fields = ['id', 'customer_id', 'amount', 'currency', 'created_at'].map((name) => ({ name, type: 'VARCHAR' }));
@@ -98,12 +122,22 @@ try {
     events.push(runEvent({ eventType: 'COMPLETE', runId, job, inputs, outputs, eventTime: new Date(t + 1) }));
   }
   await pool(events.slice(0, 200), concurrency, post); // warm up connections and plans
+  console.log(`load average before the ingest: ${uptime()}`);
+  const pgBefore = await backendCpu();
+  const nodeBefore = process.cpuUsage();
   const started = performance.now();
   await pool(events.slice(200), concurrency, post);
   const ingestSeconds = (performance.now() - started) / 1000;
+  const nodeCpu = process.cpuUsage(nodeBefore);
+  const pgCpu = cpuSince(pgBefore, await backendCpu());
   const accepted = events.length - 200;
+  const nodeSeconds = (nodeCpu.user + nodeCpu.system) / 1e6;
+  const perEvent = (seconds: number) => ((seconds / accepted) * 1e6).toFixed(0);
   console.log(
     `ingest: ${accepted} events in ${ingestSeconds.toFixed(1)} s = ${(accepted / ingestSeconds).toFixed(0)} events/s accepted (concurrency ${concurrency})`,
+  );
+  console.log(
+    `ingest CPU: ${perEvent(nodeSeconds)} us/event in the service process (HTTP clients included), ${perEvent(pgCpu)} us/event in its Postgres backends; ${(accepted / (nodeSeconds + pgCpu)).toFixed(0)} events per CPU-second of both`,
   );
 
   // ---------------------------------------------------------------- (2) graph
@@ -161,6 +195,7 @@ try {
     const ms = (p: number) => (histogram.getValueAtPercentile(p) / 1000).toFixed(1);
     return `p50 ${ms(50)} ms, p95 ${ms(95)} ms, p99 ${ms(99)} ms, max ${(histogram.maxValue / 1000).toFixed(1)} ms; ${(nodes / queries).toFixed(0)} nodes per answer`;
   };
+  console.log(`load average before the queries: ${uptime()}`);
   const both = await measure('both');
   const upstream = await measure('upstream');
 

@@ -91,6 +91,44 @@ describe('POST /api/v1/lineage', () => {
     expect(stored.body.outputs).toEqual([output]);
   });
 
+  it('stores a batch exactly as the same events one by one: run states, facets, dataset versions, edges', async () => {
+    // The same pipeline, in order, under two tenants: one event per write (each awaited), and all at once (batched).
+    const { events: sequence } = pipelineEvents(Date.parse('2026-11-30T08:00:00Z'));
+    const extra = [...sequence, sequence[1], sequence[3]] as typeof sequence; // redeliveries inside the batch
+    for (const event of sequence) await server.store.ingest('one-by-one', event);
+    const results = await Promise.all(extra.map((event) => server.store.ingest('batched', event)));
+    expect(results.filter((r) => r.duplicate)).toHaveLength(2);
+    expect(server.store.batchFallbacks).toBe(0);
+    const client = new pg.Client(ownerUrl);
+    await client.connect();
+    try {
+      const tables: Record<string, string> = {
+        events: 'event_key, kind, event_time, body',
+        namespaces: 'name, created_at, updated_at',
+        jobs: 'namespace, name, type, facets, created_at, updated_at, latest_run_id',
+        datasets: 'namespace, name, facets, current_version, created_at, updated_at, last_modified_at',
+        dataset_versions: 'version, namespace, name, facets, run_id, created_at',
+        runs: 'run_id, namespace, job_name, state, state_time, started_at, ended_at, facets, job_facets, inputs, outputs, created_at, updated_at',
+        edges: 'origin, destination, dataset_namespace, dataset_name',
+        column_edges: 'out_namespace, out_name, out_field, in_namespace, in_name, in_field, transformation',
+      };
+      for (const [table, columns] of Object.entries(tables)) {
+        const of = async (tenant: string) =>
+          (
+            await client.query(
+              `SELECT ${columns} FROM ${schema}.${table} WHERE tenant = $1 ORDER BY ${columns.split(', ').slice(0, 2).join(', ')}`,
+              [tenant],
+            )
+          ).rows;
+        const [one, batched] = [await of('one-by-one'), await of('batched')];
+        expect(one.length, table).toBeGreaterThan(0);
+        expect(batched, table).toEqual(one);
+      }
+    } finally {
+      await client.end();
+    }
+  });
+
   it('refuses a standard facet that breaks its own schema, with the path into the facet', async () => {
     const bad = {
       ...events[0],

@@ -3,7 +3,13 @@ import { BvError, createLogger } from '@bitvelocity/core';
 import { type DuckDb, type PendingIncrement, type PublishHook, qualifiedName } from '@bitvelocity/lakehouse';
 import { type AlertSink, gateFailedEvent } from './alerts.js';
 import { reportQualityRun } from './lineage.js';
-import { computeMetrics, type QualityPrometheus, type QualityThresholds, type TableMetrics } from './metrics.js';
+import {
+  computeMetrics,
+  metricsScan,
+  type QualityPrometheus,
+  type QualityThresholds,
+  type TableMetrics,
+} from './metrics.js';
 import { newRunId, runNative, type SuiteRun, unexpectedRowsSql } from './native.js';
 import {
   type HeldBatch,
@@ -78,8 +84,22 @@ export function qualityGate(options: QualityGateOptions = {}): PublishHook & { c
       const table = qualifiedName(output.table);
       const relation = output.increment;
       const runId = newRunId();
-      const run = await runNative(lake, suite, { relation, table, scope: 'increment', now: now(), runId });
+      // The checks and the metrics profile in one scan of the increment.
+      const profile = await metricsScan(lake, suite, relation);
+      let scanned: Record<string, unknown> | undefined;
+      const run = await runNative(lake, suite, {
+        relation,
+        table,
+        scope: 'increment',
+        now: now(),
+        runId,
+        extraSelect: profile.select,
+        onExtra: (row) => {
+          scanned = profile.read(row);
+        },
+      });
       const metrics = await computeMetrics(lake, suite, {
+        ...(scanned ? { scanned: { columns: profile.columns, row: scanned } } : {}),
         relation,
         table,
         scope: 'increment',

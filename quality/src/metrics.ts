@@ -70,28 +70,21 @@ export async function computeMetrics(
     profile?: 'full' | 'light';
     /** The valid rows the native run already counted (saves evaluating every check again). */
     validRows?: number;
+    /** The profile already scanned with the native run's counts (see metricsScan): no scan of its own. */
+    scanned?: { columns: { column_name: string; column_type: string }[]; row: Record<string, unknown> };
   },
 ): Promise<TableMetrics> {
   const thresholds = { ...DEFAULT_THRESHOLDS, ...options.thresholds };
   const { relation } = options;
   const schema = options.table.split('.')[0] ?? '';
   const now = options.now ?? new Date();
-  const columns = await db.rows<{ column_name: string; column_type: string }>(`DESCRIBE SELECT * FROM ${relation}`);
+  const columns =
+    options.scanned?.columns ??
+    (await db.rows<{ column_name: string; column_type: string }>(`DESCRIBE SELECT * FROM ${relation}`));
   const names = new Set(columns.map((c) => c.column_name));
-  const select: string[] = ['count(*) AS "__rows"'];
-  columns.forEach((c, i) => {
-    const col = quoteIdent(c.column_name);
-    select.push(`count(${col}) AS "c${i}"`);
-    if (options.profile !== 'light') select.push(`approx_count_distinct(CAST(${col} AS VARCHAR)) AS "d${i}"`);
-    if (NUMERIC.test(c.column_type))
-      select.push(`CAST(min(${col}) AS DOUBLE) AS "lo${i}"`, `CAST(max(${col}) AS DOUBLE) AS "hi${i}"`);
-  });
-  const keys = (suite.meta.keys ?? []).filter((k) => names.has(k));
-  if (keys.length) select.push(`count(DISTINCT (${keys.map(quoteIdent).join(', ')})) AS "__keys"`);
+  const select = profileSelect(suite, columns, options.profile);
   const late = suite.meta.late_column ?? '_is_late';
-  if (names.has(late)) select.push(`count(*) FILTER (WHERE ${quoteIdent(late)}) AS "__late"`);
-  const time = suite.meta.time_column;
-  if (time && names.has(time)) select.push(`max(${quoteIdent(time)}) AS "__newest"`);
+  const keys = (suite.meta.keys ?? []).filter((k) => names.has(k));
   // Valid rows: rows failing no row-level check, counted in the same scan. Uniqueness is left to the duplicate-key
   // rate (counting it per row needs a window over the whole batch).
   const checks = suite.expectations.flatMap((e, i) => {
@@ -103,11 +96,14 @@ export async function computeMetrics(
     checks.length && options.validRows === undefined
       ? [`count(*) FILTER (WHERE NOT coalesce(${failing}, FALSE)) AS "__valid"`]
       : [];
-  let profile: Record<string, unknown> = {};
-  try {
-    [profile = {}] = await db.rows(`SELECT ${[...select, ...validSelect].join(', ')} FROM ${relation} __bv_b`);
-  } catch {
-    [profile = {}] = await db.rows(`SELECT ${select.join(', ')} FROM ${relation} __bv_b`);
+  // Counted with the native run's scan when given; else one scan of its own.
+  let profile: Record<string, unknown> = options.scanned?.row ?? {};
+  if (!options.scanned) {
+    try {
+      [profile = {}] = await db.rows(`SELECT ${[...select, ...validSelect].join(', ')} FROM ${relation} __bv_b`);
+    } catch {
+      [profile = {}] = await db.rows(`SELECT ${select.join(', ')} FROM ${relation} __bv_b`);
+    }
   }
   const rowCount = Number(profile.__rows ?? 0);
 
@@ -219,4 +215,47 @@ export class QualityPrometheus {
   metrics(): Promise<string> {
     return this.registry.metrics();
   }
+}
+
+/** The profile's aggregates over a relation of these columns (one row; aliases `__rows`, `c<i>`, `lo<i>`...). */
+function profileSelect(
+  suite: QualitySuite,
+  columns: { column_name: string; column_type: string }[],
+  profileKind: 'full' | 'light' | undefined,
+): string[] {
+  const options = { profile: profileKind };
+  const names = new Set(columns.map((c) => c.column_name));
+  const select: string[] = ['count(*) AS "__rows"'];
+  columns.forEach((c, i) => {
+    const col = quoteIdent(c.column_name);
+    select.push(`count(${col}) AS "c${i}"`);
+    if (options.profile !== 'light') select.push(`approx_count_distinct(CAST(${col} AS VARCHAR)) AS "d${i}"`);
+    if (NUMERIC.test(c.column_type))
+      select.push(`CAST(min(${col}) AS DOUBLE) AS "lo${i}"`, `CAST(max(${col}) AS DOUBLE) AS "hi${i}"`);
+  });
+  const keys = (suite.meta.keys ?? []).filter((k) => names.has(k));
+  if (keys.length) select.push(`count(DISTINCT (${keys.map(quoteIdent).join(', ')})) AS "__keys"`);
+  const late = suite.meta.late_column ?? '_is_late';
+  if (names.has(late)) select.push(`count(*) FILTER (WHERE ${quoteIdent(late)}) AS "__late"`);
+  const time = suite.meta.time_column;
+  if (time && names.has(time)) select.push(`max(${quoteIdent(time)}) AS "__newest"`);
+  return select;
+}
+
+const SCANNED = '__m_';
+
+/**
+ * The light profile as extra aggregates for the native run's one scan (gates): the columns of the relation, the
+ * aggregates (aliases prefixed so they never meet the run's own) and how to read them back for computeMetrics.
+ */
+export async function metricsScan(db: DuckDb, suite: QualitySuite, relation: string) {
+  const columns = await db.rows<{ column_name: string; column_type: string }>(`DESCRIBE SELECT * FROM ${relation}`);
+  const select = profileSelect(suite, columns, 'light').map((s) => s.replace(/ AS "([^"]+)"$/, ` AS "${SCANNED}$1"`));
+  const read = (row: Record<string, unknown>) =>
+    Object.fromEntries(
+      Object.entries(row)
+        .filter(([k]) => k.startsWith(SCANNED))
+        .map(([k, v]) => [k.slice(SCANNED.length), v]),
+    );
+  return { columns, select, read };
 }

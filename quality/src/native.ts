@@ -53,6 +53,9 @@ export interface NativeRunOptions {
   /** The clock for freshness (tests). */
   now?: Date;
   runId?: string;
+  /** More aggregates to compute in the suite's one scan (a gate's metrics profile), handed to `onExtra`. */
+  extraSelect?: string[];
+  onExtra?: (row: Record<string, unknown>) => void;
 }
 
 export const quoteIdent = (name: string) => `"${name.replaceAll('"', '""')}"`;
@@ -208,7 +211,7 @@ async function evaluate(
   schema: string,
   rowCount: number,
   now: Date,
-  counted?: { domain: number; unexpected?: number },
+  counted?: { domain: number; unexpected?: number; distinctHashes?: number },
 ): Promise<Omit<ExpectationResult, 'type' | 'kwargs' | 'severity' | 'column' | 'exception'>> {
   const k = expectation.kwargs;
   const mostly = typeof k.mostly === 'number' ? k.mostly : 1;
@@ -226,8 +229,9 @@ async function evaluate(
         num((await db.rows(`SELECT count(*) FILTER (WHERE ${check.domain}) AS d FROM ${relation}`))[0]?.d);
       // First by a 64-bit hash of the key (cheaper to group on than wide strings): no repeated hash, no repeated
       // key. Only when some hash repeats are the keys themselves grouped, so a collision never counts.
+      const allDistinct = counted?.distinctHashes !== undefined && counted.distinctHashes === domain;
       const hashed = `SELECT count(*) AS n FROM ${base(relation, [])} WHERE ${check.domain} GROUP BY hash(${keys}) HAVING count(*) > 1`;
-      const suspects = num((await db.rows(`SELECT coalesce(sum(n), 0) AS u FROM (${hashed})`))[0]?.u);
+      const suspects = allDistinct ? 0 : num((await db.rows(`SELECT coalesce(sum(n), 0) AS u FROM (${hashed})`))[0]?.u);
       unexpected = suspects === 0 ? 0 : num((await db.rows(`SELECT coalesce(sum(n), 0) AS u FROM (${groups})`))[0]?.u);
       if (unexpected > 0)
         sample = (await db.rows(`SELECT ${check.value} AS v FROM (${groups}) __bv_b LIMIT ${SAMPLE}`)).map((r) =>
@@ -370,6 +374,9 @@ export async function runNative(db: DuckDb, suite: QualitySuite, options: Native
     if (!c) return;
     select.push(`count(*) FILTER (WHERE ${c.domain}) AS d${i}`);
     if (!c.groupBy) select.push(`count(*) FILTER (WHERE (${c.domain}) AND (${c.unexpected})) AS u${i}`);
+    // Uniqueness in the same scan: as many distinct key hashes as rows means no key repeats (equal keys hash
+    // equally), so a unique column needs no pass of its own; only when some hash repeats is it grouped.
+    else select.push(`count(DISTINCT hash(${c.groupBy.join(', ')})) FILTER (WHERE ${c.domain}) AS h${i}`);
   });
   // ... and the rows failing none of them (the valid-rows metric; uniqueness is left to the duplicate-key rate).
   const rowLevel = checks.filter((c): c is RowCheck => c !== undefined && !c.groupBy);
@@ -379,7 +386,10 @@ export async function runNative(db: DuckDb, suite: QualitySuite, options: Native
     );
   let counted: Record<string, unknown> | undefined;
   try {
-    [counted] = await db.rows(`SELECT ${select.join(', ')} FROM ${base(relation, [])}`);
+    [counted] = await db.rows(
+      `SELECT ${[...select, ...(options.extraSelect ?? [])].join(', ')} FROM ${base(relation, [])}`,
+    );
+    if (counted && options.onExtra) options.onExtra(counted);
   } catch {
     counted = undefined; // one expectation cannot be evaluated: each is counted on its own, the bad one fails alone
   }
@@ -398,7 +408,9 @@ export async function runNative(db: DuckDb, suite: QualitySuite, options: Native
         counted && checks[index]
           ? {
               domain: num(counted[`d${index}`]),
-              ...(checks[index]?.groupBy ? {} : { unexpected: num(counted[`u${index}`]) }),
+              ...(checks[index]?.groupBy
+                ? { distinctHashes: num(counted[`h${index}`]) }
+                : { unexpected: num(counted[`u${index}`]) }),
             }
           : undefined;
       const outcome = await evaluate(db, expectation, index, relation, schema, rowCount, now, pre);

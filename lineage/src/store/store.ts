@@ -75,8 +75,7 @@ export class LineageStore {
   private readonly writers = Number(process.env.BV_LINEAGE_WRITERS ?? 1);
   private readonly batch = 200;
   private fallbacks = 0;
-  private readonly preparedBatch = new WeakSet<pg.PoolClient>();
-  private readonly graphs = new Map<string, { count: number; adjacency: Adjacency }>();
+  private readonly graphs = new Map<string, { version: string; adjacency: Adjacency }>();
 
   private constructor(
     readonly pool: pg.Pool,
@@ -179,24 +178,92 @@ export class LineageStore {
   }
 
   /**
-   * A whole batch in ONE round trip: the session's prepared statement (SQL PREPARE, once per connection) EXECUTEd
-   * once per event, all in one simple-query message, which Postgres runs as one implicit transaction. The values are
-   * sent as quoted literals (the driver's own escaping) of the statement's declared parameter types. On a loaded
-   * machine each round trip costs a scheduling wake-up of both processes; this is one per batch instead of one per
-   * event.
+   * A whole batch set-based, in one transaction: the stored rows of its datasets and runs locked (in key order), then
+   * ONE statement that writes each table once for the whole batch (BATCH_SQL). Events inside the batch keep their
+   * order: facets merge in it, each event makes the dataset versions it made one by one, and a run's state machine
+   * is folded over its events from its stored state. A redelivered event (already stored, or twice in the batch) is
+   * answered as a duplicate and changes nothing.
    */
   private async writeMany(client: pg.PoolClient, batch: PendingEvent[]): Promise<IngestResult[]> {
-    if (!this.preparedBatch.has(client)) {
-      await client.query(`PREPARE lineage_ingest_batch (${INGEST_TYPES.join(', ')}) AS ${INGEST_SQL}`);
-      this.preparedBatch.add(client);
+    const events: unknown[] = [];
+    const namespaces: unknown[] = [];
+    const jobs: unknown[] = [];
+    const datasets: unknown[] = [];
+    const edges: unknown[] = [];
+    const columns: unknown[] = [];
+    const runs: unknown[] = [];
+    const first = new Map<string, number>();
+    const seqOf: number[] = [];
+    for (const [seq, { tenant, event }] of batch.entries()) {
+      const d = derive(event);
+      const id = `${tenant}\u001f${d.key}`;
+      const earlier = first.get(id);
+      seqOf.push(earlier ?? seq);
+      if (earlier !== undefined) continue;
+      first.set(id, seq);
+      const time = event.eventTime;
+      events.push({ tenant, key: d.key, kind: d.kind, time, body: event, seq });
+      for (const name of d.namespaces) namespaces.push({ tenant, name, time, seq });
+      const runId = d.run?.run.runId ?? null;
+      if (d.job)
+        jobs.push({
+          tenant,
+          namespace: d.job.namespace,
+          name: d.job.name,
+          type: d.processing === undefined ? null : d.processing === 'STREAMING' ? 'STREAM' : 'BATCH',
+          facets: d.jobFacets,
+          time,
+          run_id: runId,
+          seq,
+        });
+      for (const ds of d.datasets) datasets.push({ tenant, ...ds, time, run_id: runId, seq });
+      for (const e of d.edges) edges.push({ tenant, ...e, seq });
+      for (const c of d.columnEdges) columns.push({ tenant, ...c, seq });
+      if (d.run && d.job)
+        runs.push({
+          tenant,
+          run_id: runId,
+          namespace: d.job.namespace,
+          job_name: d.job.name,
+          state: d.state,
+          time,
+          started_at: d.run.eventType === 'START' ? time : null,
+          ended_at: d.state && TERMINAL.includes(d.state) ? time : null,
+          facets: d.run.run.facets ?? {},
+          job_facets: d.jobFacets,
+          inputs: d.inputs,
+          outputs: d.outputs,
+          seq,
+        });
     }
-    const statements = batch.map((item) => {
-      const values = ingestValues(item.tenant, item.event).map((v, i) => literal(client, v, INGEST_TYPES[i] as string));
-      return `EXECUTE lineage_ingest_batch (${values.join(', ')})`;
-    });
-    const results = (await client.query(statements.join(';\n'))) as unknown as pg.QueryResult<{ inserted: boolean }>[];
-    const list = Array.isArray(results) ? results : [results];
-    return list.map((r) => ({ duplicate: !r.rows[0]?.inserted }));
+    const keyed = (rows: unknown[], ...keys: string[]) =>
+      keys.map((k) => rows.map((r) => (r as Record<string, unknown>)[k]));
+    await client.query('BEGIN');
+    try {
+      await client.query({
+        name: 'lineage-lock-batch',
+        text: `SELECT 1 FROM datasets WHERE (tenant, namespace, name) IN
+                 (SELECT * FROM unnest($1::text[], $2::text[], $3::text[])) ORDER BY tenant, namespace, name FOR UPDATE`,
+        values: keyed(datasets, 'tenant', 'namespace', 'name'),
+      });
+      await client.query({
+        name: 'lineage-lock-runs',
+        text: `SELECT 1 FROM runs WHERE (tenant, run_id) IN (SELECT * FROM unnest($1::text[], $2::uuid[]))
+                ORDER BY tenant, run_id FOR UPDATE`,
+        values: keyed(runs, 'tenant', 'run_id'),
+      });
+      const { rows } = await client.query<{ fresh: number[] | null }>({
+        name: 'lineage-ingest-batch',
+        text: BATCH_SQL,
+        values: [events, namespaces, jobs, datasets, edges, columns, runs].map((rows) => JSON.stringify(rows)),
+      });
+      await client.query('COMMIT');
+      const fresh = new Set(rows[0]?.fresh ?? []);
+      return seqOf.map((owner, seq) => ({ duplicate: owner !== seq || !fresh.has(seq) }));
+    } catch (error) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw error;
+    }
   }
 
   // ---------------------------------------------------------------- reads
@@ -327,19 +394,21 @@ export class LineageStore {
   }
 
   /**
-   * The tenant's whole graph (every edge, both directions indexed), kept in memory per store version. Edges are
-   * insert-only (re-delivery is ON CONFLICT DO NOTHING, nothing deletes them), so the set only grows and its count is
-   * its version: one index-only count per request tells whether the cached graph is still the stored one, whichever
-   * process wrote to the store.
+   * The tenant's whole graph (every edge, both directions indexed), kept in memory per graph version. Edges are
+   * insert-only (re-delivery is ON CONFLICT DO NOTHING, nothing deletes them) and every write that adds one bumps the
+   * tenant's row in graph_versions in the same transaction, so one primary-key lookup per request tells whether the
+   * cached graph is still the stored one, whichever process wrote to the store.
    */
   private async graphOf(tenant: string): Promise<Adjacency> {
-    const { rows } = await this.pool.query<{ n: number }>('SELECT count(*)::int AS n FROM edges WHERE tenant = $1', [
-      tenant,
-    ]);
-    const count = rows[0]?.n ?? 0;
+    const { rows } = await this.pool.query<{ v: string }>({
+      name: 'lineage-graph-version',
+      text: 'SELECT version::text AS v FROM graph_versions WHERE tenant = $1',
+      values: [tenant],
+    });
+    const version = rows[0]?.v ?? '0';
     const cached = this.graphs.get(tenant);
-    if (cached && cached.count === count) return cached.adjacency;
-    const { rows: edges } = await this.pool.query<GraphEdge & { n: number }>(
+    if (cached && cached.version === version) return cached.adjacency;
+    const { rows: edges } = await this.pool.query<GraphEdge>(
       `SELECT origin, destination, dataset_namespace, dataset_name FROM edges WHERE tenant = $1`,
       [tenant],
     );
@@ -352,8 +421,8 @@ export class LineageStore {
       if (into) into.push(e);
       else adjacency.in.set(e.destination, [e]);
     }
-    // The count taken before the load: a write in between only makes the next request reload.
-    this.graphs.set(tenant, { count, adjacency });
+    // The version read before the load: a write in between only makes the next request reload.
+    this.graphs.set(tenant, { version, adjacency });
     return adjacency;
   }
 
@@ -408,20 +477,24 @@ export class LineageStore {
     }
     const ids = [...reached];
     const seen = reached;
+    // Named statements: parsed and planned once per connection.
     const [jobRows, runRows, datasetRows] = await Promise.all([
-      this.pool.query(
-        `SELECT j.* FROM jobs j WHERE j.tenant = $1 AND ('job:' || j.namespace || ':' || j.name) = ANY($2) ORDER BY j.name`,
-        [tenant, ids],
-      ),
-      this.pool.query(
-        `SELECT r.* FROM jobs j JOIN runs r ON r.tenant = j.tenant AND r.run_id = j.latest_run_id
-          WHERE j.tenant = $1 AND ('job:' || j.namespace || ':' || j.name) = ANY($2)`,
-        [tenant, ids],
-      ),
-      this.pool.query(
-        `SELECT * FROM datasets WHERE tenant = $1 AND ('dataset:' || namespace || ':' || name) = ANY($2)`,
-        [tenant, ids],
-      ),
+      this.pool.query({
+        name: 'lineage-graph-jobs',
+        text: `SELECT j.* FROM jobs j WHERE j.tenant = $1 AND ('job:' || j.namespace || ':' || j.name) = ANY($2) ORDER BY j.name`,
+        values: [tenant, ids],
+      }),
+      this.pool.query({
+        name: 'lineage-graph-runs',
+        text: `SELECT r.* FROM jobs j JOIN runs r ON r.tenant = j.tenant AND r.run_id = j.latest_run_id
+                WHERE j.tenant = $1 AND ('job:' || j.namespace || ':' || j.name) = ANY($2)`,
+        values: [tenant, ids],
+      }),
+      this.pool.query({
+        name: 'lineage-graph-datasets',
+        text: `SELECT * FROM datasets WHERE tenant = $1 AND ('dataset:' || namespace || ':' || name) = ANY($2)`,
+        values: [tenant, ids],
+      }),
     ]);
     const runs = new Map(runRows.rows.map((r) => [r.run_id as string, runShape(r)]));
     const inEdges = new Map<string, { origin: string; destination: string }[]>();
@@ -948,7 +1021,11 @@ ed AS (
   SELECT $1, origin, destination, namespace, name
     FROM jsonb_to_recordset($14::jsonb) AS e(origin text, destination text, namespace text, name text)
    WHERE EXISTS (SELECT 1 FROM ev)
-  ON CONFLICT DO NOTHING
+  ON CONFLICT DO NOTHING RETURNING 1
+),
+gv AS (
+  INSERT INTO graph_versions (tenant, version) SELECT $1, 1 WHERE EXISTS (SELECT 1 FROM ed)
+  ON CONFLICT (tenant) DO UPDATE SET version = graph_versions.version + 1
 ),
 ce AS (
   INSERT INTO column_edges (tenant, out_namespace, out_name, out_field, in_namespace, in_name, in_field, transformation)
@@ -988,115 +1065,257 @@ rn AS (
 )
 SELECT EXISTS (SELECT 1 FROM ev) AS inserted`;
 
-const INGEST_TYPES = [
-  'text',
-  'text',
-  'text',
-  'timestamptz',
-  'jsonb',
-  'text[]',
-  'text',
-  'text',
-  'text',
-  'jsonb',
-  'uuid',
-  'boolean',
-  'jsonb',
-  'jsonb',
-  'jsonb',
-  'text',
-  'timestamptz',
-  'timestamptz',
-  'jsonb',
-  'jsonb',
-  'jsonb',
-  'text[]',
-  'boolean',
-];
+/**
+ * A batch of events in one statement (see writeMany). Each parameter is a JSON array of the rows one table gets,
+ * each row with the position (`seq`) of its event in the batch; only events that were not stored before (`fresh`)
+ * write anything. Rows of one job, dataset or run are aggregated in batch order, so every row is written once.
+ */
+const BATCH_SQL = `
+WITH given AS (
+  SELECT * FROM jsonb_to_recordset($1::jsonb) AS e(tenant text, key text, kind text, time timestamptz, body jsonb, seq int)
+),
+ev AS (
+  INSERT INTO events (tenant, event_key, kind, event_time, body)
+  SELECT tenant, key, kind, time, body FROM given ORDER BY seq
+  ON CONFLICT DO NOTHING RETURNING tenant, event_key
+),
+fresh AS (SELECT g.seq FROM given g JOIN ev ON ev.tenant = g.tenant AND ev.event_key = g.key),
+ns AS (
+  INSERT INTO namespaces (tenant, name, created_at, updated_at)
+  SELECT DISTINCT ON (tenant, name) tenant, name, time, time
+    FROM jsonb_to_recordset($2::jsonb) AS n(tenant text, name text, time timestamptz, seq int)
+   WHERE seq IN (SELECT seq FROM fresh) ORDER BY tenant, name, seq
+  ON CONFLICT DO NOTHING
+),
+jrows AS (
+  SELECT * FROM jsonb_to_recordset($3::jsonb)
+      AS j(tenant text, namespace text, name text, type text, facets jsonb, time timestamptz, run_id uuid, seq int)
+   WHERE seq IN (SELECT seq FROM fresh)
+),
+jb AS (
+  INSERT INTO jobs (tenant, namespace, name, type, facets, created_at, updated_at, latest_run_id)
+  SELECT tenant, namespace, name,
+         coalesce((array_agg(type ORDER BY seq DESC) FILTER (WHERE type IS NOT NULL))[1], 'BATCH'),
+         jsonb_merge_agg(facets ORDER BY seq), (array_agg(time ORDER BY seq))[1], max(time),
+         (array_agg(run_id ORDER BY seq DESC) FILTER (WHERE run_id IS NOT NULL))[1]
+    FROM jrows GROUP BY tenant, namespace, name ORDER BY tenant, namespace, name
+  ON CONFLICT (tenant, namespace, name) DO UPDATE SET
+    facets = jobs.facets || EXCLUDED.facets,
+    type = CASE WHEN EXCLUDED.facets->'jobType' ? 'processingType' THEN EXCLUDED.type ELSE jobs.type END,
+    updated_at = greatest(jobs.updated_at, EXCLUDED.updated_at),
+    latest_run_id = coalesce(EXCLUDED.latest_run_id, jobs.latest_run_id)
+),
+drows AS (
+  SELECT * FROM jsonb_to_recordset($4::jsonb) AS d(tenant text, namespace text, name text, facets jsonb,
+                                                   output boolean, time timestamptz, run_id uuid, seq int)
+   WHERE seq IN (SELECT seq FROM fresh)
+),
+prior AS (
+  SELECT d.tenant, d.namespace, d.name, d.facets FROM datasets d
+   WHERE (d.tenant, d.namespace, d.name) IN (SELECT tenant, namespace, name FROM drows)
+),
+steps AS (
+  SELECT s.*, dataset_version(s.namespace, s.name, s.after) AS version FROM (
+    SELECT r.*, coalesce(p.facets, '{}') ||
+           jsonb_merge_agg(r.facets) OVER (PARTITION BY r.tenant, r.namespace, r.name ORDER BY r.seq) AS after
+      FROM drows r LEFT JOIN prior p ON p.tenant = r.tenant AND p.namespace = r.namespace AND p.name = r.name
+  ) s
+),
+ds AS (
+  INSERT INTO datasets AS cur (tenant, namespace, name, facets, created_at, updated_at, last_modified_at, current_version)
+  SELECT tenant, namespace, name, merged, created, updated, modified, dataset_version(namespace, name, merged) FROM (
+    SELECT tenant, namespace, name, jsonb_merge_agg(facets ORDER BY seq) AS merged,
+           (array_agg(time ORDER BY seq))[1] AS created, max(time) AS updated, max(time) FILTER (WHERE output) AS modified
+      FROM drows GROUP BY tenant, namespace, name
+  ) a ORDER BY tenant, namespace, name
+  ON CONFLICT (tenant, namespace, name) DO UPDATE SET
+    facets = cur.facets || EXCLUDED.facets,
+    current_version = dataset_version(cur.namespace, cur.name, cur.facets || EXCLUDED.facets),
+    updated_at = greatest(cur.updated_at, EXCLUDED.updated_at),
+    last_modified_at = greatest(cur.last_modified_at, EXCLUDED.last_modified_at)
+),
+ver AS (
+  INSERT INTO dataset_versions (tenant, version, namespace, name, facets, run_id, created_at)
+  SELECT tenant, version, namespace, name, stable_facets(after), CASE WHEN output THEN run_id END, time
+    FROM steps WHERE version IS NOT NULL ORDER BY seq
+  ON CONFLICT DO NOTHING
+),
+ed AS (
+  INSERT INTO edges (tenant, origin, destination, dataset_namespace, dataset_name)
+  SELECT DISTINCT tenant, origin, destination, namespace, name
+    FROM jsonb_to_recordset($5::jsonb) AS e(tenant text, origin text, destination text, namespace text, name text, seq int)
+   WHERE seq IN (SELECT seq FROM fresh) ORDER BY tenant, origin, destination
+  ON CONFLICT DO NOTHING RETURNING tenant
+),
+gv AS (
+  INSERT INTO graph_versions (tenant, version) SELECT DISTINCT tenant, 1 FROM ed
+  ON CONFLICT (tenant) DO UPDATE SET version = graph_versions.version + 1
+),
+ce AS (
+  INSERT INTO column_edges (tenant, out_namespace, out_name, out_field, in_namespace, in_name, in_field, transformation)
+  SELECT DISTINCT ON (tenant, out_namespace, out_name, out_field, in_namespace, in_name, in_field)
+         tenant, out_namespace, out_name, out_field, in_namespace, in_name, in_field, transformation
+    FROM jsonb_to_recordset($6::jsonb) AS c(tenant text, out_namespace text, out_name text, out_field text,
+                                            in_namespace text, in_name text, in_field text, transformation jsonb, seq int)
+   WHERE seq IN (SELECT seq FROM fresh)
+   ORDER BY tenant, out_namespace, out_name, out_field, in_namespace, in_name, in_field, seq DESC
+  ON CONFLICT (tenant, out_namespace, out_name, out_field, in_namespace, in_name, in_field)
+  DO UPDATE SET transformation = EXCLUDED.transformation
+),
+rrows AS (
+  SELECT * FROM jsonb_to_recordset($7::jsonb) AS r(tenant text, run_id uuid, namespace text, job_name text, state text,
+              time timestamptz, started_at timestamptz, ended_at timestamptz, facets jsonb, job_facets jsonb,
+              inputs jsonb, outputs jsonb, seq int)
+   WHERE seq IN (SELECT seq FROM fresh)
+),
+rio AS (
+  SELECT r.seq,
+         (SELECT coalesce(jsonb_object_agg(s.key, s.value || jsonb_build_object('version', st.version)), '{}')
+            FROM jsonb_each(r.inputs) AS s LEFT JOIN steps st ON st.seq = r.seq AND st.tenant = r.tenant
+             AND st.namespace = s.value->>'namespace' AND st.name = s.value->>'name') AS inputs,
+         (SELECT coalesce(jsonb_object_agg(s.key, s.value || jsonb_build_object('version', st.version)), '{}')
+            FROM jsonb_each(r.outputs) AS s LEFT JOIN steps st ON st.seq = r.seq AND st.tenant = r.tenant
+             AND st.namespace = s.value->>'namespace' AND st.name = s.value->>'name') AS outputs
+    FROM rrows r
+),
+rfold AS (
+  SELECT tenant, run_id, run_state_fold(state, time, is_prior ORDER BY seq) AS acc FROM (
+    SELECT tenant, run_id, state, state_time AS time, true AS is_prior, -1 AS seq FROM runs
+     WHERE (tenant, run_id) IN (SELECT tenant, run_id FROM rrows)
+    UNION ALL
+    SELECT tenant, run_id, state, time, false, seq FROM rrows
+  ) x GROUP BY tenant, run_id
+),
+rn AS (
+  INSERT INTO runs (tenant, run_id, namespace, job_name, state, state_time, started_at, ended_at, facets, job_facets,
+                    inputs, outputs, created_at, updated_at)
+  SELECT r.tenant, r.run_id, (array_agg(r.namespace ORDER BY r.seq))[1], (array_agg(r.job_name ORDER BY r.seq))[1],
+         (f.acc).state, (f.acc).state_time, min(r.started_at), max(r.ended_at),
+         jsonb_merge_agg(r.facets ORDER BY r.seq), jsonb_merge_agg(r.job_facets ORDER BY r.seq),
+         jsonb_merge_agg(io.inputs ORDER BY r.seq), jsonb_merge_agg(io.outputs ORDER BY r.seq), min(r.time), max(r.time)
+    FROM rrows r JOIN rio io ON io.seq = r.seq JOIN rfold f ON f.tenant = r.tenant AND f.run_id = r.run_id
+   GROUP BY r.tenant, r.run_id, (f.acc).state, (f.acc).state_time ORDER BY r.tenant, r.run_id
+  ON CONFLICT (tenant, run_id) DO UPDATE SET
+    state = EXCLUDED.state,
+    state_time = EXCLUDED.state_time,
+    started_at = least(runs.started_at, EXCLUDED.started_at),
+    ended_at = greatest(runs.ended_at, EXCLUDED.ended_at),
+    facets = runs.facets || EXCLUDED.facets,
+    job_facets = runs.job_facets || EXCLUDED.job_facets,
+    inputs = runs.inputs || EXCLUDED.inputs,
+    outputs = runs.outputs || EXCLUDED.outputs,
+    created_at = least(runs.created_at, EXCLUDED.created_at),
+    updated_at = greatest(runs.updated_at, EXCLUDED.updated_at)
+)
+SELECT array_agg(seq) AS fresh FROM fresh`;
 
-/** One parameter as a SQL literal of its declared type (strings escaped by the driver, never interpolated raw). */
-function literal(client: pg.PoolClient, value: unknown, type: string): string {
-  if (value === null || value === undefined) return 'NULL';
-  if (typeof value === 'boolean') return value ? 'true' : 'false';
-  if (type === 'text[]')
-    return `ARRAY[${(value as string[]).map((v) => client.escapeLiteral(String(v))).join(', ')}]::text[]`;
-  const text = typeof value === 'string' ? value : JSON.stringify(value);
-  return `${client.escapeLiteral(text)}::${type}`;
+/** What one event writes: the rows of each table it touches, before they are written. */
+interface Derived {
+  key: string;
+  kind: 'RUN' | 'DATASET' | 'JOB';
+  job: { namespace: string; name: string; facets?: Facets } | undefined;
+  jobFacets: Facets;
+  /** `processingType` of the jobType facet: when present, it sets the job's type. */
+  processing: string | undefined;
+  run: RunEvent | undefined;
+  state: string | null;
+  namespaces: string[];
+  datasets: DatasetWrite[];
+  edges: { origin: string; destination: string; namespace: string; name: string }[];
+  columnEdges: Record<string, unknown>[];
+  inputs: Record<string, { namespace: string; name: string; facets: unknown }>;
+  outputs: Record<string, { namespace: string; name: string; facets: unknown }>;
+}
+
+function derive(event: LineageEvent): Derived {
+  const kind = 'run' in event ? 'RUN' : 'dataset' in event ? 'DATASET' : 'JOB';
+  const run = kind === 'RUN' ? (event as RunEvent) : undefined;
+  const key = run ? `${run.run.runId}|${run.eventType ?? 'OTHER'}|${run.eventTime}` : hash(event);
+  let job: { namespace: string; name: string; facets?: Facets } | undefined;
+  let inputs: InputDataset[] = [];
+  let outputs: OutputDataset[] = [];
+  let datasets: DatasetWrite[];
+  if (kind === 'DATASET') {
+    const { dataset } = event as DatasetEvent;
+    datasets = [{ namespace: dataset.namespace, name: dataset.name, facets: dataset.facets ?? {}, output: false }];
+  } else {
+    const e = event as RunEvent | JobEvent;
+    job = e.job as typeof job;
+    inputs = e.inputs ?? [];
+    outputs = e.outputs ?? [];
+    datasets = mergeDatasets(inputs, outputs);
+  }
+  const jobFacets = (job?.facets ?? {}) as Facets;
+  const processing = (jobFacets.jobType as { processingType?: string } | undefined)?.processingType;
+  const edges: Derived['edges'] = [];
+  if (job) {
+    const jobNode = jobNodeId(job.namespace, job.name);
+    for (const d of inputs)
+      edges.push({
+        origin: datasetNodeId(d.namespace, d.name),
+        destination: jobNode,
+        namespace: d.namespace,
+        name: d.name,
+      });
+    for (const d of outputs)
+      edges.push({
+        origin: jobNode,
+        destination: datasetNodeId(d.namespace, d.name),
+        namespace: d.namespace,
+        name: d.name,
+      });
+  }
+  const side = (list: (InputDataset | OutputDataset)[], facetKey: 'inputFacets' | 'outputFacets') =>
+    Object.fromEntries(
+      list.map((d) => [
+        `${d.namespace}\u001f${d.name}`,
+        { namespace: d.namespace, name: d.name, facets: (d as unknown as Record<string, unknown>)[facetKey] ?? {} },
+      ]),
+    );
+  return {
+    key,
+    kind,
+    job,
+    jobFacets,
+    processing,
+    run,
+    state: run ? runState(run.eventType) : null,
+    namespaces: [...new Set([...(job ? [job.namespace] : []), ...datasets.map((d) => d.namespace)])].sort(),
+    datasets: datasets.sort((x, y) => (x.namespace + x.name < y.namespace + y.name ? -1 : 1)),
+    edges,
+    columnEdges: columnEdges(outputs),
+    inputs: side(inputs, 'inputFacets'),
+    outputs: side(outputs, 'outputFacets'),
+  };
 }
 
 /** The 23 parameters of INGEST_SQL for one event. */
 function ingestValues(tenant: string, event: LineageEvent): unknown[] {
-  {
-    const kind = 'run' in event ? 'RUN' : 'dataset' in event ? 'DATASET' : 'JOB';
-    const run = kind === 'RUN' ? (event as RunEvent) : undefined;
-    const key = run ? `${run.run.runId}|${run.eventType ?? 'OTHER'}|${run.eventTime}` : hash(event);
-    let job: { namespace: string; name: string; facets?: Facets } | undefined;
-    let inputs: InputDataset[] = [];
-    let outputs: OutputDataset[] = [];
-    let datasets: DatasetWrite[];
-    if (kind === 'DATASET') {
-      const { dataset } = event as DatasetEvent;
-      datasets = [{ namespace: dataset.namespace, name: dataset.name, facets: dataset.facets ?? {}, output: false }];
-    } else {
-      const e = event as RunEvent | JobEvent;
-      job = e.job as typeof job;
-      inputs = e.inputs ?? [];
-      outputs = e.outputs ?? [];
-      datasets = mergeDatasets(inputs, outputs);
-    }
-    const jobFacets = (job?.facets ?? {}) as Facets;
-    const processing = (jobFacets.jobType as { processingType?: string } | undefined)?.processingType;
-    const edges: { origin: string; destination: string; namespace: string; name: string }[] = [];
-    if (job) {
-      const jobNode = jobNodeId(job.namespace, job.name);
-      for (const d of inputs)
-        edges.push({
-          origin: datasetNodeId(d.namespace, d.name),
-          destination: jobNode,
-          namespace: d.namespace,
-          name: d.name,
-        });
-      for (const d of outputs)
-        edges.push({
-          origin: jobNode,
-          destination: datasetNodeId(d.namespace, d.name),
-          namespace: d.namespace,
-          name: d.name,
-        });
-    }
-    const state = run ? runState(run.eventType) : null;
-    const side = (list: (InputDataset | OutputDataset)[], facetKey: 'inputFacets' | 'outputFacets') =>
-      Object.fromEntries(
-        list.map((d) => [
-          `${d.namespace}\u001f${d.name}`,
-          { namespace: d.namespace, name: d.name, facets: (d as unknown as Record<string, unknown>)[facetKey] ?? {} },
-        ]),
-      );
-    // A named (prepared) statement: the big CTE is parsed and planned once per connection, not per event.
-    return [
-      tenant,
-      key,
-      kind,
-      event.eventTime,
-      event,
-      [...new Set([...(job ? [job.namespace] : []), ...datasets.map((d) => d.namespace)])].sort(),
-      job?.namespace ?? null,
-      job?.name ?? null,
-      processing === 'STREAMING' ? 'STREAM' : 'BATCH',
-      jobFacets,
-      run?.run.runId ?? null,
-      processing !== undefined,
-      JSON.stringify(datasets.sort((x, y) => (x.namespace + x.name < y.namespace + y.name ? -1 : 1))),
-      JSON.stringify(edges),
-      JSON.stringify(columnEdges(outputs)),
-      state,
-      run?.eventType === 'START' ? run.eventTime : null,
-      state && TERMINAL.includes(state) ? run?.eventTime : null,
-      run?.run.facets ?? {},
-      side(inputs, 'inputFacets'),
-      side(outputs, 'outputFacets'),
-      TERMINAL,
-      !!run,
-    ];
-  }
+  const d = derive(event);
+  const run = d.run;
+  return [
+    tenant,
+    d.key,
+    d.kind,
+    event.eventTime,
+    event,
+    d.namespaces,
+    d.job?.namespace ?? null,
+    d.job?.name ?? null,
+    d.processing === 'STREAMING' ? 'STREAM' : 'BATCH',
+    d.jobFacets,
+    run?.run.runId ?? null,
+    d.processing !== undefined,
+    JSON.stringify(d.datasets),
+    JSON.stringify(d.edges),
+    JSON.stringify(d.columnEdges),
+    d.state,
+    run?.eventType === 'START' ? run.eventTime : null,
+    d.state && TERMINAL.includes(d.state) ? run?.eventTime : null,
+    run?.run.facets ?? {},
+    d.inputs,
+    d.outputs,
+    TERMINAL,
+    !!run,
+  ];
 }
