@@ -9,8 +9,12 @@ export type Cursor = Map<string, bigint>;
 
 export const partitionKey = (topic: string, partition: number) => `${topic}:${partition}`;
 
-export function encodeCursor(cursor: Cursor): string {
-  return [...cursor].map(([partition, offset]) => `${partition}:${offset}`).join(',');
+/** The resume token of a cursor over `topics`; a topic without partitions yet is written as partition 0 at 0. */
+export function encodeCursor(cursor: Cursor, topics: readonly string[]): string {
+  const parts = [...cursor].map(([partition, offset]) => `${partition}:${offset}`);
+  for (const topic of topics)
+    if (![...cursor.keys()].some((key) => key.startsWith(`${topic}:`))) parts.push(`${topic}:0:0`);
+  return parts.join(',');
 }
 
 const PART = /^([A-Za-z0-9._-]+):(\d{1,6}):(\d{1,19})$/;
@@ -34,7 +38,9 @@ export function decodeCursor(
     if (!match) throw invalid(`"${part.slice(0, 80)}" is not <topic>:<partition>:<offset>`);
     const [, topic = '', partition = '0', offset = '0'] = match;
     if (!topics.includes(topic)) throw invalid(`it names ${topic}, which this subscription does not read`);
-    if (Number(partition) >= partitionsOf(topic)) throw invalid(`${topic} has no partition ${partition}`);
+    // Offset 0 of a partition the feed does not know yet is the start of a topic created after the token.
+    if (Number(partition) >= partitionsOf(topic) && offset !== '0')
+      throw invalid(`${topic} has no partition ${partition}`);
     named.set(partitionKey(topic, Number(partition)), BigInt(offset));
   }
   const cursor: Cursor = new Map();

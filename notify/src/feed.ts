@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { BvError, errorMessage, type Logger } from '@bitvelocity/core';
 import { PartitionFetcher, type PartitionPosition, type RawRecord } from '@bitvelocity/streams';
-import { Consumer } from '@platformatic/kafka';
+import { Admin, Consumer } from '@platformatic/kafka';
 import { type Cursor, partitionKey } from './cursor.js';
 import type { NotifyMetrics } from './metrics.js';
 import { type Decoded, decodeDeviceAnomalyRecord, decodeOrderRecord } from './notification.js';
@@ -53,6 +53,8 @@ export class NotificationFeed {
   private readonly fetcher: PartitionFetcher;
   /** A second connection for resumes from Kafka, so a long catch-up never delays the live feed. */
   private readonly catchUpConsumer: Consumer<Bytes, Bytes, Bytes, Bytes>;
+  /** Lists topics: asking a consumer for the metadata of a missing topic fails only after its retries. */
+  private readonly admin: Admin;
   private readonly position: Cursor = new Map();
   private readonly partitions = new Map<string, number>();
   private readonly subscribers = new Map<string, Set<FeedSubscriber>>();
@@ -60,12 +62,23 @@ export class NotificationFeed {
   private running: Promise<void> | undefined;
   private closed = false;
   private lastFetchOk = 0;
+  private lastDiscovery = 0;
 
   private constructor(private readonly options: NotificationFeedOptions) {
     const base = { bootstrapBrokers: options.brokers, groupId: `bv-notify-${randomUUID()}` };
     this.consumer = new Consumer({ ...base, clientId: 'bv-notify-feed' });
     this.catchUpConsumer = new Consumer({ ...base, clientId: 'bv-notify-catch-up' });
+    this.admin = new Admin({ bootstrapBrokers: options.brokers, clientId: 'bv-notify-admin' });
     this.fetcher = new PartitionFetcher(this.consumer);
+  }
+
+  /** The partition count of each topic of the feed, 0 for a topic that does not exist (yet). */
+  private async partitionCounts(): Promise<Map<string, number>> {
+    const wanted = Object.values(this.options.topics);
+    const existing = new Set(await this.admin.listTopics({ includeInternals: false }));
+    const present = wanted.filter((topic) => existing.has(topic));
+    const metadata = present.length ? await this.consumer.metadata({ topics: present, forceUpdate: true }) : undefined;
+    return new Map(wanted.map((topic) => [topic, metadata?.topics.get(topic)?.partitionsCount ?? 0]));
   }
 
   /** Finds the partitions and their ends, then starts following them. */
@@ -81,19 +94,33 @@ export class NotificationFeed {
   }
 
   private async start(): Promise<void> {
-    const topics = Object.values(this.options.topics);
-    const metadata = await this.consumer.metadata({ topics });
-    for (const topic of topics) {
-      const count = metadata.topics.get(topic)?.partitionsCount ?? 0;
-      if (count === 0)
-        throw new BvError('NOTIFY_BAD_OPTION', `topic ${topic} does not exist; create it (bv stack up provisions it)`);
+    for (const [topic, count] of await this.partitionCounts()) {
       this.partitions.set(topic, count);
       for (let partition = 0; partition < count; partition++)
         this.position.set(partitionKey(topic, partition), await this.fetcher.end(topic, partition));
     }
     this.buffer = new ReplayBuffer(this.options.bufferSize ?? BUFFER_SIZE, this.position);
     this.lastFetchOk = Date.now();
+    this.lastDiscovery = Date.now();
     this.running = this.follow();
+  }
+
+  /**
+   * Picks up a topic created after the start (the platform creates some on first use) and partitions added since:
+   * they did not exist when the feed started, so everything in them is new and is read from offset 0.
+   */
+  private async discover(): Promise<void> {
+    this.lastDiscovery = Date.now();
+    for (const [topic, count] of await this.partitionCounts()) {
+      const known = this.partitions.get(topic) ?? 0;
+      if (count <= known) continue;
+      for (let partition = known; partition < count; partition++) {
+        this.position.set(partitionKey(topic, partition), 0n);
+        this.buffer.coverage.set(partitionKey(topic, partition), 0n);
+      }
+      this.partitions.set(topic, count);
+      this.options.logger.info({ topic, partitions: count }, 'notification feed follows new partitions');
+    }
   }
 
   topicOf(stream: NotificationStream): string {
@@ -206,6 +233,14 @@ export class NotificationFeed {
         return { topic, partition, offset };
       });
       try {
+        // A missing topic is looked for every second, new partitions every 30 s.
+        const missing = [...this.partitions.values()].some((count) => count === 0);
+        if (Date.now() - this.lastDiscovery > (missing ? 1_000 : 30_000)) await this.discover();
+        if (positions.length === 0) {
+          this.lastFetchOk = Date.now();
+          await sleep(200);
+          continue;
+        }
         const fetched = await this.fetcher.fetch(positions, { maxWaitTime: this.options.maxWaitTime ?? 500 });
         failures = 0;
         this.lastFetchOk = Date.now();
@@ -247,7 +282,7 @@ export class NotificationFeed {
 
   async close(): Promise<void> {
     this.closed = true;
-    await Promise.allSettled([this.consumer.close(true), this.catchUpConsumer.close(true)]);
+    await Promise.allSettled([this.consumer.close(true), this.catchUpConsumer.close(true), this.admin.close()]);
     await this.running?.catch(() => undefined);
   }
 }

@@ -22,6 +22,7 @@ export interface SessionOptions {
 export class NotificationSession implements FeedSubscriber {
   readonly tenantId: string;
   streams: NotificationStream[] = [];
+  private topics: string[] = [];
   private cursor: Cursor | undefined;
   private orderIds: Set<string> | undefined;
   private deviceIds: Set<string> | undefined;
@@ -72,15 +73,16 @@ export class NotificationSession implements FeedSubscriber {
       return this.failWith(error);
     }
     this.streams = message.streams;
+    this.topics = topics;
     this.orderIds = message.orderIds ? new Set(message.orderIds) : undefined;
     this.deviceIds = message.deviceIds ? new Set(message.deviceIds) : undefined;
     this.cursor = cursor;
-    this.send({ type: 'subscribed', streams: this.streams, resumeToken: encodeCursor(cursor) });
+    this.send({ type: 'subscribed', streams: this.streams, resumeToken: encodeCursor(cursor, this.topics) });
     try {
       const source = await this.feed.subscribe(this, cursor);
       if (this.closed) return this.feed.unsubscribe(this);
       if (message.resumeToken) this.metrics.resumes.inc({ source });
-      this.send({ type: 'caught_up', source, resumeToken: encodeCursor(cursor) });
+      this.send({ type: 'caught_up', source, resumeToken: encodeCursor(cursor, this.topics) });
     } catch (error) {
       this.failWith(error);
     }
@@ -92,7 +94,8 @@ export class NotificationSession implements FeedSubscriber {
     const { notification } = entry;
     if (notification.tenantId !== this.tenantId) return;
     const key = partitionKey(entry.topic, entry.partition);
-    const next = cursor.get(key);
+    // A partition that appeared after the subscription started is read from its start.
+    const next = cursor.get(key) ?? (this.topics.includes(entry.topic) ? 0n : undefined);
     if (next === undefined || entry.offset < next) return;
     if (notification.kind === 'order.status') {
       if (!this.streams.includes('orders') || (this.orderIds && !this.orderIds.has(notification.orderId))) return;
@@ -104,7 +107,7 @@ export class NotificationSession implements FeedSubscriber {
       return;
     }
     cursor.set(key, entry.offset + 1n);
-    this.send({ type: 'notification', resumeToken: encodeCursor(cursor), ...notification });
+    this.send({ type: 'notification', resumeToken: encodeCursor(cursor, this.topics), ...notification });
     this.metrics.sent.inc({ kind: notification.kind });
   }
 

@@ -1,9 +1,11 @@
 import { randomUUID } from 'node:crypto';
+import { Admin } from '@platformatic/kafka';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { NotifyServer } from '../src/index.js';
 import { TestClient } from './client.js';
 import {
   anomalyEvent,
+  brokers,
   createTopics,
   type Issuer,
   type OrderStatus,
@@ -205,6 +207,26 @@ describe('device anomaly alerts', () => {
     await new Promise((r) => setTimeout(r, 300));
     expect(one.notifications()).toHaveLength(1);
     expect(other.notifications()).toHaveLength(0);
+  });
+});
+
+describe('topics created after the start', () => {
+  it('follows a topic that did not exist when the server started, from its first record', async () => {
+    const late = { orders: topics.orders, devices: `test.notify-late.${randomUUID().slice(0, 8)}` };
+    const lateServer = await startServer(late, issuer.jwtSecret);
+    try {
+      const c = new TestClient(`${lateServer.url}/v1/notifications`, await issuer.token('readerA'));
+      clients.push(c);
+      const subscribed = await c.subscribe({ streams: ['devices'] });
+      expect(subscribed.resumeToken).toBe(`${late.devices}:0:0`);
+      const admin = new Admin({ clientId: 'bv-test', bootstrapBrokers: brokers });
+      await admin.createTopics({ topics: [late.devices], partitions: 2, replicas: 1 });
+      await admin.close();
+      await send(late.devices, [anomalyEvent(issuer.tenantA, 'pump-9', 'open', new Date().toISOString())]);
+      expect((await c.waitForNotifications(1)).map((m) => m.deviceId)).toEqual(['pump-9']);
+    } finally {
+      await lateServer.close();
+    }
   });
 });
 
