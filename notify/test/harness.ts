@@ -2,7 +2,7 @@ import { createHmac, randomUUID } from 'node:crypto';
 import { createEnvelope, loadPlatformConfig, postgresUrl } from '@bitvelocity/core';
 import { createTopic, produce } from '@bitvelocity/infra/testing';
 import { createServiceDeps, createServicesApp, hashPassword, type Role } from '@bitvelocity/services';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fastify';
 import { type NotifyServer, startNotifyServer } from '../src/index.js';
 
 export const config = loadPlatformConfig();
@@ -15,6 +15,8 @@ export interface Issuer {
   tenantA: string;
   tenantB: string;
   token(user: 'readerA' | 'readerB' | 'writerOnlyA'): Promise<string>;
+  /** A request to the services as `user` (readerA also holds the writer role). */
+  call(user: 'readerA' | 'readerB', options: InjectOptions): Promise<LightMyRequestResponse>;
   close(): Promise<void>;
 }
 
@@ -38,18 +40,21 @@ export async function startIssuer(): Promise<Issuer> {
   );
   await app.ready();
   const names = { readerA: `reader@${tenantA}`, readerB: `reader@${tenantB}`, writerOnlyA: `writer@${tenantA}` };
+  const token = async (user: keyof typeof names) => {
+    const response = await app.inject({
+      method: 'POST',
+      url: '/auth/token',
+      payload: { username: names[user], password: PASSWORD },
+    });
+    return response.json<{ accessToken: string }>().accessToken;
+  };
   return {
     jwtSecret,
     tenantA,
     tenantB,
-    token: async (user) => {
-      const response = await app.inject({
-        method: 'POST',
-        url: '/auth/token',
-        payload: { username: names[user], password: PASSWORD },
-      });
-      return response.json<{ accessToken: string }>().accessToken;
-    },
+    token,
+    call: async (user, options) =>
+      app.inject({ ...options, headers: { authorization: `Bearer ${await token(user)}`, ...options.headers } }),
     close: () => app.close(),
   };
 }
