@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { produce } from '@bitvelocity/infra/testing';
 import { Admin } from '@platformatic/kafka';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { NotifyServer } from '../src/index.js';
@@ -166,6 +167,32 @@ describe('resume without gap or duplicate', () => {
     const second = await client('readerA');
     await second.subscribe({ streams: ['orders'], resumeToken: subscribed.resumeToken });
     expect(statusesOf(await second.waitForNotifications(2))).toEqual([`${order}:created`, `${order}:paid`]);
+  });
+
+  it('closes with 4410 NOTIFY_RESUME_EXPIRED when Kafka no longer holds what the token points at', async () => {
+    const own = await createTopics();
+    const small = await startServer(own, issuer.jwtSecret, 2);
+    try {
+      const url = `${small.url}/v1/notifications`;
+      const first = new TestClient(url, await issuer.token('readerA'));
+      clients.push(first);
+      const token = (await first.subscribe({ streams: ['orders'] })).resumeToken;
+      const order = `o-${randomUUID()}`;
+      const records = Array.from({ length: 6 }, () => ({ ...orderEvent(issuer.tenantA, order, 'paid'), partition: 0 }));
+      await produce(brokers, own.orders, records);
+      await first.waitForNotifications(6);
+      first.terminate();
+      const admin = new Admin({ clientId: 'bv-test', bootstrapBrokers: brokers });
+      await admin.deleteRecords({ topics: [{ name: own.orders, partitions: [{ partition: 0, offset: 3n }] }] });
+      await admin.close();
+      const late = new TestClient(url, await issuer.token('readerA'));
+      clients.push(late);
+      await late.send({ type: 'subscribe', streams: ['orders'], resumeToken: token });
+      expect(await late.end()).toEqual({ code: 4410, reason: 'NOTIFY_RESUME_EXPIRED' });
+      expect(late.notifications()).toEqual([]);
+    } finally {
+      await small.close();
+    }
   });
 
   it('refuses a malformed token or one of another subscription with 4400 NOTIFY_RESUME_INVALID', async () => {
