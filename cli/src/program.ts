@@ -5,6 +5,7 @@ import { dlqCommand } from './commands/dlq.js';
 import { jobsCommand } from './commands/jobs.js';
 import { lakeCommand } from './commands/lake.js';
 import { lineageCommand } from './commands/lineage.js';
+import { notifyCommand } from './commands/notify.js';
 import { pgServeCommand } from './commands/pg-serve.js';
 import { qualityCommand } from './commands/quality.js';
 import { serveCommand } from './commands/serve.js';
@@ -34,6 +35,7 @@ export function buildProgram(): Command {
   program.addCommand(qualityCommand());
   program.addCommand(dlqCommand());
   program.addCommand(serveCommand());
+  program.addCommand(notifyCommand());
   for (const command of platformCommands()) program.addCommand(command);
   return program;
 }

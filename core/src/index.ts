@@ -1,4 +1,5 @@
 export type { Logger } from './../../node_modules/pino/pino.d.js';
+export { holdsRole, type Principal, ROLES, type Role, TENANT_MAX_LENGTH, tokenClaimsProblem } from './auth.js';
 export {
   bvHome,
   type Env,

@@ -107,13 +107,17 @@ function platformJobs(env: Env): { job: string; module: string }[] {
   ];
 }
 
-/** The platform, in start order. Ports come from BV_SERVICES_PORT, BV_LINEAGE_PORT, BV_PG_SERVE_PORT, BV_SERVE_PORT. */
+/**
+ * The platform, in start order. Ports come from BV_SERVICES_PORT, BV_LINEAGE_PORT, BV_PG_SERVE_PORT, BV_SERVE_PORT,
+ * BV_NOTIFY_PORT.
+ */
 export function platformComponents(env: Env = process.env): PlatformComponent[] {
   const host = '127.0.0.1';
   const services = portOf(env, 'BV_SERVICES_PORT', 18080);
   const lineage = portOf(env, 'BV_LINEAGE_PORT', 5000);
   const pg = portOf(env, 'BV_PG_SERVE_PORT', 15432);
   const serve = portOf(env, 'BV_SERVE_PORT', 18090);
+  const notify = portOf(env, 'BV_NOTIFY_PORT', 18095);
   const jobs = platformJobs(env);
   return [
     { name: 'stack', kind: 'stack' },
@@ -150,6 +154,14 @@ export function platformComponents(env: Env = process.env): PlatformComponent[] 
       url: `http://${host}:${serve}`,
       probe: () => httpProbe(`http://${host}:${serve}/openapi.json`),
       available: () => existsSync(here('../commands/serve.ts')),
+    },
+    {
+      // Live notifications (WebSocket) for the services' clients, fed from Kafka.
+      name: 'notify',
+      kind: 'process',
+      args: ['notify', 'serve', '--host', host, '--port', String(notify)],
+      url: `ws://${host}:${notify}/v1/notifications`,
+      probe: () => httpProbe(`http://${host}:${notify}/ready`),
     },
     {
       name: 'pg-serve',

@@ -1,7 +1,7 @@
 import { randomBytes, scrypt, timingSafeEqual } from 'node:crypto';
 import { promisify } from 'node:util';
+import { holdsRole, type Principal, type Role, tokenClaimsProblem } from '@bitvelocity/core';
 import fastifyJwt from '@fastify/jwt';
-import { Ajv } from 'ajv';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ApiError, errorResponseSchema } from './errors.js';
 
@@ -12,10 +12,8 @@ const scryptAsync = promisify(scrypt) as (
   options: object,
 ) => Promise<Buffer>;
 
-export type Role = 'reader' | 'writer' | 'admin' | 'dashboard' | 'analyst';
-export const ROLES: readonly Role[] = ['reader', 'writer', 'admin', 'dashboard', 'analyst'];
-/** The event envelope's tenantId allows 64 characters; a longer tenant could sign in but never write. */
-export const TENANT_MAX_LENGTH = 64;
+// The token claims (Principal, roles, the tenant's limit) are core's, shared with every process that verifies tokens.
+export { type Principal, ROLES, type Role, TENANT_MAX_LENGTH } from '@bitvelocity/core';
 
 export interface ServiceUser {
   username: string;
@@ -29,12 +27,6 @@ export interface AuthConfig {
   jwtSecret: string;
   users: ServiceUser[];
   tokenTtlSeconds: number;
-}
-
-export interface Principal {
-  sub: string;
-  tenant: string;
-  roles: Role[];
 }
 
 declare module '@fastify/jwt' {
@@ -111,21 +103,6 @@ export async function registerAuth(app: FastifyInstance, config: AuthConfig): Pr
   );
 }
 
-/**
- * The claims a token must carry. A signature proves who issued the token, not that its claims have the right shape
- * (a token signed by an older or foreign issuer may not): a missing tenant or `roles` as a string is refused here.
- */
-const claimsSchema = {
-  type: 'object',
-  required: ['sub', 'tenant', 'roles'],
-  properties: {
-    sub: { type: 'string', minLength: 1, maxLength: 200 },
-    tenant: { type: 'string', minLength: 1, maxLength: TENANT_MAX_LENGTH, pattern: '^[^\\x00-\\x1f\\x7f]+$' },
-    roles: { type: 'array', minItems: 1, uniqueItems: true, items: { enum: [...ROLES] } },
-  },
-} as const;
-const validClaims = new Ajv({ allErrors: false }).compile<Principal>(claimsSchema);
-
 /** onRequest hook: a valid bearer token, or 401 with the reason's code. */
 export async function authenticate(request: FastifyRequest, _reply: FastifyReply): Promise<void> {
   if (!request.headers.authorization)
@@ -140,9 +117,8 @@ export async function authenticate(request: FastifyRequest, _reply: FastifyReply
       throw new ApiError('TOKEN_MISSING', 'send Authorization: Bearer <token>');
     throw new ApiError('TOKEN_INVALID', 'the bearer token is not valid');
   }
-  if (!validClaims(request.user)) {
-    const first = validClaims.errors?.[0];
-    const where = first ? `${first.instancePath || '/'} ${first.message ?? ''}`.trim() : 'shape';
+  const where = tokenClaimsProblem(request.user);
+  if (where !== undefined) {
     throw new ApiError('TOKEN_INVALID', `the token's claims are not valid (${where}); get a new token`);
   }
 }
@@ -150,9 +126,11 @@ export async function authenticate(request: FastifyRequest, _reply: FastifyReply
 /** preHandler: the principal holds the role (admin holds every role). */
 export function requireRole(role: Role) {
   return async (request: FastifyRequest): Promise<void> => {
-    const roles = request.user.roles;
-    if (!roles.includes(role) && !roles.includes('admin')) {
-      throw new ApiError('FORBIDDEN', `this needs the ${role} role`, undefined, { required: role, held: roles });
+    if (!holdsRole(request.user, role)) {
+      throw new ApiError('FORBIDDEN', `this needs the ${role} role`, undefined, {
+        required: role,
+        held: request.user.roles,
+      });
     }
   };
 }
