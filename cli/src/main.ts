@@ -12,6 +12,7 @@ import { serveCommand } from './commands/serve.js';
 import { servicesCommand } from './commands/services.js';
 import { sqlCommand } from './commands/sql.js';
 import { stackCommand } from './commands/stack.js';
+import { telemetryCommand } from './commands/telemetry.js';
 import { platformCommands } from './commands/up.js';
 import { warehouseCommand } from './commands/warehouse.js';
 
@@ -33,6 +34,7 @@ program.addCommand(warehouseCommand());
 program.addCommand(qualityCommand());
 program.addCommand(dlqCommand());
 program.addCommand(serveCommand());
+program.addCommand(telemetryCommand());
 for (const command of platformCommands()) program.addCommand(command);
 
 try {

@@ -139,7 +139,7 @@ async function mqttRoundTrip(s: StackSettings): Promise<string> {
       });
     });
     const [granted] = await client.subscribeAsync(topic, { qos: 1 });
-    if (!granted || granted.qos !== 1) throw new Error(`subscription refused (granted ${JSON.stringify(granted)})`);
+    if (granted?.qos !== 1) throw new Error(`subscription refused (granted ${JSON.stringify(granted)})`);
     await client.publishAsync(topic, body, { qos: 1 });
     await received;
     return `Mosquitto ${versions.mosquitto.version}: QoS 1 round trip as ${MQTT_BRIDGE_USER}`;
