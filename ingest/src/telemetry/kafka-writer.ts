@@ -135,7 +135,7 @@ export class TelemetryKafkaWriter {
         } catch (error) {
           if (this.closed) throw error;
           this.options.logger?.warn(
-            { err: error, attempt, records: batch.messages.length },
+            { error: errorMessage(error), attempt, records: batch.messages.length },
             'kafka write failed; retrying',
           );
           await sleep(Math.min(5000, 100 * 2 ** Math.min(attempt, 6)));
