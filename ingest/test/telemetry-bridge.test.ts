@@ -23,6 +23,7 @@ describe('the MQTT-to-Kafka telemetry bridge', () => {
   const password = randomUUID();
   const topic = `test.iot-device.${randomUUID().slice(0, 8)}`;
   let url: string;
+  const jwtSecret = randomUUID() + randomUUID();
 
   beforeAll(async () => {
     stack = await startIsolatedStack(['mosquitto'], PORT_BASE);
@@ -33,6 +34,8 @@ describe('the MQTT-to-Kafka telemetry bridge', () => {
       topic,
       clientId: `spec-bridge-${randomUUID().slice(0, 8)}`,
       rateLimit: { ratePerSecond: 20, burst: 100 },
+      jwtSecret,
+      maxHttpBatch: 50,
     });
   }, 180_000);
   afterAll(async () => {
@@ -173,5 +176,86 @@ describe('the MQTT-to-Kafka telemetry bridge', () => {
     const calmKeys = readings.filter((r) => r.key?.startsWith(`${tenant}:calm-`));
     expect(calmKeys).toHaveLength(150);
     expect(letters.filter((l) => l.key?.startsWith(`${tenant}:calm-`))).toEqual([]);
+  });
+
+  describe('POST /v1/devices/:deviceId/readings', () => {
+    const token = (claims: object) => service.http?.jwt.sign(claims) ?? '';
+    const post = (deviceId: string, body: unknown, auth?: string) =>
+      fetch(`${service.httpAddress}/v1/devices/${encodeURIComponent(deviceId)}/readings`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...(auth ? { authorization: `Bearer ${auth}` } : {}) },
+        body: typeof body === 'string' ? body : JSON.stringify(body),
+      });
+    const writer = () => token({ sub: 'device-gw', tenant, roles: ['writer'] });
+    const reading = (seq: number) => ({
+      metric: 'power',
+      value: seq * 1.5,
+      unit: 'W',
+      seq,
+      recordedAt: '2026-12-02T05:00:00.000Z',
+    });
+
+    it('accepts a batch with 202 and reports each bad reading by its index', async () => {
+      const response = await post(
+        'h-1',
+        [reading(0), { ...reading(1), value: 'x' }, reading(2), { metric: 'power' }],
+        writer(),
+      );
+      expect(response.status).toBe(202);
+      const body = (await response.json()) as { accepted: number; rejected: { index: number; code: string }[] };
+      expect(body.accepted).toBe(2);
+      expect(body.rejected.map((r) => [r.index, r.code])).toEqual([
+        [1, 'SCHEMA_VIOLATION'],
+        [3, 'SCHEMA_VIOLATION'],
+      ]);
+      const envelopes = (await envelopesOf(topic))
+        .map((r) => JSON.parse(r.value) as Envelope<DeviceReadingPayload>)
+        .filter((e) => e.payload.deviceId === 'h-1');
+      expect(envelopes.map((e) => e.payload.seq).sort()).toEqual([0, 2]);
+      expect(envelopes[0]).toMatchObject({ tenantId: tenant, partitionKey: `${tenant}:h-1` });
+      expect(envelopes.map((e) => e.eventId).sort()).toEqual(
+        [0, 2].map((seq) => readingEventId({ tenantId: tenant, deviceId: 'h-1', ...reading(seq) })).sort(),
+      );
+      const letters = (await envelopesOf(`${topic}.dlq`)).filter((l) => l.key === `${tenant}:h-1`);
+      expect(letters.map((l) => l.headers[TELEMETRY_DLQ_HEADERS.index]).sort()).toEqual(['1', '3']);
+      expect(letters[0]?.headers[TELEMETRY_DLQ_HEADERS.source]).toBe('http:/v1/devices/h-1/readings');
+    });
+
+    it('answers 4xx with a code for bad requests', async () => {
+      const cases: [Response, number, string][] = [
+        [await post('h-2', [reading(0)]), 401, 'TELEMETRY_UNAUTHORIZED'],
+        [await post('h-2', [reading(0)], 'not-a-token'), 401, 'TELEMETRY_UNAUTHORIZED'],
+        [await post('h-2', [reading(0)], token({ sub: 'r', tenant, roles: ['reader'] })), 403, 'TELEMETRY_FORBIDDEN'],
+        [await post('h-2', reading(0), writer()), 400, 'TELEMETRY_BATCH_INVALID'],
+        [await post('h-2', [], writer()), 400, 'TELEMETRY_BATCH_INVALID'],
+        [await post('h-2', '[{"metric":', writer()), 400, 'TELEMETRY_BATCH_INVALID'],
+        [await post('bad id!', [reading(0)], writer()), 400, 'TELEMETRY_DEVICE_INVALID'],
+        [
+          await post(
+            'h-2',
+            Array.from({ length: 51 }, (_, i) => reading(i)),
+            writer(),
+          ),
+          413,
+          'TELEMETRY_BATCH_TOO_LARGE',
+        ],
+      ];
+      for (const [response, status, code] of cases) {
+        expect(response.status).toBe(status);
+        expect(((await response.json()) as { error: { code: string } }).error.code).toBe(code);
+      }
+      const sent = (await envelopesOf(topic)).filter((r) => r.key === `${tenant}:h-2`);
+      expect(sent).toEqual([]);
+    });
+
+    it('takes the tenant from the token, never from the body', async () => {
+      const other = `t${randomUUID().slice(0, 8)}`;
+      const response = await post('h-3', [reading(7)], token({ sub: 'gw', tenant: other, roles: ['writer'] }));
+      expect(response.status).toBe(202);
+      const envelopes = (await envelopesOf(topic))
+        .map((r) => JSON.parse(r.value) as Envelope<DeviceReadingPayload>)
+        .filter((e) => e.payload.deviceId === 'h-3');
+      expect(envelopes.map((e) => [e.tenantId, e.partitionKey])).toEqual([[other, `${other}:h-3`]]);
+    });
   });
 });
