@@ -179,7 +179,7 @@ describe('the MQTT-to-Kafka telemetry bridge', () => {
   });
 
   describe('POST /v1/devices/:deviceId/readings', () => {
-    const token = (claims: object) => service.http?.jwt.sign(claims) ?? '';
+    const token = (claims: object) => service.http?.jwt.sign(claims as never) ?? '';
     const post = (deviceId: string, body: unknown, auth?: string) =>
       fetch(`${service.httpAddress}/v1/devices/${encodeURIComponent(deviceId)}/readings`, {
         method: 'POST',
