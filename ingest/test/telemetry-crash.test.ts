@@ -124,5 +124,5 @@ describe('the telemetry bridge under kill -9', () => {
       { timeoutMs: 90_000, intervalMs: 1000 },
     );
     expect(eventIds).toEqual(published.eventIds);
-  });
+  }, 240_000);
 });
