@@ -12,6 +12,7 @@ import { serveCommand } from './commands/serve.js';
 import { servicesCommand } from './commands/services.js';
 import { sqlCommand } from './commands/sql.js';
 import { stackCommand } from './commands/stack.js';
+import { telemetryCommand } from './commands/telemetry.js';
 import { platformCommands } from './commands/up.js';
 import { warehouseCommand } from './commands/warehouse.js';
 
@@ -36,6 +37,7 @@ export function buildProgram(): Command {
   program.addCommand(dlqCommand());
   program.addCommand(serveCommand());
   program.addCommand(notifyCommand());
+  program.addCommand(telemetryCommand());
   for (const command of platformCommands()) program.addCommand(command);
   return program;
 }

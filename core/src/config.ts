@@ -31,6 +31,11 @@ export interface PlatformConfig {
    */
   lake: { catalogDatabase: string; dataPath: string; retentionDays?: LakeRetentionDays };
   gx: { python: string };
+  /**
+   * The MQTT broker devices publish readings to (Mosquitto in the local stack) and the bridge's own credentials.
+   * Optional: only the telemetry bridge needs it.
+   */
+  mqtt?: { url: string; username: string; password: string };
 }
 
 export type LakeRetentionDays = { bronze?: number; silver?: number; gold?: number };
@@ -140,6 +145,7 @@ export function loadPlatformConfig(env: Env = process.env): PlatformConfig {
       ...(Object.keys(retentionDays).length ? { retentionDays } : {}),
     },
     gx: { python: pick('BV_GX_PYTHON', base.gx?.python) },
+    ...mqttOf(env, base.mqtt),
   };
 }
 
@@ -157,4 +163,18 @@ export function postgresUrl(
     return `postgres://${user}:${password}@/${encodeURIComponent(database)}?host=${socket}&port=${config.port}`;
   }
   return `postgres://${user}:${password}@${config.host}:${config.port}/${encodeURIComponent(database)}`;
+}
+
+/** The broker section when the file or env names one (BV_MQTT_URL, BV_MQTT_USERNAME, BV_MQTT_PASSWORD). */
+function mqttOf(env: Env, fromFile: Partial<NonNullable<PlatformConfig['mqtt']>> | undefined): Partial<PlatformConfig> {
+  const url = env.BV_MQTT_URL || fromFile?.url;
+  if (!url) return {};
+  const username = env.BV_MQTT_USERNAME || fromFile?.username;
+  const password = env.BV_MQTT_PASSWORD || fromFile?.password;
+  if (!username || !password) {
+    throw new ConfigError('CONFIG_MISSING', 'the MQTT broker needs BV_MQTT_USERNAME and BV_MQTT_PASSWORD', {
+      details: { variable: username ? 'BV_MQTT_PASSWORD' : 'BV_MQTT_USERNAME' },
+    });
+  }
+  return { mqtt: { url, username, password } };
 }

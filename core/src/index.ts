@@ -29,6 +29,7 @@ export {
   StackError,
 } from './errors.js';
 export { createEnvelope, type Envelope } from './events/envelope.js';
+export { type ReadingIdentity, readingEventId } from './events/reading-id.js';
 export { EventSchemaRegistry } from './events/registry.js';
 export {
   type CustomerRegisteredPayload,

@@ -30,6 +30,7 @@ const BASE_PORTS: StackPorts = {
   minio: 4,
   minioConsole: 5,
   redis: 6,
+  mosquitto: 7,
 };
 
 /** `portBase` must leave 10 free ports: each test file that isolates a stack picks its own range. */
@@ -39,7 +40,9 @@ export async function startIsolatedStack(components: ComponentName[], portBase: 
   const env: Env = { ...process.env, BV_HOME: home, BV_CACHE_DIR: stackPaths().cache };
   for (const [key, offset] of Object.entries(BASE_PORTS))
     env[PORT_VARIABLES[key as keyof StackPorts]] = String(portBase + offset);
-  for (const variable of Object.keys(env).filter((k) => /^BV_(PG|KAFKA|CONNECT|S3|REDIS|LAKE|DUCKDB|GX)_/.test(k))) {
+  for (const variable of Object.keys(env).filter((k) =>
+    /^BV_(PG|KAFKA|CONNECT|S3|REDIS|MQTT|LAKE|DUCKDB|GX)_/.test(k),
+  )) {
     if (!Object.values(PORT_VARIABLES).includes(variable)) delete env[variable];
   }
   await stackUp({ env, components });

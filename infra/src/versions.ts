@@ -5,6 +5,8 @@
 export const versions = {
   postgres: { major: 15, debianPackage: 'postgresql-15' },
   redis: { major: 7, debianPackage: 'redis-server' },
+  /** Debian bookworm's Mosquitto; the telemetry bridge speaks MQTT 5 to it. */
+  mosquitto: { version: '2.0.11', debianPackage: 'mosquitto' },
   kafka: { version: '3.9.1', scala: '2.13', slf4jReload4j: '1.7.36', reload4j: '1.2.25' },
   debezium: { version: '3.2.0.Final' },
   maven: { dependencyPlugin: '3.8.1' },

@@ -21,6 +21,7 @@ describe('the local stack', () => {
       'kafka',
       'minio',
       'connect',
+      'mosquitto',
       'duckdb',
       'great-expectations',
     ]);

@@ -1,4 +1,4 @@
-import { AGGREGATE_TOPICS, deadLetterTopicOf, PLATFORM_TOPIC_PARTITIONS } from '@bitvelocity/core';
+import { AGGREGATE_TOPICS, deadLetterTopicOf, PLATFORM_TOPIC_PARTITIONS, TELEMETRY_TOPIC } from '@bitvelocity/core';
 import { type Admin, ConfigResourceTypes, IncrementalAlterConfigOperationTypes } from '@platformatic/kafka';
 
 export interface TopicSpec {
@@ -10,11 +10,22 @@ export interface TopicSpec {
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 
-/** The declared topics: aggregate topics (keyed by aggregate id) and their dead-letter topics. */
+/**
+ * The declared topics: aggregate topics (keyed by aggregate id), the device telemetry topic (keyed by
+ * `<tenant>:<deviceId>`) and their dead-letter topics.
+ */
 export function platformTopics(options: { partitions?: number; retentionDays?: number } = {}): TopicSpec[] {
+  return [...AGGREGATE_TOPICS, TELEMETRY_TOPIC].flatMap((name) => topicWithDeadLetters(name, options));
+}
+
+/** One topic and its `<topic>.dlq`. */
+export function topicWithDeadLetters(
+  name: string,
+  options: { partitions?: number; retentionDays?: number } = {},
+): TopicSpec[] {
   const partitions = options.partitions ?? PLATFORM_TOPIC_PARTITIONS;
   const retention = String((options.retentionDays ?? 7) * DAY_MS);
-  return AGGREGATE_TOPICS.flatMap((name) => [
+  return [
     { name, partitions, configs: { 'cleanup.policy': 'delete', 'retention.ms': retention } },
     // Dead letters are kept longer: someone has to look at them.
     {
@@ -22,7 +33,7 @@ export function platformTopics(options: { partitions?: number; retentionDays?: n
       partitions: 1,
       configs: { 'cleanup.policy': 'delete', 'retention.ms': String(30 * DAY_MS) },
     },
-  ]);
+  ];
 }
 
 export interface ProvisionReport {

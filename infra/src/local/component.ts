@@ -1,6 +1,14 @@
 import type { StackPorts, StackSettings } from './settings.js';
 
-export type ComponentName = 'postgres' | 'redis' | 'kafka' | 'connect' | 'minio' | 'duckdb' | 'great-expectations';
+export type ComponentName =
+  | 'postgres'
+  | 'redis'
+  | 'kafka'
+  | 'connect'
+  | 'minio'
+  | 'mosquitto'
+  | 'duckdb'
+  | 'great-expectations';
 
 export interface Health {
   healthy: boolean;

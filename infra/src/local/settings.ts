@@ -13,6 +13,7 @@ export interface StackPorts {
   minio: number;
   minioConsole: number;
   redis: number;
+  mosquitto: number;
 }
 
 const DEFAULT_PORTS: StackPorts = {
@@ -23,6 +24,7 @@ const DEFAULT_PORTS: StackPorts = {
   minio: 19000,
   minioConsole: 19001,
   redis: 16379,
+  mosquitto: 11883,
 };
 
 export const PORT_VARIABLES: Record<keyof StackPorts, string> = {
@@ -33,6 +35,7 @@ export const PORT_VARIABLES: Record<keyof StackPorts, string> = {
   minio: 'BV_MINIO_PORT',
   minioConsole: 'BV_MINIO_CONSOLE_PORT',
   redis: 'BV_REDIS_PORT',
+  mosquitto: 'BV_MQTT_PORT',
 };
 
 /** Credentials generated once per BV_HOME (never committed); env variables override them. */
@@ -43,6 +46,8 @@ interface StackSecrets {
   kafkaClusterId: string;
   redisPassword: string;
   appDbPassword: string;
+  /** The MQTT user of the telemetry bridge. */
+  mqttBridgePassword: string;
 }
 
 export interface StackSettings {
@@ -92,14 +97,35 @@ function loadSecrets(paths: StackPaths, env: Env): StackSecrets {
     kafkaClusterId: stored.kafkaClusterId ?? randomBytes(16).toString('base64url'),
     redisPassword: stored.redisPassword ?? randomBytes(18).toString('base64url'),
     appDbPassword: stored.appDbPassword ?? randomBytes(18).toString('base64url'),
+    mqttBridgePassword:
+      stored.mqttBridgePassword ?? readSecretCopy(paths, 'mqtt-bridge') ?? randomBytes(18).toString('base64url'),
   };
   if (JSON.stringify(stored) !== JSON.stringify(generated)) writePrivateJson(file, generated);
+  writeSecretCopy(paths, 'mqtt-bridge', generated.mqttBridgePassword);
   return {
     ...generated,
     postgresPassword: env.BV_PG_PASSWORD || generated.postgresPassword,
     minioAccessKey: env.BV_S3_ACCESS_KEY_ID || generated.minioAccessKey,
     minioSecretKey: env.BV_S3_SECRET_ACCESS_KEY || generated.minioSecretKey,
   };
+}
+
+/**
+ * A copy of a secret that a running server was configured with (Mosquitto's password file holds only a hash). An
+ * older `bv` rewrites secrets.json without the keys it does not know; the copy keeps the server reachable then.
+ */
+const secretCopyFile = (paths: StackPaths, name: string) => join(paths.config, 'keep', `${name}.secret`);
+
+function readSecretCopy(paths: StackPaths, name: string): string | undefined {
+  const file = secretCopyFile(paths, name);
+  return existsSync(file) ? readFileSync(file, 'utf8').trim() || undefined : undefined;
+}
+
+function writeSecretCopy(paths: StackPaths, name: string, value: string): void {
+  if (readSecretCopy(paths, name) === value) return;
+  const file = secretCopyFile(paths, name);
+  mkdirSync(join(file, '..'), { recursive: true, mode: 0o700 });
+  writeFileSync(file, `${value}\n`, { mode: 0o600 });
 }
 
 export function loadStackSettings(paths: StackPaths, env: Env = process.env): StackSettings {
@@ -142,6 +168,7 @@ export function platformConfigOf(settings: StackSettings): PlatformConfig {
     duckdb: { extensionDirectory: join(paths.dist, 'duckdb', 'extensions') },
     lake: { catalogDatabase: settings.lakeCatalogDatabase, dataPath: `s3://${settings.lakeBucket}/lake/` },
     gx: { python: join(paths.venvs, 'gx', 'bin', 'python') },
+    mqtt: { url: `mqtt://${host}:${ports.mosquitto}`, username: 'bv-bridge', password: secrets.mqttBridgePassword },
   };
 }
 

@@ -8,6 +8,7 @@ import { duckdb } from './components/duckdb.js';
 import { greatExpectations } from './components/great-expectations.js';
 import { kafka } from './components/kafka.js';
 import { minio } from './components/minio.js';
+import { mosquitto } from './components/mosquitto.js';
 import { postgres } from './components/postgres.js';
 import { redis } from './components/redis.js';
 import { withStackLock } from './lock.js';
@@ -22,7 +23,16 @@ import {
 } from './settings.js';
 
 /** Start order: a component comes after everything in its dependsOn. */
-export const COMPONENTS: readonly Component[] = [postgres, redis, kafka, minio, connect, duckdb, greatExpectations];
+export const COMPONENTS: readonly Component[] = [
+  postgres,
+  redis,
+  kafka,
+  minio,
+  connect,
+  mosquitto,
+  duckdb,
+  greatExpectations,
+];
 
 /** What `up`/`down` report as they go: about one component, or about the stack as a whole (`stack`). */
 export type StackEvent = { component: ComponentName | 'stack'; message: string };

@@ -1,0 +1,160 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { deadLetterTopicOf, errorMessage, type Logger, TELEMETRY_TOPIC } from '@bitvelocity/core';
+import { type MessageToProduce, Producer, stringSerializers } from '@platformatic/kafka';
+import type { ReadingRecord, ReadingReject } from './readings.js';
+
+/** Headers of a telemetry dead letter (the same `bv-dlq-*` names as the stream jobs' dead letters). */
+export const TELEMETRY_DLQ_HEADERS = {
+  code: 'bv-dlq-code',
+  reason: 'bv-dlq-reason',
+  job: 'bv-dlq-job',
+  /** Where the reading came from: `mqtt:<topic>` or `http:<path>`. */
+  source: 'bv-dlq-source',
+  /** The reading's index in an array body. */
+  index: 'bv-dlq-index',
+} as const;
+
+export const TELEMETRY_DLQ_TOPIC = deadLetterTopicOf(TELEMETRY_TOPIC);
+const JOB = 'telemetry-bridge';
+
+export interface WriterOptions {
+  bootstrapServers: string[];
+  /** A batch is sent when it holds this many records ... */
+  maxBatchRecords?: number;
+  /** ... or when its first record has waited this long. */
+  lingerMs?: number;
+  /** Batches sent and not yet acknowledged by Kafka. */
+  maxInflightBatches?: number;
+  topic?: string;
+  deadLetterTopic?: string;
+  logger?: Logger;
+  clientId?: string;
+}
+
+type Pending = { messages: MessageToProduce<string, string, string, string>[]; resolves: (() => void)[] };
+
+/**
+ * Produces readings and dead letters to Kafka in batches (acks=all, idempotent), and resolves each write only when
+ * Kafka acknowledged the batch it went in: the bridge acknowledges MQTT on that. A failed batch is retried with
+ * back-off until it succeeds; nothing is acknowledged meanwhile, so the broker keeps the readings.
+ */
+export class TelemetryKafkaWriter {
+  private pending: Pending = { messages: [], resolves: [] };
+  private timer: NodeJS.Timeout | undefined;
+  private inflight = 0;
+  private readonly waiting: (() => void)[] = [];
+  private closed = false;
+  private readonly producer: Producer<string, string, string, string>;
+  private readonly topic: string;
+  private readonly deadLetterTopic: string;
+  private readonly maxBatch: number;
+  private readonly lingerMs: number;
+  private readonly maxInflight: number;
+
+  constructor(private readonly options: WriterOptions) {
+    this.producer = new Producer({
+      clientId: options.clientId ?? 'bv-telemetry-bridge',
+      bootstrapBrokers: options.bootstrapServers,
+      serializers: stringSerializers,
+      acks: -1,
+      idempotent: true,
+      // Each write is retried here (with the batch): the producer's own retries would reorder nothing but hide time.
+      retries: 3,
+    });
+    this.topic = options.topic ?? TELEMETRY_TOPIC;
+    this.deadLetterTopic = options.deadLetterTopic ?? TELEMETRY_DLQ_TOPIC;
+    this.maxBatch = options.maxBatchRecords ?? 2000;
+    this.lingerMs = options.lingerMs ?? 5;
+    // One batch in flight: the idempotent producer's sequence numbers stay in order (concurrent sends of one
+    // producer are refused with OUT_OF_ORDER_SEQUENCE_NUMBER), and the next batch fills while Kafka answers.
+    this.maxInflight = options.maxInflightBatches ?? 1;
+  }
+
+  /** Resolves when Kafka has the readings. */
+  writeReadings(records: readonly ReadingRecord[], headers: { traceparent: string }): Promise<void> {
+    return this.enqueue(
+      records.map((r) => ({
+        topic: this.topic,
+        key: r.key,
+        value: JSON.stringify(r.envelope),
+        headers: new Map([
+          ['eventType', r.envelope.eventType],
+          ['traceparent', headers.traceparent],
+          ['traceId', r.envelope.traceId],
+          ['tenantId', r.envelope.tenantId],
+        ]),
+      })),
+    );
+  }
+
+  /** Resolves when Kafka has the dead letters. */
+  writeDeadLetters(rejects: readonly ReadingReject[], context: { key: string; source: string }): Promise<void> {
+    return this.enqueue(
+      rejects.map((r) => {
+        const headers = new Map<string, string>([
+          [TELEMETRY_DLQ_HEADERS.code, r.code],
+          [TELEMETRY_DLQ_HEADERS.reason, r.reason.slice(0, 2000)],
+          [TELEMETRY_DLQ_HEADERS.job, JOB],
+          [TELEMETRY_DLQ_HEADERS.source, context.source.slice(0, 1000)],
+        ]);
+        if (r.index !== undefined) headers.set(TELEMETRY_DLQ_HEADERS.index, String(r.index));
+        // A dead letter must fit under the broker's message.max.bytes (1 MiB): keep the first 512 KiB of the body.
+        return { topic: this.deadLetterTopic, key: context.key, value: r.raw.slice(0, 512 * 1024), headers };
+      }),
+    );
+  }
+
+  private enqueue(messages: MessageToProduce<string, string, string, string>[]): Promise<void> {
+    if (this.closed) return Promise.reject(new Error('the telemetry writer is closed'));
+    if (messages.length === 0) return Promise.resolve();
+    return new Promise((resolve) => {
+      this.pending.messages.push(...messages);
+      this.pending.resolves.push(resolve);
+      if (this.pending.messages.length >= this.maxBatch) this.flush();
+      else this.timer ??= setTimeout(() => this.flush(), this.lingerMs);
+    });
+  }
+
+  private flush(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    if (this.pending.messages.length === 0) return;
+    const batch = this.pending;
+    this.pending = { messages: [], resolves: [] };
+    void this.send(batch);
+  }
+
+  private async send(batch: Pending): Promise<void> {
+    while (this.inflight >= this.maxInflight) await new Promise<void>((r) => this.waiting.push(r));
+    this.inflight++;
+    try {
+      for (let attempt = 1; ; attempt++) {
+        try {
+          await this.producer.send({ messages: batch.messages });
+          break;
+        } catch (error) {
+          if (this.closed) throw error;
+          this.options.logger?.warn(
+            { error: errorMessage(error), attempt, records: batch.messages.length },
+            'kafka write failed; retrying',
+          );
+          await sleep(Math.min(5000, 100 * 2 ** Math.min(attempt, 6)));
+        }
+      }
+      for (const resolve of batch.resolves) resolve();
+    } catch {
+      // closed while Kafka was away: nothing was acknowledged, the broker redelivers to the next bridge
+    } finally {
+      this.inflight--;
+      this.waiting.shift()?.();
+    }
+  }
+
+  /** Sends what is pending and waits for it, then closes the producer. */
+  async close(): Promise<void> {
+    this.flush();
+    while (this.inflight > 0 || this.waiting.length > 0) await sleep(10);
+    this.closed = true;
+    await this.producer.close();
+  }
+}

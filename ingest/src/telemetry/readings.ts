@@ -1,0 +1,146 @@
+import {
+  createEnvelope,
+  type DeviceReadingPayload,
+  type Envelope,
+  EVENT_TYPES,
+  type EventSchemaRegistry,
+  readingEventId,
+  TELEMETRY_TOPIC,
+} from '@bitvelocity/core';
+
+/** The producer name readings carry in their envelope. */
+export const TELEMETRY_PRODUCER = 'bv-telemetry-bridge';
+
+/** What a device sends per reading: the deviceId and tenant come from the MQTT topic or the HTTP path and token. */
+export interface DeviceReading {
+  metric: string;
+  value: number;
+  unit?: string;
+  seq?: number;
+  recordedAt: string;
+}
+
+/** Why a reading was refused; each code is in core's ErrorCode and docs/errors.md. */
+export type ReadingRejectCode =
+  | 'UNDECODABLE'
+  | 'SCHEMA_VIOLATION'
+  | 'TELEMETRY_TOPIC_INVALID'
+  | 'TELEMETRY_RATE_LIMITED';
+
+export interface ReadingReject {
+  /** The reading's position in an array body; undefined for a body that could not be read at all. */
+  index: number | undefined;
+  code: ReadingRejectCode;
+  reason: string;
+  /** What the device sent for this reading (the whole body when it is not JSON). */
+  raw: string;
+}
+
+/** A reading ready for `iot.device`: the Kafka key and the envelope. */
+export interface ReadingRecord {
+  key: string;
+  envelope: Envelope<DeviceReadingPayload>;
+}
+
+export interface DeviceAddress {
+  tenantId: string;
+  deviceId: string;
+}
+
+/** Tenant ids are the MQTT user names (the ACL's `%u`); device ids follow the reading schema. */
+const TENANT = /^[A-Za-z0-9._-]{1,64}$/;
+const DEVICE = /^[A-Za-z0-9._:-]{1,64}$/;
+const READINGS_TOPIC = /^devices\/([^/]+)\/([^/]+)\/readings$/;
+
+/** `devices/<tenant>/<deviceId>/readings` -> the device, or why the topic is not one. */
+export function deviceOfTopic(topic: string): DeviceAddress | string {
+  const match = READINGS_TOPIC.exec(topic);
+  if (!match) return `topic "${topic}" is not devices/<tenant>/<deviceId>/readings`;
+  const [, tenantId = '', deviceId = ''] = match;
+  if (!TENANT.test(tenantId)) return `tenant "${tenantId}" is not 1-64 of [A-Za-z0-9._-]`;
+  if (!DEVICE.test(deviceId)) return `deviceId "${deviceId}" is not 1-64 of [A-Za-z0-9._:-]`;
+  return { tenantId, deviceId };
+}
+
+export const deviceKey = (device: DeviceAddress) => `${device.tenantId}:${device.deviceId}`;
+
+export interface ReadingsOutcome {
+  records: ReadingRecord[];
+  /** For each record, its index in the body (0 for a single object). */
+  indexes: number[];
+  rejects: ReadingReject[];
+}
+
+/**
+ * Turns one body (a reading object or an array of them) into envelopes, each validated against the schema registry.
+ * A bad element is refused with its index; the others go through.
+ */
+export function readingsOf(
+  registry: EventSchemaRegistry,
+  device: DeviceAddress,
+  body: unknown,
+  trace: { traceId: string },
+): ReadingsOutcome {
+  const outcome: ReadingsOutcome = { records: [], indexes: [], rejects: [] };
+  const items = Array.isArray(body) ? body : [body];
+  const key = deviceKey(device);
+  items.forEach((item, index) => {
+    const at = Array.isArray(body) ? index : undefined;
+    const refused = (reason: string) =>
+      outcome.rejects.push({ index: at, code: 'SCHEMA_VIOLATION', reason, raw: JSON.stringify(item) ?? 'undefined' });
+    if (typeof item !== 'object' || item === null || Array.isArray(item)) {
+      refused('a reading must be an object {metric, value, unit?, seq?, recordedAt}');
+      return;
+    }
+    const reading = item as Record<string, unknown>;
+    if ('deviceId' in reading && reading.deviceId !== device.deviceId) {
+      refused(`deviceId "${String(reading.deviceId)}" differs from the device of the topic or path`);
+      return;
+    }
+    if (typeof reading.value === 'number' && !Number.isFinite(reading.value)) {
+      refused('value must be a finite number');
+      return;
+    }
+    const payload = { ...reading, deviceId: device.deviceId } as unknown as DeviceReadingPayload;
+    const recordedAt = typeof payload.recordedAt === 'string' ? new Date(payload.recordedAt) : new Date(Number.NaN);
+    if (Number.isNaN(recordedAt.getTime())) {
+      refused('/recordedAt must be an ISO 8601 date-time');
+      return;
+    }
+    const envelope = createEnvelope({
+      eventType: EVENT_TYPES.deviceReading,
+      producer: TELEMETRY_PRODUCER,
+      tenantId: device.tenantId,
+      partitionKey: key,
+      payload,
+      traceId: trace.traceId,
+      occurredAt: recordedAt,
+      eventId: readingEventId({
+        tenantId: device.tenantId,
+        deviceId: device.deviceId,
+        metric: String(payload.metric),
+        recordedAt: payload.recordedAt,
+        seq: typeof payload.seq === 'number' ? payload.seq : undefined,
+      }),
+    });
+    const validation = registry.validate(envelope);
+    if (!validation.valid) {
+      refused(validation.violations.map((v) => `${v.path} ${v.message}`).join('; '));
+      return;
+    }
+    outcome.records.push({ key, envelope });
+    outcome.indexes.push(index);
+  });
+  return outcome;
+}
+
+/** Parses an MQTT payload; undefined with the reason when it is not JSON. */
+export function parseBody(payload: Buffer): { body: unknown } | { reason: string } {
+  try {
+    return { body: JSON.parse(payload.toString('utf8')) };
+  } catch (error) {
+    return { reason: `the body is not JSON: ${(error as Error).message}` };
+  }
+}
+
+export { TELEMETRY_TOPIC };
