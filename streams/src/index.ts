@@ -19,6 +19,7 @@ export { defineTransformJob, type TransformJobDefinition, type TransformJobStatu
 export { runWorkerProcess } from './deploy/worker-process.js';
 export { DeadLetterTopics } from './dlq/dead-letters.js';
 export { skipOffsets } from './dlq/skip.js';
+export type { DeviceAnomalyEpisode, DeviceReadingsMinute, DeviceSilence } from './jobs/model.js';
 export { ensureJobTopics } from './kafka/topics.js';
 export { runWorker, type WorkerStatus } from './kafka/worker.js';
 export type { KeyedProcessFunction, ProcessContext } from './operators/process.js';

@@ -1,6 +1,7 @@
 import { BvError } from '@bitvelocity/core';
 import {
   type DuckDb,
+  describeTable,
   ensureTable,
   GOLD_TABLES,
   type LakeTable,
@@ -15,7 +16,6 @@ import {
   type TransformLag,
   type TransformReport,
 } from '@bitvelocity/lakehouse';
-import { describeTable } from './comments.js';
 import {
   CORRECTION_EVENT_TYPE,
   type CorrectionPublisher,
