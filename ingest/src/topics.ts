@@ -1,4 +1,4 @@
-import { AGGREGATE_TOPICS, deadLetterTopicOf } from '@bitvelocity/core';
+import { AGGREGATE_TOPICS, deadLetterTopicOf, TELEMETRY_TOPIC } from '@bitvelocity/core';
 import { type Admin, ConfigResourceTypes, IncrementalAlterConfigOperationTypes } from '@platformatic/kafka';
 
 export interface TopicSpec {
@@ -10,11 +10,14 @@ export interface TopicSpec {
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 
-/** The declared topics: aggregate topics (keyed by aggregate id) and their dead-letter topics. */
+/**
+ * The declared topics: aggregate topics (keyed by aggregate id), the telemetry topic (device readings and the device
+ * registry's events, keyed `<tenantId>:<deviceId>`), and their dead-letter topics.
+ */
 export function platformTopics(options: { partitions?: number; retentionDays?: number } = {}): TopicSpec[] {
   const partitions = options.partitions ?? 6;
   const retention = String((options.retentionDays ?? 7) * DAY_MS);
-  return AGGREGATE_TOPICS.flatMap((name) => [
+  return [...AGGREGATE_TOPICS, TELEMETRY_TOPIC].flatMap((name) => [
     { name, partitions, configs: { 'cleanup.policy': 'delete', 'retention.ms': retention } },
     // Dead letters are kept longer: someone has to look at them.
     {
