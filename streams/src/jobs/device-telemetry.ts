@@ -34,8 +34,13 @@ export interface DeviceTelemetryOptions {
   topics?: Partial<{ input: string; readings1m: string; anomalies: string; silence: string }>;
   /** A device with no reading for this long (event time, by the watermark) is reported silent. Default `2m`. */
   silenceAfter?: Duration;
-  /** How long a partition may have nothing to read before its watermark follows the clock. Default `30s`. */
+  /**
+   * How long a partition may have nothing to read before its watermark follows the clock. Default `30s`; `0` turns
+   * idle handling off (fully deterministic: silence and the last minutes then wait for later readings).
+   */
   idleTimeout?: Duration;
+  /** Most records per checkpoint (default: the runtime's). */
+  maxBatchRecords?: number;
   /** How far out of order a device's readings may arrive (clock skew, batched uploads). Default `30s`. */
   maxOutOfOrderness?: Duration;
 }
@@ -90,6 +95,7 @@ export function deviceTelemetryJob(options: DeviceTelemetryOptions = {}): JobDef
   return defineJob({
     name: options.name ?? 'device-telemetry',
     description: 'Device readings deduplicated: 1-minute aggregates, z-score anomalies with context, silence',
+    ...(options.maxBatchRecords ? { maxBatchRecords: options.maxBatchRecords } : {}),
     build: (job) => {
       const readings = job
         .source(
