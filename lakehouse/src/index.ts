@@ -3,6 +3,7 @@ export { DuckDb, type SqlParams, sqlLiteral } from './duckdb.js';
 export { openLake } from './lake.js';
 export { BRONZE_ENVELOPES, bronzeJob, bronzeRow } from './layers/bronze.js';
 export { GOLD_TABLES, GOLD_VIEWS, goldJob } from './layers/gold.js';
+export { GOLD_TELEMETRY_TABLES, GOLD_TELEMETRY_VIEWS, goldTelemetryJob } from './layers/gold-telemetry.js';
 export { type SilverBatchReport, SilverRefresher } from './layers/silver.js';
 export { type SilverTables, silverRowsOf, silverTables } from './layers/silver-tables.js';
 export {
@@ -21,6 +22,7 @@ export { lakeSystem } from './sink/lake-sink.js';
 export { type LakeRow, offsetsTableOf } from './sink/lake-writer.js';
 export { StagingTables } from './staging.js';
 export {
+  describeTable,
   ensureTable,
   ensureView,
   type LakeColumn,

@@ -23,6 +23,8 @@ export class SilverTestFeed {
       silver.orderLines,
       silver.products,
       silver.customers,
+      silver.devices,
+      silver.deviceReadings,
     ]);
     return new SilverTestFeed(lake, staging, afterRowid);
   }

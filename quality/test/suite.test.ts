@@ -38,6 +38,7 @@ describe('expectation suites', () => {
     for (const table of [
       gold.dimProduct,
       gold.dimCustomer,
+      gold.dimDevice,
       gold.factOrder,
       gold.factOrderLine,
       gold.martDailySales,

@@ -5,6 +5,7 @@ import { Redis } from 'ioredis';
 import pg from 'pg';
 import { customerRoutes } from './customers/routes.js';
 import type { ServiceDeps, ServiceName } from './deps.js';
+import { deviceRoutes } from './devices/routes.js';
 import { type AuthConfig, authenticate, registerAuth } from './http/auth.js';
 import { BODY_LIMIT_BYTES, registerJsonBody } from './http/body.js';
 import { ApiError, registerErrorHandling } from './http/errors.js';
@@ -15,7 +16,7 @@ import { OutboxWriter } from './outbox/outbox.js';
 import { ProductCache } from './products/cache.js';
 import { productRoutes } from './products/routes.js';
 
-export const ALL_SERVICES: readonly ServiceName[] = ['product', 'customer', 'order'];
+export const ALL_SERVICES: readonly ServiceName[] = ['product', 'customer', 'order', 'device'];
 
 export interface ServicesOptions {
   /** Postgres URL of the application role (no BYPASSRLS). */
@@ -70,7 +71,11 @@ export async function createServicesApp(
   await app.register(fastifySwagger, {
     openapi: {
       openapi: '3.1.0',
-      info: { title: 'BitVelocity services', version: '1.0.0', description: 'Product, customer and order APIs' },
+      info: {
+        title: 'BitVelocity services',
+        version: '1.0.0',
+        description: 'Product, customer, order and device APIs',
+      },
       components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } } },
       security: [{ bearer: [] }],
     },
@@ -102,6 +107,7 @@ export async function createServicesApp(
     if (services.has('product')) await productRoutes(secured, deps);
     if (services.has('customer')) await customerRoutes(secured, deps);
     if (services.has('order')) await orderRoutes(secured, deps);
+    if (services.has('device')) await deviceRoutes(secured, deps);
   });
   app.addHook('onClose', async () => {
     await deps.pool.end();

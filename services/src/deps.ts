@@ -6,7 +6,7 @@ import type { ServiceMetrics } from './http/metrics.js';
 import type { OutboxWriter } from './outbox/outbox.js';
 import type { ProductCache } from './products/cache.js';
 
-export type ServiceName = 'product' | 'customer' | 'order';
+export type ServiceName = 'product' | 'customer' | 'order' | 'device';
 
 /** What the routes need, built once by createServices() and passed down (no globals). */
 export interface ServiceDeps {

@@ -6,6 +6,7 @@ const TABLES: Record<ServiceName, string[]> = {
   product: ['products'],
   customer: ['customers'],
   order: ['orders', 'order_lines'],
+  device: ['devices'],
 };
 
 /**

@@ -1,6 +1,13 @@
 // The streams' test kit for every package's specs (`@bitvelocity/streams/testing`). It lives here, not in
 // infra/testing, because it reads through the streams' own read_committed fetcher.
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
+import {
+  createEnvelope,
+  type DeviceReadingPayload,
+  type DeviceRegisteredPayload,
+  type Envelope,
+  EVENT_TYPES,
+} from '@bitvelocity/core';
 import { Consumer } from '@platformatic/kafka';
 import type { RawRecord, StreamRecord } from './api/record.js';
 import { PartitionFetcher } from './kafka/fetcher.js';
@@ -62,4 +69,54 @@ export function rawStreamRecord(spec: RawRecordSpec): StreamRecord<RawRecord> {
     key: undefined,
     origin: { topic: spec.topic, partition, offset: spec.offset },
   };
+}
+
+/**
+ * The eventId of a device reading, derived from (tenantId, deviceId, metric, recordedAt, seq) as a UUID (v5 layout,
+ * SHA-1), so a re-delivered reading keeps its id. The telemetry contract's `readingEventId()` in core computes it for
+ * the bridge; the specs and benches use this copy.
+ */
+export function readingEventIdOf(
+  tenantId: string,
+  reading: { deviceId: string; metric: string; recordedAt: string; seq?: number | undefined },
+): string {
+  const hash = createHash('sha1')
+    .update(JSON.stringify([tenantId, reading.deviceId, reading.metric, reading.recordedAt, reading.seq ?? null]))
+    .digest();
+  hash[6] = ((hash[6] as number) & 0x0f) | 0x50;
+  hash[8] = ((hash[8] as number) & 0x3f) | 0x80;
+  const hex = hash.subarray(0, 16).toString('hex');
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+}
+
+/** A device reading as the telemetry topic carries it: the envelope, keyed `<tenantId>:<deviceId>`. */
+export function deviceReadingEnvelope(tenantId: string, reading: DeviceReadingPayload): Envelope<DeviceReadingPayload> {
+  return createEnvelope({
+    eventType: EVENT_TYPES.deviceReading,
+    eventId: readingEventIdOf(tenantId, reading),
+    producer: 'bv-test-fleet',
+    tenantId,
+    partitionKey: `${tenantId}:${reading.deviceId}`,
+    traceId: createHash('md5').update(reading.deviceId).digest('hex'),
+    occurredAt: new Date(reading.recordedAt),
+    payload: reading,
+  });
+}
+
+/** A device registration (or, with `changed`, an update) as the services' outbox publishes it. */
+export function deviceEnvelope(
+  tenantId: string,
+  device: DeviceRegisteredPayload,
+  occurredAt: Date,
+  changed?: string[],
+): Envelope<DeviceRegisteredPayload> {
+  return createEnvelope({
+    eventType: changed ? EVENT_TYPES.deviceUpdated : EVENT_TYPES.deviceRegistered,
+    producer: 'bv-test-fleet',
+    tenantId,
+    partitionKey: `${tenantId}:${device.deviceId}`,
+    traceId: createHash('md5').update(device.deviceId).digest('hex'),
+    occurredAt,
+    payload: changed ? { ...device, changed } : device,
+  });
 }

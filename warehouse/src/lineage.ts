@@ -233,6 +233,7 @@ function renamed(relation: Relation, aliases: string[] | undefined): Relation {
 export const MODEL_OF: Partial<Record<keyof WarehouseTables, ModelName>> = {
   dimProduct: 'dim_product',
   dimCustomer: 'dim_customer',
+  dimDevice: 'dim_device',
   factOrder: 'fact_order',
   factOrderLine: 'fact_order_line',
   martDailySales: 'mart_daily_sales',

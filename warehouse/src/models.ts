@@ -7,6 +7,7 @@ const MODELS_DIR = fileURLToPath(new URL('./models/', import.meta.url));
 export type ModelName =
   | 'dim_product'
   | 'dim_customer'
+  | 'dim_device'
   | 'fact_order'
   | 'fact_order_line'
   | 'mart_daily_sales'

@@ -42,6 +42,7 @@ const TIME_KEYS: LakeColumn[] = [
 export interface WarehouseTables {
   dimProduct: LakeTable;
   dimCustomer: LakeTable;
+  dimDevice: LakeTable;
   dimDate: LakeTable;
   dimHour: LakeTable;
   factOrder: LakeTable;
@@ -99,6 +100,24 @@ export function warehouseTables(schema = 'gold'): WarehouseTables {
         col('segment', 'VARCHAR', 'consumer | small_business | enterprise'),
         col('country', 'VARCHAR', 'ISO 3166 country of the address'),
         col('city', 'VARCHAR', 'city of the address'),
+        ...SCD2,
+      ],
+    ),
+    dimDevice: t(
+      'dim_device',
+      'Devices as SCD Type 2, from the device registry’s registrations and updates: one row per version, chained in (event time, Bronze partition, offset) order',
+      [
+        col(
+          'device_key',
+          'BIGINT',
+          'surrogate key: the first version takes md5(device_ref), later versions md5(device_ref, valid_from, Bronze offset); -1 unknown',
+        ),
+        col('device_ref', 'VARCHAR', 'natural key: <tenantId>:<deviceId> (NULL only for the unknown member)'),
+        col('device_id', 'VARCHAR', 'the device’s own id, unique within its tenant'),
+        col('name', 'VARCHAR', 'device name'),
+        col('kind', 'VARCHAR', 'what the device is, e.g. thermometer'),
+        col('site', 'VARCHAR', 'where it is installed; NULL when unknown'),
+        col('firmware', 'VARCHAR', 'firmware version in this version of the device'),
         ...SCD2,
       ],
     ),
@@ -303,5 +322,5 @@ export function warehouseTables(schema = 'gold'): WarehouseTables {
 
 /** The Silver tables the warehouse reads (inputs of the transform). */
 export function warehouseInputs(silver: SilverTables = silverTables()): LakeTable[] {
-  return [silver.orders, silver.orderLines, silver.products, silver.customers];
+  return [silver.orders, silver.orderLines, silver.products, silver.customers, silver.devices];
 }

@@ -1,6 +1,7 @@
 import { BvError } from '@bitvelocity/core';
 import {
   type DuckDb,
+  describeTable,
   ensureTable,
   GOLD_TABLES,
   type LakeTable,
@@ -15,7 +16,6 @@ import {
   type TransformLag,
   type TransformReport,
 } from '@bitvelocity/lakehouse';
-import { describeTable } from './comments.js';
 import {
   CORRECTION_EVENT_TYPE,
   type CorrectionPublisher,
@@ -310,6 +310,7 @@ export class Warehouse implements LakeTransform<WarehouseReport> {
         for (const table of [
           T.dimProduct,
           T.dimCustomer,
+          T.dimDevice,
           T.dimDate,
           T.dimHour,
           T.factOrder,
@@ -333,6 +334,10 @@ export class Warehouse implements LakeTransform<WarehouseReport> {
       await temp(
         'wh_customers',
         `SELECT DISTINCT customer_id FROM ${q(S.customers)} WHERE ${isNew} AND customer_id IS NOT NULL`,
+      );
+      await temp(
+        'wh_devices',
+        `SELECT DISTINCT device_ref FROM ${q(S.devices)} WHERE ${isNew} AND device_id IS NOT NULL`,
       );
       await temp(
         'wh_named_products',
@@ -408,6 +413,9 @@ export class Warehouse implements LakeTransform<WarehouseReport> {
       );
       await insert(T.dimCustomer, model('dim_customer'));
       await insert(T.dimCustomer, this.inferredSql(T.dimCustomer, 'customer_key', 'customer_id', S.orders, position));
+      // No fact names a device yet: dim_device has versions and the unknown member, no inferred members.
+      await del(`DELETE FROM ${q(T.dimDevice)} WHERE device_ref IN (SELECT device_ref FROM temp.main.wh_devices)`);
+      await insert(T.dimDevice, model('dim_device'));
 
       await del(`DELETE FROM ${q(T.factOrderLine)} WHERE order_id IN (SELECT order_id FROM temp.main.wh_orders)`);
       await del(`DELETE FROM ${q(T.factOrder)} WHERE order_id IN (SELECT order_id FROM temp.main.wh_orders)`);
@@ -770,6 +778,7 @@ export class Warehouse implements LakeTransform<WarehouseReport> {
     const byKey: [LakeTable, string][] = [
       [T.dimProduct, `product_id IN (SELECT product_id FROM temp.main.wh_products)`],
       [T.dimCustomer, `customer_id IN (SELECT customer_id FROM temp.main.wh_customers)`],
+      [T.dimDevice, `device_ref IN (SELECT device_ref FROM temp.main.wh_devices)`],
       [T.factOrder, `order_id IN (SELECT order_id FROM temp.main.wh_orders)`],
       [T.factOrderLine, `order_id IN (SELECT order_id FROM temp.main.wh_orders)`],
       [T.martDailySales, `date_key IN (SELECT date_key FROM temp.main.wh_dates)`],
@@ -850,6 +859,7 @@ export class Warehouse implements LakeTransform<WarehouseReport> {
     };
     await insert(T.dimProduct, unknown(T.dimProduct, 'product_key'));
     await insert(T.dimCustomer, unknown(T.dimCustomer, 'customer_key'));
+    await insert(T.dimDevice, unknown(T.dimDevice, 'device_key'));
     await insert(
       T.dimDate,
       `SELECT -1 AS date_key, NULL::DATE AS date, NULL::INTEGER AS day_of_week, 'unknown' AS day_name, NULL::INTEGER AS week,

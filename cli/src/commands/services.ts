@@ -33,10 +33,12 @@ export function servicesCommand(): Command {
     .description('serve the APIs (migrates first); stops on SIGINT/SIGTERM')
     .option('--host <host>', 'address to listen on', '127.0.0.1')
     .option('--port <port>', 'port to listen on', tcpPort('CLI_BAD_OPTION', '--port'), 18080)
-    .option('--only <services>', 'comma-separated subset: product,customer,order')
+    .option('--only <services>', 'comma-separated subset: product,customer,order,device')
     .action(async (options: { host: string; port: number; only?: string }) => {
       const { startServer } = await import('@bitvelocity/services');
-      const only = options.only?.split(',').map((s) => s.trim()) as ('product' | 'customer' | 'order')[] | undefined;
+      const only = options.only?.split(',').map((s) => s.trim()) as
+        | ('product' | 'customer' | 'order' | 'device')[]
+        | undefined;
       const app = await startServer({
         host: options.host,
         port: options.port,

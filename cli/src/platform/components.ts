@@ -98,12 +98,20 @@ function platformJobs(env: Env): { job: string; module: string }[] {
         return { job, module };
       });
   }
-  const streams = ['dedupe-envelopes', 'order-streams', 'product-metrics', 'revenue', 'customer-sessions'];
+  const streams = [
+    'dedupe-envelopes',
+    'order-streams',
+    'product-metrics',
+    'revenue',
+    'customer-sessions',
+    'device-telemetry',
+  ];
   return [
     ...streams.map((job) => ({ job, module: here(`../../../streams/src/jobs/${job}.ts`) })),
     { job: 'lake-bronze', module: here('../../../lakehouse/src/jobs/bronze.ts') },
     { job: 'silver', module: here('../../../lakehouse/src/jobs/silver.ts') },
     { job: 'lake-gold', module: here('../../../lakehouse/src/jobs/gold.ts') },
+    { job: 'lake-gold-telemetry', module: here('../../../lakehouse/src/jobs/gold-telemetry.ts') },
   ];
 }
 

@@ -1,4 +1,4 @@
-import { AGGREGATE_TOPICS } from '@bitvelocity/core';
+import { AGGREGATE_TOPICS, TELEMETRY_TOPIC } from '@bitvelocity/core';
 import { type Duration, defineJob, type JobDefinition, type RawRecord, rawRecords } from '@bitvelocity/streams';
 import type { LakeSystem } from '../sink/lake-sink.js';
 import type { LakeCommitContext, LakeRow } from '../sink/lake-writer.js';
@@ -73,7 +73,7 @@ export interface BronzeJobOptions {
   lake: LakeSystem;
   /** The Bronze table; `bronze.envelopes` by default (benches and tests land in their own). */
   table?: LakeTable;
-  /** The envelope topics to land; by default every aggregate topic. */
+  /** The envelope topics to land; by default every aggregate topic and the telemetry topic. */
   topics?: readonly string[];
   name?: string;
   /** Most records per task between two lake commits, and the longest wait: lake files are batched by both. */
@@ -90,7 +90,7 @@ export function bronzeJob(options: BronzeJobOptions): JobDefinition {
     maxBatchWait: options.maxBatchWait ?? '1s',
     build: (job) => {
       job
-        .source(rawRecords({ topics: [...(options.topics ?? AGGREGATE_TOPICS)] }))
+        .source(rawRecords({ topics: [...(options.topics ?? [...AGGREGATE_TOPICS, TELEMETRY_TOPIC])] }))
         .to(
           options.lake.sink<RawRecord>(options.table ?? BRONZE_ENVELOPES, (record, context) =>
             bronzeRow(record.value, context),

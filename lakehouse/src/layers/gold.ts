@@ -13,16 +13,16 @@ import type { LakeCommitContext } from '../sink/lake-writer.js';
 import type { LakeColumn, LakeTable, LakeView } from '../tables.js';
 
 /** Where a Gold row came from on Kafka, and when it landed. */
-const SOURCE: LakeColumn[] = [
-  { name: '_source_topic', type: 'VARCHAR' },
-  { name: '_source_partition', type: 'INTEGER' },
-  { name: '_source_offset', type: 'BIGINT' },
-  { name: '_landed_at', type: 'TIMESTAMP WITH TIME ZONE' },
+export const SOURCE: LakeColumn[] = [
+  { name: '_source_topic', type: 'VARCHAR', description: 'Kafka topic the row was landed from' },
+  { name: '_source_partition', type: 'INTEGER', description: 'Kafka partition the row was landed from' },
+  { name: '_source_offset', type: 'BIGINT', description: 'Kafka offset the row was landed from' },
+  { name: '_landed_at', type: 'TIMESTAMP WITH TIME ZONE', description: 'When the lake commit that landed it began' },
 ];
 
-const WINDOW: LakeColumn[] = [
-  { name: 'window_start', type: 'TIMESTAMP WITH TIME ZONE' },
-  { name: 'window_end', type: 'TIMESTAMP WITH TIME ZONE' },
+export const WINDOW: LakeColumn[] = [
+  { name: 'window_start', type: 'TIMESTAMP WITH TIME ZONE', description: 'Start of the window (inclusive)' },
+  { name: 'window_end', type: 'TIMESTAMP WITH TIME ZONE', description: 'End of the window (exclusive)' },
   {
     name: 'revision',
     type: 'INTEGER',
@@ -156,7 +156,7 @@ export const GOLD_VIEWS: LakeView[] = [
  * The latest revision of each window. With `retractions`, a window whose latest revision is a retraction (a session
  * merged into another) is left out, so the view holds exactly the sessions that exist.
  */
-function latest(name: string, key: string[], options: { retractions?: boolean } = {}): LakeView {
+export function latest(name: string, key: string[], options: { retractions?: boolean } = {}): LakeView {
   const excluded = [
     '_source_topic',
     '_source_partition',
@@ -172,14 +172,14 @@ function latest(name: string, key: string[], options: { retractions?: boolean } 
   };
 }
 
-const source = (record: StreamRecord<unknown>, context: LakeCommitContext) => ({
+export const source = (record: StreamRecord<unknown>, context: LakeCommitContext) => ({
   _source_topic: record.origin.topic,
   _source_partition: record.origin.partition,
   _source_offset: record.origin.offset,
   _landed_at: context.committedAt,
 });
 
-const window = (w: WindowResult<unknown>) => ({
+export const window = (w: { windowStart: string; windowEnd: string; revision: number }) => ({
   window_start: w.windowStart,
   window_end: w.windowEnd,
   revision: w.revision,
@@ -303,7 +303,7 @@ const isEpisode = (value: AnomalyEpisode | LegacyAnomaly): boolean =>
   (value as AnomalyEpisode).kind === 'anomaly_episode';
 
 /** JSON has no infinity: a zero-spread z arrives as null with its direction. */
-const infinite = (direction: number | undefined) =>
+export const infinite = (direction: number | undefined) =>
   direction === undefined || direction === 0 ? null : direction * Number.POSITIVE_INFINITY;
 
 function anomalyRow(r: StreamRecord<unknown>, c: LakeCommitContext) {

@@ -1,6 +1,8 @@
 import {
   type CustomerRegisteredPayload,
   type CustomerUpdatedPayload,
+  type DeviceReadingPayload,
+  type DeviceUpdatedPayload,
   type Envelope,
   multiplyDecimal,
   type OrderCancelledPayload,
@@ -51,6 +53,8 @@ export interface SilverTables {
   orderLines: LakeTable;
   products: LakeTable;
   customers: LakeTable;
+  devices: LakeTable;
+  deviceReadings: LakeTable;
   quarantine: LakeTable;
   progress: LakeTable;
 }
@@ -109,6 +113,32 @@ export function silverTables(schema = 'silver', metaSchema = 'bv_meta'): SilverT
         { name: 'version', type: 'INTEGER' },
       ]),
     ),
+    devices: inSchema(
+      table('devices', 'Every device registration and update, typed (the full state after the event)', [
+        {
+          name: 'device_ref',
+          type: 'VARCHAR',
+          description: '<tenantId>:<deviceId>: the natural key (device ids are unique within a tenant only)',
+        },
+        { name: 'device_id', type: 'VARCHAR' },
+        { name: 'name', type: 'VARCHAR' },
+        { name: 'kind', type: 'VARCHAR' },
+        { name: 'site', type: 'VARCHAR' },
+        { name: 'firmware', type: 'VARCHAR' },
+        { name: 'version', type: 'INTEGER' },
+        { name: 'changed', type: 'JSON', description: 'the fields an update changed (null on a registration)' },
+      ]),
+    ),
+    deviceReadings: inSchema(
+      table('device_readings', 'Every device reading, typed and deduplicated by eventId', [
+        { name: 'device_ref', type: 'VARCHAR', description: '<tenantId>:<deviceId>' },
+        { name: 'device_id', type: 'VARCHAR' },
+        { name: 'metric', type: 'VARCHAR' },
+        { name: 'value', type: 'DOUBLE' },
+        { name: 'unit', type: 'VARCHAR' },
+        { name: 'seq', type: 'BIGINT' },
+      ]),
+    ),
     quarantine: {
       schema,
       name: 'quarantine',
@@ -150,6 +180,7 @@ type ProductFields = FieldsOf<
   ProductCreatedPayload | ProductUpdatedPayload | ProductPriceChangedPayload | ProductDeletedPayload
 >;
 type CustomerFields = FieldsOf<CustomerRegisteredPayload | CustomerUpdatedPayload>;
+type DeviceFields = FieldsOf<DeviceUpdatedPayload | DeviceReadingPayload>;
 const str = (v: unknown) => (v === undefined || v === null ? undefined : String(v));
 const int = (v: unknown) => (typeof v === 'number' ? v : undefined);
 
@@ -234,6 +265,39 @@ export function silverRowsOf(envelope: Envelope, tables: SilverTables): [LakeTab
             segment: str(p.segment),
             address: p.address ?? null,
             version: int(p.version),
+          },
+        ],
+      ];
+    }
+    case 'device': {
+      const p = envelope.payload as DeviceFields;
+      const device = { device_ref: `${envelope.tenantId}:${str(p.deviceId)}`, device_id: str(p.deviceId) };
+      if (action === 'reading')
+        return [
+          [
+            tables.deviceReadings,
+            {
+              ...event,
+              ...device,
+              metric: str(p.metric),
+              value: typeof p.value === 'number' ? p.value : undefined,
+              unit: str(p.unit),
+              seq: int(p.seq),
+            },
+          ],
+        ];
+      return [
+        [
+          tables.devices,
+          {
+            ...event,
+            ...device,
+            name: str(p.name),
+            kind: str(p.kind),
+            site: str(p.site),
+            firmware: str(p.firmware),
+            version: int(p.version),
+            changed: p.changed ?? null,
           },
         ],
       ];

@@ -116,7 +116,14 @@ export class SilverRefresher implements LakeTransform<SilverBatchReport> {
     this.allowedOutOfOrderness = options.allowedOutOfOrderness ?? 5_000;
     this.maxEventTimeAhead = options.maxEventTimeAhead ?? 3_600_000;
     this.maxBatchRows = options.maxBatchRows ?? 100_000;
-    this.eventTables = [tables.orders, tables.orderLines, tables.products, tables.customers];
+    this.eventTables = [
+      tables.orders,
+      tables.orderLines,
+      tables.products,
+      tables.customers,
+      tables.devices,
+      tables.deviceReadings,
+    ];
     this.inputs = [bronze];
     this.outputs = [...this.eventTables, tables.quarantine];
   }
@@ -125,7 +132,15 @@ export class SilverRefresher implements LakeTransform<SilverBatchReport> {
     const bronze = options.bronze ?? BRONZE_ENVELOPES;
     const tables = options.tables ?? silverTables();
     await ensureTable(lake, bronze);
-    const all = [tables.orders, tables.orderLines, tables.products, tables.customers, tables.quarantine];
+    const all = [
+      tables.orders,
+      tables.orderLines,
+      tables.products,
+      tables.customers,
+      tables.devices,
+      tables.deviceReadings,
+      tables.quarantine,
+    ];
     for (const table of [...all, tables.progress]) await ensureTable(lake, table);
     const staging = await StagingTables.create(lake, [...all, CANDIDATE_IDS]);
     return new SilverRefresher(lake, bronze, tables, staging, options);

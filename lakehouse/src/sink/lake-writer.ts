@@ -3,7 +3,7 @@ import type { PartitionOffset, StreamRecord, TransactionalCommit, TransactionalW
 import { retryOnConflict } from '../conflicts.js';
 import type { DuckDb } from '../duckdb.js';
 import { type LakeRow, StagingTables } from '../staging.js';
-import { ensureTable, type LakeTable, qualifiedName } from '../tables.js';
+import { describeTable, ensureTable, type LakeTable, qualifiedName } from '../tables.js';
 
 export type { LakeRow };
 
@@ -75,7 +75,11 @@ export class LakeWriter implements TransactionalWriter {
           WHERE NOT EXISTS (SELECT 1 FROM ${qualifiedName(offsets)} WHERE partition = -1)`,
       ),
     );
-    for (const target of targets.values()) await ensureTable(lake, target.table);
+    for (const target of targets.values()) {
+      await ensureTable(lake, target.table);
+      // The tables' and columns' descriptions, in the catalog for `\d` and duckdb_columns() (written when they differ).
+      await retryOnConflict(() => describeTable(lake, target.table));
+    }
     const staging = await StagingTables.create(
       lake,
       [...targets.values()].map((t) => t.table),

@@ -90,7 +90,7 @@ export async function migrate(ownerUrl: string, migrations = readMigrations()): 
   }
 }
 
-const APP_TABLES = ['products', 'customers', 'orders', 'order_lines', 'outbox', 'idempotency_keys'];
+const APP_TABLES = ['products', 'customers', 'orders', 'order_lines', 'devices', 'outbox', 'idempotency_keys'];
 
 /**
  * The role services connect as: LOGIN, no superuser, no BYPASSRLS, DML on the domain tables only (never on their

@@ -6,13 +6,17 @@ import {
   type EventPayloads,
   type EventSchemaRegistry,
   type PlatformEventType,
+  type TELEMETRY_TOPIC,
 } from '@bitvelocity/core';
 import type { Db } from '../db/tenant.js';
 import type { ServiceMetrics } from '../http/metrics.js';
 import type { TraceContext } from '../http/trace.js';
 
-/** The aggregate types, which EventRouter routes to one topic each (aggregate_type is the topic name). */
-export type AggregateType = AggregateTopic;
+/**
+ * The aggregate types, which EventRouter routes to one topic each (aggregate_type is the topic name). Devices publish
+ * their registrations on the telemetry topic, beside their readings, keyed `<tenantId>:<deviceId>` like them.
+ */
+export type AggregateType = AggregateTopic | typeof TELEMETRY_TOPIC;
 
 export interface RequestContext {
   tenantId: string;

@@ -1,6 +1,7 @@
 import { BvError, type Envelope } from '@bitvelocity/core';
 import { dedupeOperator } from '../operators/dedupe.js';
 import type { OperatorFactory } from '../operators/operator.js';
+import { type KeyedProcessFunction, PROCESS_STATE, processOperator } from '../operators/process.js';
 import {
   eventTimeOperator,
   filterOperator,
@@ -177,6 +178,15 @@ export class KeyedStream<T> extends Stream<T> {
    * Rolling z-score per key: emits anomaly episodes (one `open` and one `closed` event per episode, the alerts);
    * `.scores()` is every scored point. The options are checked here (BvError `ANOMALY_BAD_OPTION`).
    */
+  /**
+   * A keyed process function (Flink's KeyedProcessFunction, reduced): per key one JSON state value and at most one
+   * event-time timer, both checkpointed with the task; what it emits stays keyed by the same key.
+   */
+  process<U, S>(fn: KeyedProcessFunction<T, U, S>): KeyedStream<U> {
+    const id = this.job.addOperator(this.nodeId, this.port, 'process', processOperator(fn), PROCESS_STATE);
+    return new KeyedStream<U>(this.job, id, 'main');
+  }
+
   zScore(options: ZScoreOptions<T>): AnomalyStream {
     const id = this.job.addOperator(this.nodeId, this.port, 'zScore', zScoreOperator(options), ZSCORE_STATE);
     return new AnomalyStream(this.job, id, 'main');

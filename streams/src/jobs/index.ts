@@ -5,4 +5,5 @@ export const PLATFORM_JOBS = [
   'product-metrics',
   'revenue',
   'customer-sessions',
+  'device-telemetry',
 ].map((name) => ({ name, module: new URL(`./${name}.ts`, import.meta.url).pathname }));

@@ -74,6 +74,8 @@ export interface AnomalyEpisode {
   reason: AnomalyReason;
   /** The event that opened the episode. */
   eventId: string | null;
+  /** With the detector's `context` option: what it says of the point that opened the episode. */
+  context?: unknown;
 }
 
 interface EpisodeState {
@@ -88,6 +90,7 @@ interface EpisodeState {
   peakDirection: 1 | -1 | 0;
   reason: AnomalyReason;
   eventId: string | null;
+  context?: unknown;
 }
 
 const SEASON_SEP = '\u0001';
@@ -250,6 +253,7 @@ export function zScoreOperator<T>(options: ZScoreOptions<T>): OperatorFactory {
                 peakDirection: direction,
                 reason,
                 eventId: record.origin.eventId ?? null,
+                ...(o.context ? { context: o.context(record.value) ?? null } : {}),
               };
             }
             const opening = episode.points === 0;
@@ -359,6 +363,7 @@ function episodeEvent(
     peakDirection: e.peakDirection,
     reason: e.reason,
     eventId: e.eventId,
+    ...(e.context !== undefined ? { context: e.context } : {}),
   };
 }
 

@@ -44,6 +44,11 @@ export interface ZScoreOptions<T> {
   stateTtl?: Duration;
   /** Exact recompute of the window's sums at least every N updates. Default: max(window capacity, 64). */
   recomputeEvery?: number;
+  /**
+   * What an episode says of where it happened (a JSON value, e.g. the device's kind and site): taken from the point
+   * that opened the episode and carried on its `open` and `closed` events as `context`.
+   */
+  context?: (value: T) => unknown;
 }
 
 /** The platform's defaults, chosen with bench/anomalies.ts (see docs/anomalies.md). */
@@ -58,6 +63,7 @@ const MAX_POINTS_LIMIT = 1_000_000;
 
 export interface ResolvedOptions {
   value: (value: unknown) => number;
+  context: ((value: unknown) => unknown) | undefined;
   metric: string;
   capacity: number;
   span: number | undefined;
@@ -152,6 +158,7 @@ export function resolveOptions<T>(options: ZScoreOptions<T>): ResolvedOptions {
   if (!isCount(recomputeEvery)) bad(metric, `recomputeEvery must be a positive integer, not ${recomputeEvery}`);
   return {
     value: options.value as (value: unknown) => number,
+    context: options.context as ((value: unknown) => unknown) | undefined,
     metric,
     capacity,
     span,
