@@ -2,8 +2,10 @@
 // infra/testing, because it reads through the streams' own read_committed fetcher.
 import { randomUUID } from 'node:crypto';
 import { Consumer } from '@platformatic/kafka';
-import type { RawRecord, StreamRecord } from './api/record.js';
+import { type JobDefinition, repartitionTopics } from './api/job.js';
+import type { OutputRecord, RawRecord, StreamRecord } from './api/record.js';
 import { PartitionFetcher } from './kafka/fetcher.js';
+import { Task } from './runtime/task.js';
 
 /** Everything committed in a topic (read_committed), partition by partition, in offset order. */
 export async function readAll(brokers: string[], topic: string): Promise<RawRecord[]> {
@@ -62,4 +64,52 @@ export function rawStreamRecord(spec: RawRecordSpec): StreamRecord<RawRecord> {
     key: undefined,
     origin: { topic: spec.topic, partition, offset: spec.offset },
   };
+}
+
+/**
+ * Runs a job's graph in this process over one partition of its input, repartition topics included: what a task
+ * writes to one of the job's internal repartition topics is fed, in order, to the task of that topic (all in
+ * partition 0, as if every topic had one partition). Returns the outputs to every other topic. For in-process specs
+ * of jobs whose dedupe or keyBy repartitions; the Kafka specs run the real thing.
+ */
+export function runJobInProcess(
+  job: JobDefinition,
+  input: readonly RawRecord[],
+  options: { now?: () => number } = {},
+): OutputRecord[] {
+  const internal = new Set(repartitionTopics(job));
+  const tasks = new Map<string, Task>();
+  const offsets = new Map<string, bigint>();
+  const taskOf = (topic: string) => {
+    let task = tasks.get(topic);
+    if (!task) {
+      task = new Task(job, topic, 0, options.now);
+      tasks.set(topic, task);
+    }
+    return task;
+  };
+  const outputs: OutputRecord[] = [];
+  const feed = (record: RawRecord) => {
+    const task = taskOf(record.topic);
+    task.process(record);
+    for (const output of task.takeOutputs()) {
+      if (!internal.has(output.topic)) {
+        outputs.push(output);
+        continue;
+      }
+      const offset = offsets.get(output.topic) ?? 0n;
+      offsets.set(output.topic, offset + 1n);
+      feed({
+        topic: output.topic,
+        partition: 0,
+        offset,
+        timestamp: output.timestamp,
+        key: output.key === undefined ? undefined : Buffer.from(output.key),
+        value: Buffer.isBuffer(output.value) ? output.value : Buffer.from(output.value),
+        headers: new Map(Object.entries(output.headers).map(([name, value]) => [name, Buffer.from(value)])),
+      });
+    }
+  };
+  for (const record of input) feed(record);
+  return outputs;
 }
