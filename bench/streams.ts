@@ -13,6 +13,7 @@ import { createLogger, diagnostics, loadPlatformConfig } from '@bitvelocity/core
 import { count, defineJob, jsonRecords, kafkaSink, runWorker, tumbling } from '@bitvelocity/streams';
 import { Admin, Consumer, Producer } from '@platformatic/kafka';
 import * as hdr from 'hdr-histogram-js';
+import { repartitionTopics } from '../streams/src/api/job.js';
 import { PartitionFetcher } from '../streams/src/kafka/fetcher.js';
 import { ensureJobTopics } from '../streams/src/kafka/topics.js';
 import { numberArg } from './load.js';
@@ -89,21 +90,23 @@ function pipeline(name: string, input: string, guarantee: 'exactly-once' | 'at-l
   });
 }
 
-async function lagOf(group: string, input: string): Promise<bigint> {
+async function lagOf(group: string, topics: string[]): Promise<bigint> {
   const [offsets] = await admin.listConsumerGroupOffsets({ groups: [group] });
-  const committed = offsets?.topics.find((t) => t.name === input)?.partitions ?? [];
-  const ends = await admin.listOffsets({
-    topics: [
-      {
-        name: input,
-        partitions: Array.from({ length: PARTITIONS }, (_, partitionIndex) => ({ partitionIndex, timestamp: -1n })),
-      },
-    ],
-  });
   let lag = 0n;
-  for (const p of ends[0]?.partitions ?? []) {
-    const c = committed.find((x) => x.partitionIndex === p.partitionIndex)?.committedOffset ?? 0n;
-    lag += p.offset - (c < 0n ? 0n : c);
+  for (const input of topics) {
+    const committed = offsets?.topics.find((t) => t.name === input)?.partitions ?? [];
+    const ends = await admin.listOffsets({
+      topics: [
+        {
+          name: input,
+          partitions: Array.from({ length: PARTITIONS }, (_, partitionIndex) => ({ partitionIndex, timestamp: -1n })),
+        },
+      ],
+    });
+    for (const p of ends[0]?.partitions ?? []) {
+      const c = committed.find((x) => x.partitionIndex === p.partitionIndex)?.committedOffset ?? 0n;
+      lag += p.offset - (c < 0n ? 0n : c);
+    }
   }
   return lag;
 }
@@ -119,7 +122,8 @@ async function throughput(input: string, guarantee: 'exactly-once' | 'at-least-o
   const worker = runWorker({ job, bootstrapServers: brokers, workerId: name, signal: stop.signal, logger: silent });
   for (;;) {
     await new Promise((r) => setTimeout(r, 250));
-    if ((await lagOf(`bv.job.${name}`, input)) === 0n) break;
+    // Done when the input and the job's repartition topics (dedupe by id, keyBy by sensor) are all consumed.
+    if ((await lagOf(`bv.job.${name}`, [input, ...repartitionTopics(job)])) === 0n) break;
   }
   const seconds = (performance.now() - started) / 1000;
   const cpu = process.cpuUsage(cpuBefore);

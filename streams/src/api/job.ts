@@ -71,6 +71,11 @@ export interface JobDefinition {
 /** Builds a job's graph. Node ids are positional, so a job's state stays valid while its definition is unchanged. */
 export class JobBuilder {
   readonly nodes: GraphNode[] = [];
+  /**
+   * Nodes whose records are not partitioned by their key: after dedupe's repartition by id the stream has its key
+   * back, but its records are spread by id. A co-partitioned keyBy there is refused.
+   */
+  readonly spreadByOtherKey = new Set<string>();
 
   /** `jobName` names the job's internal repartition topics. */
   constructor(readonly jobName = 'job') {}
@@ -92,6 +97,7 @@ export class JobBuilder {
   ): string {
     const id = `${this.nodes.length}-${kind}`;
     this.nodes.push({ id, kind: 'operator', parent, port, factory, state });
+    if (this.spreadByOtherKey.has(parent)) this.spreadByOtherKey.add(id);
     return id;
   }
 
@@ -208,6 +214,7 @@ export class Stream<T> {
       'dedupe',
     );
     const source = this.job.addRepartition(this.nodeId, this.port, 'dedupe', write);
+    this.job.spreadByOtherKey.add(source);
     return new Stream<T>(this.job, source, 'main').chain('dedupe', dedupeOperator(options), ['seen']);
   }
 
@@ -217,13 +224,20 @@ export class Stream<T> {
    */
   keyBy(keyOf: (value: T) => string, options: KeyByOptions = {}): KeyedStream<T> {
     const partitioning = options.partitioning ?? 'repartition';
-    if (partitioning === 'co-partitioned')
+    if (partitioning === 'co-partitioned') {
+      if (this.job.spreadByOtherKey.has(this.nodeId))
+        throw new BvError(
+          'JOB_INVALID',
+          `keyBy with partitioning 'co-partitioned' after dedupe: dedupe repartitioned the stream by eventId, so a key's records are in several partitions; use keyBy(fn) (repartition)`,
+          { details: { node: this.nodeId } },
+        );
       return new KeyedStream<T>(
         this.job,
         this.job.addOperator(this.nodeId, this.port, 'keyBy', coPartitionedKeyOperator(keyOf)),
         'main',
         partitioning,
       );
+    }
     if (partitioning === 'none')
       return new KeyedStream<T>(
         this.job,
