@@ -149,7 +149,8 @@ export class TransactionalSinkCheckpointer implements Checkpointer {
           await this.deadLetterProducer.send({ messages: chunk });
         await this.writer.commit({ records, offsets });
       } catch (error) {
-        // Logged per partition by checkpointFailed, rate-limited.
+        // Logged per partition by checkpointFailed, rate-limited; every failed commit only at debug.
+        this.context.log.debug({ err: error, system: this.systemName }, 'commit failed');
         for (const [runner] of advanced) this.context.checkpointFailed(runner.topic, runner.partition, error);
         this.commitFailed = true;
         return;
