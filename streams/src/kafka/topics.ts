@@ -44,7 +44,10 @@ export async function ensureJobTopics(admin: Admin, job: JobDefinition, options:
     if (!topic) continue;
     const partitions = Math.max(0, ...(source.repartitionOf ?? []).map((t) => partitionsOf.get(t) ?? 0));
     if (partitions === 0) throw new Error(`the topics written into ${topic} of job ${job.name} do not exist`);
-    await create(topic, partitions, []);
+    // Retention counts from when a record was written, not from its event time: with CreateTime a backlog of old
+    // events (a replay, a catch-up) would be deleted by retention before the job's own downstream tasks read it. The
+    // event time travels in the record itself (api/repartition.ts).
+    await create(topic, partitions, [{ name: 'message.timestamp.type', value: 'LogAppendTime' }]);
     partitionsOf.set(topic, partitions);
   }
   for (const source of [...sources, ...internal.keys()]) {
