@@ -1,6 +1,6 @@
 /**
  * The stream runtime, Kafka to Kafka on the local broker.
- *   npx tsx bench/streams.ts [--events 200000] [--rate 5000] [--latency-seconds 20]
+ *   npx tsx bench/streams.ts [--events 200000] [--rate 5000] [--latency-seconds 20] [--per-partition]
  * (a) plain consume: records/s reading the input topic (read_committed, the runtime's fetcher);
  * (b) dedupe + tumbling window + z-score, one worker in this process, exactly-once, then at-least-once:
  *     events/s by wall clock, and events per CPU-second of the worker process;
@@ -78,10 +78,18 @@ function pipeline(name: string, input: string, guarantee: 'exactly-once' | 'at-l
     guarantee,
     maxBatchRecords: numberArg('batch-records', 5000),
     build: (job) => {
-      const keyed = job
-        .source(readings(input))
-        .dedupe({ ttl: '10m' })
-        .keyBy((r) => r.sensor);
+      // --per-partition: the topology without repartition topics (dedupe within each partition, keyBy on the Kafka
+      // key), for comparing the cost of the two hops on the same machine and load.
+      const perPartition = process.argv.includes('--per-partition');
+      const keyed = perPartition
+        ? job
+            .source(readings(input))
+            .dedupe({ ttl: '10m', scope: 'partition' })
+            .keyBy((r) => r.sensor, { partitioning: 'co-partitioned' })
+        : job
+            .source(readings(input))
+            .dedupe({ ttl: '10m' })
+            .keyBy((r) => r.sensor);
       keyed.window(tumbling({ size: '1m' }), count()).to(kafkaSink(`${input}.counts`));
       keyed
         .zScore({ metric: 'v', value: (r) => r.v, window: { points: 100 }, minSamples: 20, threshold: 4 })
