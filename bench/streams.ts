@@ -1,6 +1,6 @@
 /**
  * The stream runtime, Kafka to Kafka on the local broker.
- *   npx tsx bench/streams.ts [--events 200000] [--rate 5000] [--latency-seconds 20] [--throughput-only] [--exactly-once-only]
+ *   npx tsx bench/streams.ts [--events 200000] [--rate 5000] [--latency-seconds 20] [--throughput-only] [--exactly-once-only] [--per-partition]
  *   (--events 10000000 for the long run: JIT and GC warmed up, state at its steady size)
  * (a) plain consume: records/s reading the input topic (read_committed, the runtime's fetcher);
  * (b) dedupe + tumbling window + z-score, one worker in this process, exactly-once, then at-least-once:
@@ -14,6 +14,7 @@ import { createLogger, diagnostics, loadPlatformConfig } from '@bitvelocity/core
 import { count, defineJob, jsonRecords, kafkaSink, runWorker, tumbling } from '@bitvelocity/streams';
 import { Admin, Consumer, Producer } from '@platformatic/kafka';
 import * as hdr from 'hdr-histogram-js';
+import { repartitionTopics } from '../streams/src/api/job.js';
 import { PartitionFetcher } from '../streams/src/kafka/fetcher.js';
 import { ensureJobTopics } from '../streams/src/kafka/topics.js';
 import { numberArg } from './load.js';
@@ -82,10 +83,18 @@ function pipeline(name: string, input: string, guarantee: 'exactly-once' | 'at-l
     guarantee,
     maxBatchRecords: numberArg('batch-records', 5000),
     build: (job) => {
-      const keyed = job
-        .source(readings(input))
-        .dedupe({ ttl: '10m' })
-        .keyBy((r) => r.sensor);
+      // --per-partition: the topology without repartition topics (dedupe within each partition, keyBy on the Kafka
+      // key), for comparing the cost of the two hops on the same machine and load.
+      const perPartition = process.argv.includes('--per-partition');
+      const keyed = perPartition
+        ? job
+            .source(readings(input))
+            .dedupe({ ttl: '10m', scope: 'partition' })
+            .keyBy((r) => r.sensor, { partitioning: 'co-partitioned' })
+        : job
+            .source(readings(input))
+            .dedupe({ ttl: '10m' })
+            .keyBy((r) => r.sensor);
       keyed.window(tumbling({ size: '10s' }), count()).to(kafkaSink(`${input}.counts`));
       keyed
         .zScore({ metric: 'v', value: (r) => r.v, window: { points: 100 }, minSamples: 20, threshold: 4 })
@@ -94,21 +103,23 @@ function pipeline(name: string, input: string, guarantee: 'exactly-once' | 'at-l
   });
 }
 
-async function lagOf(group: string, input: string): Promise<bigint> {
+async function lagOf(group: string, topics: string[]): Promise<bigint> {
   const [offsets] = await admin.listConsumerGroupOffsets({ groups: [group] });
-  const committed = offsets?.topics.find((t) => t.name === input)?.partitions ?? [];
-  const ends = await admin.listOffsets({
-    topics: [
-      {
-        name: input,
-        partitions: Array.from({ length: PARTITIONS }, (_, partitionIndex) => ({ partitionIndex, timestamp: -1n })),
-      },
-    ],
-  });
   let lag = 0n;
-  for (const p of ends[0]?.partitions ?? []) {
-    const c = committed.find((x) => x.partitionIndex === p.partitionIndex)?.committedOffset ?? 0n;
-    lag += p.offset - (c < 0n ? 0n : c);
+  for (const input of topics) {
+    const committed = offsets?.topics.find((t) => t.name === input)?.partitions ?? [];
+    const ends = await admin.listOffsets({
+      topics: [
+        {
+          name: input,
+          partitions: Array.from({ length: PARTITIONS }, (_, partitionIndex) => ({ partitionIndex, timestamp: -1n })),
+        },
+      ],
+    });
+    for (const p of ends[0]?.partitions ?? []) {
+      const c = committed.find((x) => x.partitionIndex === p.partitionIndex)?.committedOffset ?? 0n;
+      lag += p.offset - (c < 0n ? 0n : c);
+    }
   }
   return lag;
 }
@@ -134,7 +145,8 @@ async function throughput(input: string, guarantee: 'exactly-once' | 'at-least-o
   });
   for (;;) {
     await new Promise((r) => setTimeout(r, 250));
-    if ((await lagOf(`bv.job.${name}`, input)) === 0n) break;
+    // Done when the input and the job's repartition topics (dedupe by id, keyBy by sensor) are all consumed.
+    if ((await lagOf(`bv.job.${name}`, [input, ...repartitionTopics(job)])) === 0n) break;
   }
   const seconds = (performance.now() - started) / 1000;
   const cpu = process.cpuUsage(cpuBefore);

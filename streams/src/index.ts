@@ -19,8 +19,8 @@ export { defineTransformJob, type TransformJobDefinition, type TransformJobStatu
 export { runWorkerProcess } from './deploy/worker-process.js';
 export { DeadLetterTopics } from './dlq/dead-letters.js';
 export { skipOffsets } from './dlq/skip.js';
-export { type FetchedPartition, PartitionFetcher, type PartitionPosition } from './kafka/fetcher.js';
 export type { DeviceAnomalyEpisode, DeviceReadingsMinute, DeviceSilence } from './jobs/model.js';
+export { type FetchedPartition, PartitionFetcher, type PartitionPosition } from './kafka/fetcher.js';
 export { ensureJobTopics } from './kafka/topics.js';
 export { runWorker, type WorkerStatus } from './kafka/worker.js';
 export type { KeyedProcessFunction, ProcessContext } from './operators/process.js';

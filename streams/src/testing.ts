@@ -7,10 +7,13 @@ import {
   type DeviceRegisteredPayload,
   type Envelope,
   EVENT_TYPES,
+  readingEventId,
 } from '@bitvelocity/core';
 import { Consumer } from '@platformatic/kafka';
-import type { RawRecord, StreamRecord } from './api/record.js';
+import { type JobDefinition, repartitionTopics } from './api/job.js';
+import type { OutputRecord, RawRecord, StreamRecord } from './api/record.js';
 import { PartitionFetcher } from './kafka/fetcher.js';
+import { Task } from './runtime/task.js';
 
 /** Everything committed in a topic (read_committed), partition by partition, in offset order. */
 export async function readAll(brokers: string[], topic: string): Promise<RawRecord[]> {
@@ -71,29 +74,11 @@ export function rawStreamRecord(spec: RawRecordSpec): StreamRecord<RawRecord> {
   };
 }
 
-/**
- * The eventId of a device reading, derived from (tenantId, deviceId, metric, recordedAt, seq) as a UUID (v5 layout,
- * SHA-1), so a re-delivered reading keeps its id. The telemetry contract's `readingEventId()` in core computes it for
- * the bridge; the specs and benches use this copy.
- */
-export function readingEventIdOf(
-  tenantId: string,
-  reading: { deviceId: string; metric: string; recordedAt: string; seq?: number | undefined },
-): string {
-  const hash = createHash('sha1')
-    .update(JSON.stringify([tenantId, reading.deviceId, reading.metric, reading.recordedAt, reading.seq ?? null]))
-    .digest();
-  hash[6] = ((hash[6] as number) & 0x0f) | 0x50;
-  hash[8] = ((hash[8] as number) & 0x3f) | 0x80;
-  const hex = hash.subarray(0, 16).toString('hex');
-  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
-}
-
 /** A device reading as the telemetry topic carries it: the envelope, keyed `<tenantId>:<deviceId>`. */
 export function deviceReadingEnvelope(tenantId: string, reading: DeviceReadingPayload): Envelope<DeviceReadingPayload> {
   return createEnvelope({
     eventType: EVENT_TYPES.deviceReading,
-    eventId: readingEventIdOf(tenantId, reading),
+    eventId: readingEventId({ tenantId, ...reading }),
     producer: 'bv-test-fleet',
     tenantId,
     partitionKey: `${tenantId}:${reading.deviceId}`,
@@ -119,4 +104,52 @@ export function deviceEnvelope(
     occurredAt,
     payload: changed ? { ...device, changed } : device,
   });
+}
+
+/**
+ * Runs a job's graph in this process over one partition of its input, repartition topics included: what a task
+ * writes to one of the job's internal repartition topics is fed, in order, to the task of that topic (all in
+ * partition 0, as if every topic had one partition). Returns the outputs to every other topic. For in-process specs
+ * of jobs whose dedupe or keyBy repartitions; the Kafka specs run the real thing.
+ */
+export function runJobInProcess(
+  job: JobDefinition,
+  input: readonly RawRecord[],
+  options: { now?: () => number } = {},
+): OutputRecord[] {
+  const internal = new Set(repartitionTopics(job));
+  const tasks = new Map<string, Task>();
+  const offsets = new Map<string, bigint>();
+  const taskOf = (topic: string) => {
+    let task = tasks.get(topic);
+    if (!task) {
+      task = new Task(job, topic, 0, options.now);
+      tasks.set(topic, task);
+    }
+    return task;
+  };
+  const outputs: OutputRecord[] = [];
+  const feed = (record: RawRecord) => {
+    const task = taskOf(record.topic);
+    task.process(record);
+    for (const output of task.takeOutputs()) {
+      if (!internal.has(output.topic)) {
+        outputs.push(output);
+        continue;
+      }
+      const offset = offsets.get(output.topic) ?? 0n;
+      offsets.set(output.topic, offset + 1n);
+      feed({
+        topic: output.topic,
+        partition: 0,
+        offset,
+        timestamp: output.timestamp,
+        key: output.key === undefined ? undefined : Buffer.from(output.key),
+        value: Buffer.isBuffer(output.value) ? output.value : Buffer.from(output.value),
+        headers: new Map(Object.entries(output.headers).map(([name, value]) => [name, Buffer.from(value)])),
+      });
+    }
+  };
+  for (const record of input) feed(record);
+  return outputs;
 }

@@ -25,7 +25,7 @@ function detector(options: Options) {
     build: (j) => {
       const anomalies = j
         .source(source)
-        .keyBy((e) => e.key ?? 'k')
+        .keyBy((e) => e.key ?? 'k', { partitioning: 'co-partitioned' })
         .zScore({ metric: 'm', value: (e) => e.v as number, ...options });
       anomalies.to(kafkaSink('episodes'));
       anomalies.scores().to(kafkaSink('scores'));

@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
-import { createEnvelope, createLogger, deadLetterTopicOf, loadPlatformConfig } from '@bitvelocity/core';
+import { createEnvelope, createLogger, deadLetterTopicOf, type Logger, loadPlatformConfig } from '@bitvelocity/core';
 import { Admin } from '@platformatic/kafka';
 import { describe, expect, it } from 'vitest';
+import { repartitionTopics } from '../src/api/job.js';
 import { defineJob, envelopes, kafkaSink } from '../src/index.js';
 import { ensureJobTopics } from '../src/kafka/topics.js';
 import { runWorker, type WorkerStatus } from '../src/kafka/worker.js';
@@ -106,6 +107,22 @@ describe('regression: a record just under the broker limit stalled dedupe-envelo
   }, 120_000);
 });
 
+interface LogLine {
+  level: string;
+  msg: string;
+  topic?: string;
+}
+
+/** A logger that keeps the lines (the worker logs through info, warn and error). */
+const capturing = (lines: LogLine[]): Logger => {
+  const at =
+    (level: string) =>
+    (object: { topic?: string }, msg: string): void => {
+      lines.push({ level, msg, ...(object.topic ? { topic: object.topic } : {}) });
+    };
+  return { info: at('info'), warn: at('warn'), error: at('error'), debug: at('debug') } as unknown as Logger;
+};
+
 describe('regression: a job that could not make progress on a partition still said running', () => {
   it('reports the partition as stalled with the broker’s reason, and clears it once it moves again', async () => {
     const input = await createTopic(brokers, 'stall', 1);
@@ -122,6 +139,7 @@ describe('regression: a job that could not make progress on a partition still sa
     await ensureJobTopics(admin, job);
     await produce(brokers, input, [productOfSize(20_000)]);
     const statuses: WorkerStatus[] = [];
+    const lines: LogLine[] = [];
     const stop = new AbortController();
     const worker = runWorker({
       job,
@@ -129,12 +147,29 @@ describe('regression: a job that could not make progress on a partition still sa
       workerId: 'stall-0',
       signal: stop.signal,
       onStatus: (s) => statuses.push(s),
-      logger: createLogger('test', 'silent'),
+      logger: capturing(lines),
     });
     try {
-      const stalled = await waitFor('a stalled report', async () => statuses.at(-1)?.stalled?.[0]);
-      expect(stalled).toMatchObject({ topic: input, partition: 0 });
+      // The job dedupes across the topic: the sink is written by the tasks of its repartition topic.
+      const [internal] = repartitionTopics(job);
+      const stalled = await waitFor('a stalled report', async () => {
+        const entry = statuses.at(-1)?.stalled?.[0];
+        return entry && entry.failures >= STALL_AFTER_FAILURES + 5 ? entry : undefined;
+      });
+      expect(stalled).toMatchObject({ topic: internal, partition: 0 });
       expect(stalled.failures).toBeGreaterThanOrEqual(STALL_AFTER_FAILURES);
+      // Regression: every retry was logged (about 5,000 lines in 11 minutes). The first failure and the stall are;
+      // the retries after them are summarised once a minute.
+      expect(
+        lines
+          .filter((l) => l.topic === internal && (l.level === 'warn' || l.level === 'error'))
+          .map((l) => [l.level, l.msg]),
+      ).toEqual([
+        ['warn', 'checkpoint failed'],
+        ['error', 'partition stalled: it cannot make progress'],
+      ]);
+      // Closing and reopening the task on each retry is at debug; the first opening (and the first close) at info.
+      expect(lines.filter((l) => l.topic === internal && l.level === 'info').length).toBeLessThanOrEqual(3);
       expect(stalled.reason).toMatch(/MESSAGE_TOO_LARGE/);
       expect(await readAll(brokers, output)).toEqual([]);
       // The operator raises the topic's limit: the partition moves and is no longer reported as stalled.
@@ -147,6 +182,7 @@ describe('regression: a job that could not make progress on a partition still sa
         (await readAll(brokers, output)).length === 1 ? true : undefined,
       );
       await waitFor('no stalled report', async () => (statuses.at(-1)?.stalled?.length === 0 ? true : undefined));
+      expect(lines.filter((l) => l.topic === internal).at(-1)?.msg).toBe('partition progressing again');
     } finally {
       stop.abort();
       await worker;

@@ -24,8 +24,8 @@ const job = defineJob({
           eventTime: (e) => e.t * 1000,
         }),
       )
-      .dedupe({ ttl: '1m', id: (e) => e.id ?? '' })
-      .keyBy(() => 'k')
+      .dedupe({ ttl: '1m', id: (e) => e.id ?? '', scope: 'partition' })
+      .keyBy(() => 'k', { partitioning: 'co-partitioned' })
       .window(tumbling({ size: '10s' }), count())
       .to(kafkaSink('counts')),
 });

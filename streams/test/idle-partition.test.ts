@@ -20,7 +20,7 @@ const jobWith = (idleWatermark?: 'hold' | 'wall-clock') =>
             eventTime: (e) => e.t * 1000,
           }),
         )
-        .keyBy(() => 'k')
+        .keyBy(() => 'k', { partitioning: 'co-partitioned' })
         .window(tumbling({ size: '10s' }), count())
         .to(kafkaSink('counts')),
   });

@@ -15,7 +15,11 @@ describe('a job is validated before anything is registered', () => {
     const define = () =>
       defineJob({
         name: 'test-v-lake',
-        build: (job) => job.source(source()).dedupe({ ttl: '1m' }).to({ kind: 'transactional', system, target: 't' }),
+        build: (job) =>
+          job
+            .source(source())
+            .dedupe({ ttl: '1m', scope: 'partition' })
+            .to({ kind: 'transactional', system, target: 't' }),
       });
     expect(define).toThrow(
       expect.objectContaining({
@@ -42,7 +46,7 @@ describe('a job is validated before anything is registered', () => {
       build: (j) =>
         j
           .source(source())
-          .keyBy((r) => r.k)
+          .keyBy((r) => r.k, { partitioning: 'co-partitioned' })
           .window(tumbling({ size: '5s' }), count())
           .to(kafkaSink('x')),
     });

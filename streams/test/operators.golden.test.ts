@@ -14,7 +14,7 @@ const source = jsonRecords<GoldenEvent>({
 describe('dedupe', () => {
   const job = defineJob({
     name: 'golden-dedupe',
-    build: (j) => j.source(source).dedupe({ ttl: '10s' }).to(kafkaSink('unique')),
+    build: (j) => j.source(source).dedupe({ ttl: '10s', scope: 'partition' }).to(kafkaSink('unique')),
   });
   const input: GoldenEvent[] = [
     { t: 1, id: 'x' },
@@ -51,7 +51,7 @@ describe('rolling z-score', () => {
     build: (j) => {
       const anomalies = j
         .source(source)
-        .keyBy((e) => e.key ?? 'a')
+        .keyBy((e) => e.key ?? 'a', { partitioning: 'co-partitioned' })
         .zScore({ metric: 'amount', value: (e) => e.v as number, window: { points: 5 }, minSamples: 3, threshold: 3 });
       anomalies.to(kafkaSink('anomalies'));
       anomalies.scores().to(kafkaSink('scores'));
@@ -193,7 +193,7 @@ describe('regressions', () => {
       build: (j) =>
         j
           .source(source)
-          .keyBy((e) => e.key ?? 'k')
+          .keyBy((e) => e.key ?? 'k', { partitioning: 'co-partitioned' })
           .window(tumbling({ size: '10s' }), {
             init: () => 0,
             add: (n: number) => n + 1,
@@ -219,7 +219,7 @@ describe('regressions', () => {
       build: (j) =>
         j
           .source(source)
-          .keyBy((e) => e.key ?? 'k')
+          .keyBy((e) => e.key ?? 'k', { partitioning: 'co-partitioned' })
           .window(tumbling({ size: '10s' }), count())
           .map((w, origin) => ({ key: w.key, eventId: origin.eventId ?? null }))
           .to(kafkaSink('origins')),

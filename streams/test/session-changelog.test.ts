@@ -16,7 +16,7 @@ const sessionJob = (lateness: `${number}s`) =>
             eventTime: (e) => e.t * 1000,
           }),
         )
-        .keyBy((e) => e.key ?? 'k')
+        .keyBy((e) => e.key ?? 'k', { partitioning: 'co-partitioned' })
         .window(session({ gap: '5s' }), count(), { allowedLateness: lateness })
         .to(kafkaSink('sessions')),
   });

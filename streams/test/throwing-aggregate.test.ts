@@ -31,7 +31,7 @@ const fixedJob = (lateness: `${number}s`) =>
     build: (j) =>
       j
         .source(source)
-        .keyBy((e) => e.key ?? '')
+        .keyBy((e) => e.key ?? '', { partitioning: 'co-partitioned' })
         .window(tumbling({ size: '10s' }), fragile, { allowedLateness: lateness })
         .to(kafkaSink('counts')),
   });
@@ -113,7 +113,7 @@ describe('an aggregate whose result() throws no longer loses the other keys wind
       build: (j) =>
         j
           .source(source)
-          .keyBy((e) => e.key ?? '')
+          .keyBy((e) => e.key ?? '', { partitioning: 'co-partitioned' })
           .window(session({ gap: '5s' }), fragile)
           .to(kafkaSink('sessions')),
     });

@@ -22,7 +22,7 @@ describe('sum no longer adds whatever comes (5 + "100" + 3 = "51003") or differs
     build: (j) =>
       j
         .source(source)
-        .keyBy((e) => e.key ?? 'k')
+        .keyBy((e) => e.key ?? 'k', { partitioning: 'co-partitioned' })
         .window(
           tumbling({ size: '10s' }),
           sum((e) => e.v as number),
@@ -59,7 +59,7 @@ describe('a numeric key or dedupe id no longer becomes a string only after a res
       build: (j) =>
         j
           .source(source)
-          .dedupe({ ttl: '1m', id: (e) => e.n as unknown as string })
+          .dedupe({ ttl: '1m', id: (e) => e.n as unknown as string, scope: 'partition' })
           .to(kafkaSink('unique')),
     });
     const input: GoldenEvent[] = [
@@ -81,7 +81,7 @@ describe('a numeric key or dedupe id no longer becomes a string only after a res
       build: (j) =>
         j
           .source(source)
-          .keyBy((e) => e.customer as unknown as string)
+          .keyBy((e) => e.customer as unknown as string, { partitioning: 'co-partitioned' })
           .window(
             tumbling({ size: '10s' }),
             sum((e) => e.v as number),

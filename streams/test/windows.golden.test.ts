@@ -20,7 +20,7 @@ describe('tumbling windows', () => {
     build: (j) => {
       const windowed = j
         .source(source('2s'))
-        .keyBy((e) => e.key ?? 'a')
+        .keyBy((e) => e.key ?? 'a', { partitioning: 'co-partitioned' })
         .window(tumbling({ size: '10s' }), count(), { allowedLateness: '5s' });
       windowed.to(kafkaSink('counts'));
       windowed.lateEvents().to(kafkaSink('late'));
@@ -67,7 +67,7 @@ describe('hopping windows', () => {
     build: (j) =>
       j
         .source(source('0s'))
-        .keyBy(() => 'all')
+        .keyBy(() => 'all', { partitioning: 'co-partitioned' })
         .window(
           hopping({ size: '10s', slide: '5s' }),
           aggregates({ total: sum((e) => e.amount as number), largest: max((e) => e.amount as number) }),
@@ -99,7 +99,7 @@ describe('session windows', () => {
     build: (j) => {
       const sessions = j
         .source(source('0s'))
-        .keyBy((e) => e.key ?? 'a')
+        .keyBy((e) => e.key ?? 'a', { partitioning: 'co-partitioned' })
         .window(session({ gap: '5s' }), count(), { allowedLateness: '10s' });
       sessions.to(kafkaSink('sessions'));
       sessions.lateEvents().to(kafkaSink('late'));
@@ -151,7 +151,7 @@ describe('watermarks of an idle partition', () => {
               eventTime: (e) => e.t * 1000,
             }),
           )
-          .keyBy(() => 'k')
+          .keyBy(() => 'k', { partitioning: 'co-partitioned' })
           .window(tumbling({ size: '1m' }), count())
           .to(kafkaSink('counts')),
     });

@@ -33,8 +33,8 @@ describe('a Kafka-to-Kafka job on the local broker', () => {
               eventId: (r) => r.id,
             }),
           )
-          .dedupe({ ttl: '1m' })
-          .keyBy((r) => r.sensor)
+          .dedupe({ ttl: '1m', scope: 'partition' })
+          .keyBy((r) => r.sensor, { partitioning: 'co-partitioned' })
           .window(tumbling({ size: '10s' }), count(), { allowedLateness: '5s' })
           .to(kafkaSink(output)),
     });

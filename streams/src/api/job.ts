@@ -2,6 +2,7 @@ import { BvError, type Envelope } from '@bitvelocity/core';
 import { dedupeOperator } from '../operators/dedupe.js';
 import type { OperatorFactory } from '../operators/operator.js';
 import { type KeyedProcessFunction, PROCESS_STATE, processOperator } from '../operators/process.js';
+import { coPartitionedKeyOperator, repartitionWriteOperator } from '../operators/repartition.js';
 import {
   eventTimeOperator,
   filterOperator,
@@ -26,6 +27,7 @@ import {
 import type { OffsetSkip } from '../runtime/skips.js';
 import { type Duration, toMillis } from './duration.js';
 import type { Origin } from './record.js';
+import { repartitionSource, repartitionTopicOf } from './repartition.js';
 import type { SinkSpec, TransactionalSystem } from './sinks.js';
 import type { SourceSpec } from './sources.js';
 
@@ -70,6 +72,14 @@ export interface JobDefinition {
 /** Builds a job's graph. Node ids are positional, so a job's state stays valid while its definition is unchanged. */
 export class JobBuilder {
   readonly nodes: GraphNode[] = [];
+  /**
+   * Nodes whose records are not partitioned by their key: after dedupe's repartition by id the stream has its key
+   * back, but its records are spread by id. A co-partitioned keyBy there is refused.
+   */
+  readonly spreadByOtherKey = new Set<string>();
+
+  /** `jobName` names the job's internal repartition topics. */
+  constructor(readonly jobName = 'job') {}
 
   source<T>(spec: SourceSpec<T>): Stream<T> {
     if (spec.topics.length === 0) throw new BvError('JOB_INVALID', 'a source needs at least one topic');
@@ -88,6 +98,7 @@ export class JobBuilder {
   ): string {
     const id = `${this.nodes.length}-${kind}`;
     this.nodes.push({ id, kind: 'operator', parent, port, factory, state });
+    if (this.spreadByOtherKey.has(parent)) this.spreadByOtherKey.add(id);
     return id;
   }
 
@@ -95,6 +106,61 @@ export class JobBuilder {
   addSink(parent: string, port: string, sink: SinkSpec<unknown>): void {
     this.nodes.push({ id: `${this.nodes.length}-sink`, kind: 'sink', parent, port, sink });
   }
+
+  /**
+   * @internal A repartition (api/repartition.ts): the operator `kind` writes each record, keyed by its partitioning
+   * key, to the internal topic `<job>-<operator id>-repartition`; the graph goes on from a source reading that topic,
+   * whose id is returned. The topic has the partition count of the job's source (kafka/topics.ts).
+   */
+  addRepartition(parent: string, port: string, kind: string, write: OperatorFactory): string {
+    const upstream = this.rootSourceOf(parent);
+    const operatorId = this.addOperator(parent, port, kind, write);
+    const topic = repartitionTopicOf(this.jobName, operatorId);
+    this.addSink(operatorId, 'main', {
+      kind: 'kafka',
+      topic,
+      key: (record) => record.key,
+      value: (value) => value as string,
+      internal: true,
+    });
+    const id = `${this.nodes.length}-source`;
+    this.nodes.push({ id, kind: 'source', source: repartitionSource(topic, upstream) });
+    return id;
+  }
+
+  private rootSourceOf(id: string): SourceSpec<unknown> {
+    for (let node = this.nodes.find((n) => n.id === id); node; ) {
+      if (node.kind === 'source') return node.source;
+      const parent = node.parent;
+      node = this.nodes.find((n) => n.id === parent);
+    }
+    throw new BvError('JOB_INVALID', `node ${id} has no source`);
+  }
+}
+
+/**
+ * How `keyBy` brings a key's records together. `'repartition'` (the default, Kafka Streams' model): through the job's
+ * internal topic keyed by the new key, so keyed state downstream sees every record of a key whatever partition it
+ * came from. `'co-partitioned'`: the new key is the Kafka key the input is partitioned by (Kafka Streams'
+ * groupByKey), no hop; a record whose Kafka key differs is dead-lettered as KEY_NOT_COPARTITIONED, never counted in
+ * a partial result. `'none'`: the key only names the output records' key; a stateful operator after it is refused.
+ */
+export type KeyPartitioning = 'repartition' | 'co-partitioned' | 'none';
+
+export interface KeyByOptions {
+  partitioning?: KeyPartitioning;
+}
+
+export interface DedupeSpec<T> {
+  ttl: Duration;
+  /** The identity of an event; by default the envelope's eventId. */
+  id?: (value: T) => string;
+  /**
+   * `'topic'` (the default): an id is unique across its topic; records are repartitioned by id through the job's
+   * internal topic, deduplicated there and go on keyed as before (their Kafka key). `'partition'`: only within each
+   * input partition (no hop), for ids known to be partitioned with the Kafka key; copies in other partitions pass.
+   */
+  scope?: 'topic' | 'partition';
 }
 
 export class Stream<T> {
@@ -130,21 +196,67 @@ export class Stream<T> {
     return this.chain('eventTime', eventTimeOperator(timestampOf));
   }
 
-  /** Drops events whose id (the envelope's eventId by default) was seen within the TTL. */
-  dedupe(options: { ttl: Duration; id?: (value: T) => string }): Stream<T> {
-    return this.chain('dedupe', dedupeOperator(options), ['seen']);
+  /**
+   * Drops events whose id (the envelope's eventId by default) was seen within the TTL, across the whole topic by
+   * default (see DedupeSpec.scope). An envelope seen again with other content is dead-lettered as
+   * CONFLICTING_DUPLICATE, never dropped silently.
+   */
+  dedupe(options: DedupeSpec<T>): Stream<T> {
+    const scope = options.scope ?? 'topic';
+    if (scope !== 'topic' && scope !== 'partition')
+      throw new BvError('JOB_INVALID', `dedupe scope "${String(scope)}" must be 'topic' or 'partition'`);
+    if (scope === 'partition') return this.chain('dedupe', dedupeOperator(options), ['seen']);
+    const idOf = options.id;
+    // Repartitioned by id, the stream keeps its key (the Kafka key, e.g. the aggregate id) after the hop.
+    // No id: the record passes dedupe (as without a repartition), wherever it lands.
+    const write = repartitionWriteOperator(
+      (record) => (idOf ? idOf(record.value as T) : record.origin.eventId),
+      'previous',
+      'dedupe',
+    );
+    const source = this.job.addRepartition(this.nodeId, this.port, 'dedupe', write);
+    this.job.spreadByOtherKey.add(source);
+    return new Stream<T>(this.job, source, 'main').chain('dedupe', dedupeOperator(options), ['seen']);
   }
 
   /**
-   * Keys the stream for keyed state (windows, z-score). Keyed state lives in the task of the input partition, so the
-   * key must be co-partitioned with the input: write a stream keyed by a new key to a topic with `to()` and read it
-   * in a downstream job (what Kafka Streams' repartition topics do).
+   * Keys the stream for keyed state (windows, z-score). By default through a repartition topic, so every record of a
+   * key meets in one task (see KeyPartitioning).
    */
-  keyBy(keyOf: (value: T) => string): KeyedStream<T> {
+  keyBy(keyOf: (value: T) => string, options: KeyByOptions = {}): KeyedStream<T> {
+    const partitioning = options.partitioning ?? 'repartition';
+    if (partitioning === 'co-partitioned') {
+      if (this.job.spreadByOtherKey.has(this.nodeId))
+        throw new BvError(
+          'JOB_INVALID',
+          `keyBy with partitioning 'co-partitioned' after dedupe: dedupe repartitioned the stream by eventId, so a key's records are in several partitions; use keyBy(fn) (repartition)`,
+          { details: { node: this.nodeId } },
+        );
+      return new KeyedStream<T>(
+        this.job,
+        this.job.addOperator(this.nodeId, this.port, 'keyBy', coPartitionedKeyOperator(keyOf)),
+        'main',
+        partitioning,
+      );
+    }
+    if (partitioning === 'none')
+      return new KeyedStream<T>(
+        this.job,
+        this.job.addOperator(this.nodeId, this.port, 'keyBy', keyByOperator(keyOf)),
+        'main',
+        partitioning,
+      );
+    if (partitioning !== 'repartition')
+      throw new BvError(
+        'JOB_INVALID',
+        `keyBy partitioning "${String(partitioning)}" must be 'repartition', 'co-partitioned' or 'none'`,
+      );
+    const write = repartitionWriteOperator((record) => keyOf(record.value as T), 'partition-key', 'keyBy');
     return new KeyedStream<T>(
       this.job,
-      this.job.addOperator(this.nodeId, this.port, 'keyBy', keyByOperator(keyOf)),
+      this.job.addRepartition(this.nodeId, this.port, 'keyBy', write),
       'main',
+      partitioning,
     );
   }
 
@@ -159,11 +271,31 @@ export interface WindowSpecOptions {
 }
 
 export class KeyedStream<T> extends Stream<T> {
+  constructor(
+    job: JobBuilder,
+    nodeId: string,
+    port: string,
+    readonly partitioning: KeyPartitioning = 'co-partitioned',
+  ) {
+    super(job, nodeId, port);
+  }
+
+  /** Keyed state needs every record of a key in one task: refused after a keyBy that does not bring them together. */
+  private requirePartitioned(operator: string): void {
+    if (this.partitioning === 'none')
+      throw new BvError(
+        'JOB_INVALID',
+        `${operator} keeps keyed state, but the keyBy before it (partitioning: 'none') does not bring a key's records into one partition: each partition would give its own partial result; use keyBy(fn) (repartition) or partitioning: 'co-partitioned'`,
+        { details: { operator, partitioning: this.partitioning } },
+      );
+  }
+
   window<A, R>(
     assigner: WindowAssigner,
     aggregate: Aggregate<T, A, R>,
     options: WindowSpecOptions = {},
   ): WindowedStream<T, R> {
+    this.requirePartitioned(`${assigner.kind} window`);
     const allowedLateness = toMillis(options.allowedLateness ?? 0, 'allowedLateness');
     const factory =
       assigner.kind === 'session'
@@ -175,19 +307,21 @@ export class KeyedStream<T> extends Stream<T> {
   }
 
   /**
-   * Rolling z-score per key: emits anomaly episodes (one `open` and one `closed` event per episode, the alerts);
-   * `.scores()` is every scored point. The options are checked here (BvError `ANOMALY_BAD_OPTION`).
-   */
-  /**
    * A keyed process function (Flink's KeyedProcessFunction, reduced): per key one JSON state value and at most one
    * event-time timer, both checkpointed with the task; what it emits stays keyed by the same key.
    */
   process<U, S>(fn: KeyedProcessFunction<T, U, S>): KeyedStream<U> {
+    this.requirePartitioned('process');
     const id = this.job.addOperator(this.nodeId, this.port, 'process', processOperator(fn), PROCESS_STATE);
     return new KeyedStream<U>(this.job, id, 'main');
   }
 
+  /**
+   * Rolling z-score per key: emits anomaly episodes (one `open` and one `closed` event per episode, the alerts);
+   * `.scores()` is every scored point. The options are checked here (BvError `ANOMALY_BAD_OPTION`).
+   */
   zScore(options: ZScoreOptions<T>): AnomalyStream {
+    this.requirePartitioned('zScore');
     const id = this.job.addOperator(this.nodeId, this.port, 'zScore', zScoreOperator(options), ZSCORE_STATE);
     return new AnomalyStream(this.job, id, 'main');
   }
@@ -223,7 +357,7 @@ export const JOB_NAME = /^[a-z][a-z0-9-]{1,62}$/;
 
 export function defineJob(spec: JobSpec): JobDefinition {
   if (!JOB_NAME.test(spec.name)) throw new BvError('JOB_INVALID', `job name "${spec.name}" must match ${JOB_NAME}`);
-  const builder = new JobBuilder();
+  const builder = new JobBuilder(spec.name);
   spec.build(builder);
   if (!builder.nodes.some((n) => n.kind === 'source'))
     throw new BvError('JOB_INVALID', `job ${spec.name} has no source`);
@@ -243,7 +377,7 @@ export function defineJob(spec: JobSpec): JobDefinition {
   if (systems.size > 0) {
     // Output and offsets commit in one transaction of one system: a second system, or Kafka sinks beside it, could not
     // be part of that commit.
-    if (systems.size > 1 || builder.nodes.some((n) => n.kind === 'sink' && n.sink.kind === 'kafka'))
+    if (systems.size > 1 || builder.nodes.some((n) => n.kind === 'sink' && n.sink.kind === 'kafka' && !n.sink.internal))
       throw new BvError(
         'JOB_INVALID',
         `job ${spec.name} mixes sinks of different systems; a job commits into one system`,
@@ -261,6 +395,15 @@ export function defineJob(spec: JobSpec): JobDefinition {
         'JOB_INVALID',
         `job ${spec.name}: a transactional sink commits its offsets itself, always exactly-once`,
       );
+    const internal = builder.nodes.flatMap((n) =>
+      n.kind === 'source' && n.source.repartitionOf ? n.source.topics : [],
+    );
+    if (internal.length > 0)
+      throw new BvError(
+        'JOB_INVALID',
+        `job ${spec.name} writes into ${[...systems][0]?.name} and repartitions through ${internal.join(', ')}: the repartition topic commits with Kafka, the output with ${[...systems][0]?.name}; repartition in a Kafka-to-Kafka job and land its output in a stateless job`,
+        { details: { job: spec.name, repartitionTopics: internal } },
+      );
   }
   return {
     name: spec.name,
@@ -275,14 +418,25 @@ export function defineJob(spec: JobSpec): JobDefinition {
   };
 }
 
-/** The topics a job reads. */
+/** The job's internal repartition topics (it writes and reads them). */
+export function repartitionTopics(job: JobDefinition): string[] {
+  return job.nodes.flatMap((n) => (n.kind === 'source' && n.source.repartitionOf ? n.source.topics : []));
+}
+
+/** The topics a job reads, its internal repartition topics included. */
 export function sourceTopics(job: JobDefinition): string[] {
   return job.nodes.flatMap((n) => (n.kind === 'source' ? n.source.topics : []));
 }
 
 /** The topics a job writes (not counting dead-letter topics). */
 export function sinkTopics(job: JobDefinition): string[] {
-  return [...new Set(job.nodes.flatMap((n) => (n.kind === 'sink' && n.sink.kind === 'kafka' ? [n.sink.topic] : [])))];
+  return [
+    ...new Set(
+      job.nodes.flatMap((n) =>
+        n.kind === 'sink' && n.sink.kind === 'kafka' && !n.sink.internal ? [n.sink.topic] : [],
+      ),
+    ),
+  ];
 }
 
 /** The transactional system a job's sinks write into, when they are not Kafka topics. */

@@ -6,6 +6,8 @@ export interface Origin {
   /** The envelope's eventId when the source decodes envelopes. */
   eventId?: string | undefined;
   traceparent?: string | undefined;
+  /** The input record's Kafka key, when it crossed a repartition topic (the key there is the partitioning key). */
+  key?: string | undefined;
 }
 
 /** A value travelling between operators, with its event time and (after keyBy) its key. */

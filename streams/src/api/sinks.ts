@@ -5,6 +5,8 @@ export interface KafkaSinkSpec<T> {
   topic: string;
   key: (record: StreamRecord<T>) => string | undefined;
   value: (value: T) => string;
+  /** A job's internal repartition topic (api/repartition.ts), not one of its outputs. */
+  internal?: boolean;
 }
 
 export interface KafkaSinkOptions<T> {

@@ -47,6 +47,11 @@ export interface SourceSpec<T> {
   idleTimeout: number;
   /** Default `'hold'` (see WatermarkOptions). */
   idleWatermark?: IdleWatermark;
+  /**
+   * A job's internal repartition topic (api/repartition.ts): its decoder gives the original key and coordinates. The
+   * topics written into it (it gets as many partitions as the largest of them).
+   */
+  repartitionOf?: readonly string[];
 }
 
 function idleWatermarkOf(options: WatermarkOptions): IdleWatermark {

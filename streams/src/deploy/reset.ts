@@ -1,6 +1,7 @@
 import { BvError, isAlive, type PlatformConfig } from '@bitvelocity/core';
 import { ListOffsetTimestamps } from '@platformatic/kafka';
 import { transactionalSystemOf } from '../api/job.js';
+import { isRepartitionTopic } from '../api/repartition.js';
 import { clearChangelogs, offsetsAt, withAdmin } from '../kafka/admin.js';
 import { changelogTopicOf, jobGroupId } from '../kafka/topics.js';
 import { loadJobModule } from './load.js';
@@ -46,7 +47,9 @@ export async function resetJob(
       const offsets: { topic: string; partition: number; offset: string }[] = [];
       for (const [topic, topicEnds] of ends) {
         topicEnds.forEach((end, partition) => {
-          let offset = target.toOffset ?? resolved?.get(topic)?.[partition] ?? end;
+          // A repartition topic holds what the job itself wrote from its input: reprocessing the input writes it again,
+          // so its tasks start at its end (Kafka Streams' reset tool deletes internal topics for the same reason).
+          let offset = isRepartitionTopic(topic) ? end : (target.toOffset ?? resolved?.get(topic)?.[partition] ?? end);
           // A time after the last record resolves to -1; an offset past the end means the end.
           if (offset < 0n || offset > end) offset = end;
           offsets.push({ topic, partition, offset: offset.toString() });

@@ -1,4 +1,5 @@
 import { BvError, createLogger, diagnostics, loadPlatformConfig } from '@bitvelocity/core';
+import { isRepartitionTopic } from '../api/repartition.js';
 import { runWorker } from '../kafka/worker.js';
 import { StreamRunProgress } from './lineage.js';
 import { loadJobModule } from './load.js';
@@ -71,7 +72,12 @@ export async function runWorkerProcess(jobName: string, workerIndex: number): Pr
       for (const _ of checkpoint.offsets) metrics.observeCheckpoint(checkpoint.durationMs);
   });
   const lineage = StreamRunProgress.install(
-    { name: job.name, sourceTopics: record.sourceTopics, sinkTopics: record.sinkTopics },
+    // A job's repartition topics are internal to it: its lineage runs from its inputs to its outputs.
+    {
+      name: job.name,
+      sourceTopics: record.sourceTopics.filter((topic) => !isRepartitionTopic(topic)),
+      sinkTopics: record.sinkTopics,
+    },
     workerId,
   );
   try {

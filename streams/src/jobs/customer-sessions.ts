@@ -18,7 +18,7 @@ export default defineJob({
           eventId: (a) => a.eventId,
         }),
       )
-      .keyBy((a) => a.customerId)
+      .keyBy((a) => a.customerId, { partitioning: 'co-partitioned' })
       .window(
         session({ gap: '30m' }),
         aggregates({ events: count<CustomerActivity>(), orders: sum<CustomerActivity>((a) => (a.isOrder ? 1 : 0)) }),

@@ -18,7 +18,7 @@ export default defineJob({
           eventId: (l) => l.eventId,
         }),
       )
-      .keyBy((line) => line.productId)
+      .keyBy((line) => line.productId, { partitioning: 'co-partitioned' })
       .window(
         tumbling({ size: '1m' }),
         aggregates({ orders: count<OrderLine>(), units: sum<OrderLine>((l) => l.quantity) }),
@@ -30,7 +30,7 @@ export default defineJob({
     const anomalies = perMinute
       // Only the on-time firing of a minute is a sample of the rate; late updates would count a minute twice.
       .filter((w) => w.revision === 0)
-      .keyBy((w) => w.key)
+      .keyBy((w) => w.key, { partitioning: 'co-partitioned' })
       // Settings chosen with bench/anomalies.ts (docs/anomalies.md): episodes are the alerts, every score lands in Gold.
       .zScore({
         metric: 'product_orders_per_minute',

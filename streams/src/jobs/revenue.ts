@@ -18,7 +18,7 @@ export default defineJob({
           eventId: (o) => o.eventId,
         }),
       )
-      .keyBy((o) => o.currency);
+      .keyBy((o) => o.currency, { partitioning: 'co-partitioned' });
     amounts
       .window(
         hopping({ size: '5m', slide: '1m' }),

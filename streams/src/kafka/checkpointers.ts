@@ -21,7 +21,10 @@ export interface CheckpointerContext {
   consumer: Consumer<Bytes, Bytes, Bytes, Bytes>;
   log: Logger;
   closeTask(id: string, reason: string): Promise<void>;
-  /** A partition's checkpoint failed (a partition failing again and again is stalled: runtime/stall.ts). */
+  /**
+   * A partition's checkpoint failed (a partition failing again and again is stalled: runtime/stall.ts). It logs the
+   * failure: the first in full, then a summary a minute (runtime/failure-log.ts).
+   */
   checkpointFailed(topic: string, partition: number, error: unknown): void;
   /** A partition's checkpoint committed. */
   progressed(topic: string, partition: number): void;
@@ -45,8 +48,7 @@ export class KafkaCheckpointer implements Checkpointer {
           await this.commitTask(runner);
         } catch (error) {
           // Fenced (a new owner took the partition) or a failed commit: drop the task; if it is still ours, the next
-          // cycle reopens it from the last committed checkpoint.
-          this.context.log.warn({ topic: runner.topic, partition: runner.partition, err: error }, 'checkpoint failed');
+          // cycle reopens it from the last committed checkpoint. Logged by checkpointFailed, rate-limited.
           this.context.checkpointFailed(runner.topic, runner.partition, error);
           await this.context.closeTask(id, 'checkpoint failed');
         }
@@ -147,7 +149,8 @@ export class TransactionalSinkCheckpointer implements Checkpointer {
           await this.deadLetterProducer.send({ messages: chunk });
         await this.writer.commit({ records, offsets });
       } catch (error) {
-        this.context.log.warn({ err: error, system: this.systemName }, 'checkpoint failed');
+        // Logged per partition by checkpointFailed, rate-limited; every failed commit only at debug.
+        this.context.log.debug({ err: error, system: this.systemName }, 'commit failed');
         for (const [runner] of advanced) this.context.checkpointFailed(runner.topic, runner.partition, error);
         this.commitFailed = true;
         return;

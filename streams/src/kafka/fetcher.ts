@@ -1,5 +1,6 @@
 import { type Consumer, FetchIsolationLevels, ListOffsetTimestamps } from '@platformatic/kafka';
 import type { RawRecord } from '../api/record.js';
+import { installAbortedTransactionsRepair } from './aborted-markers.js';
 
 const IS_TRANSACTIONAL = 1 << 4;
 const IS_CONTROL = 1 << 5;
@@ -34,7 +35,9 @@ export class PartitionFetcher {
   /** Per partition: producer ids inside an aborted transaction we have not yet seen the end of. */
   private readonly aborting = new Map<string, Set<bigint>>();
 
-  constructor(private readonly consumer: BrokerConsumer) {}
+  constructor(private readonly consumer: BrokerConsumer) {
+    installAbortedTransactionsRepair();
+  }
 
   forget(topic: string, partition: number): void {
     this.aborting.delete(partitionId(topic, partition));

@@ -21,8 +21,12 @@ export interface JobTopicsOptions {
  * sink topics and the sources' dead-letter topics. Sources must exist.
  */
 export async function ensureJobTopics(admin: Admin, job: JobDefinition, options: JobTopicsOptions = {}): Promise<void> {
-  const sources = sourceTopics(job);
+  const internal = new Map(
+    job.nodes.flatMap((n) => (n.kind === 'source' && n.source.repartitionOf ? [[n.source.topics[0], n.source]] : [])),
+  );
+  const sources = sourceTopics(job).filter((topic) => !internal.has(topic));
   const metadata = await admin.metadata({ topics: sources });
+  const partitionsOf = new Map(sources.map((topic) => [topic, metadata.topics.get(topic)?.partitionsCount ?? 0]));
   const existing = new Set(await admin.listTopics());
   const create = async (topic: string, partitions: number, configs: { name: string; value: string }[]) => {
     if (existing.has(topic)) return;
@@ -34,8 +38,21 @@ export async function ensureJobTopics(admin: Admin, job: JobDefinition, options:
     }
     existing.add(topic);
   };
-  for (const source of sources) {
-    const partitions = metadata.topics.get(source)?.partitionsCount;
+  // A repartition topic (Kafka Streams' model) gets the partition count of what is written into it, so the downstream
+  // half of the job runs with the same parallelism as the upstream one; nodes come in order, upstream first.
+  for (const [topic, source] of internal) {
+    if (!topic) continue;
+    const partitions = Math.max(0, ...(source.repartitionOf ?? []).map((t) => partitionsOf.get(t) ?? 0));
+    if (partitions === 0) throw new Error(`the topics written into ${topic} of job ${job.name} do not exist`);
+    // Retention counts from when a record was written, not from its event time: with CreateTime a backlog of old
+    // events (a replay, a catch-up) would be deleted by retention before the job's own downstream tasks read it. The
+    // event time travels in the record itself (api/repartition.ts).
+    await create(topic, partitions, [{ name: 'message.timestamp.type', value: 'LogAppendTime' }]);
+    partitionsOf.set(topic, partitions);
+  }
+  for (const source of [...sources, ...internal.keys()]) {
+    if (!source) continue;
+    const partitions = partitionsOf.get(source);
     if (!partitions) throw new Error(`source topic ${source} of job ${job.name} does not exist`);
     // A job landing in a transactional system keeps no state and its offsets in that system: no changelog.
     if (!transactionalSystemOf(job))

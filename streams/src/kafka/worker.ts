@@ -4,6 +4,7 @@ import { type JobDefinition, sourceTopics, transactionalSystemOf } from '../api/
 import type { RawRecord } from '../api/record.js';
 import type { TransactionalWriter } from '../api/sinks.js';
 import { isoOrNull } from '../runtime/event-time.js';
+import { PartitionFailureLog } from '../runtime/failure-log.js';
 import { StallDetector } from '../runtime/stall.js';
 import { Task } from '../runtime/task.js';
 import { readChangelog } from './changelog.js';
@@ -76,7 +77,10 @@ export async function runWorker(options: WorkerOptions): Promise<void> {
     const claimed = await (writer as TransactionalWriter).claim(topic, partition);
     const position = claimed ?? (await fetcher.earliest(topic, partition));
     const task = new Task(job, topic, partition);
-    log.info({ topic, partition, position: position.toString(), system: system?.name }, 'task assigned and claimed');
+    log[levelOf(topic, partition)](
+      { topic, partition, position: position.toString(), system: system?.name },
+      'task assigned and claimed',
+    );
     return newRunner(task, position, sharedProducer as Producer<Bytes, Bytes, Bytes, Bytes>, false, undefined);
   };
 
@@ -106,7 +110,7 @@ export async function runWorker(options: WorkerOptions): Promise<void> {
       const restoreStarted = performance.now();
       const entries = await readChangelog(fetcher, changelogTopicOf(job.name, topic), partition);
       task.restore(entries);
-      log.info(
+      log[levelOf(topic, partition)](
         {
           topic,
           partition,
@@ -124,16 +128,21 @@ export async function runWorker(options: WorkerOptions): Promise<void> {
   };
 
   const stalls = new StallDetector();
-  const noteFailure = (topic: string, partition: number, error: unknown) => {
-    const entry = stalls.failed(topic, partition, error);
-    if (StallDetector.justStalled(entry)) log.error({ ...entry }, 'partition stalled: it cannot make progress');
-  };
+  // A task closed and reopened on every retry of a failing partition: those lines at debug, the failure log says it.
+  const levelOf = (topic: string, partition: number) => (stalls.isFailing(topic, partition) ? 'debug' : 'info');
+  // The first failure in full, then a summary a minute while it keeps failing (runtime/failure-log.ts).
+  const failureLog = new PartitionFailureLog(log);
+  const noteFailure = (topic: string, partition: number, error: unknown, what = 'checkpoint failed') =>
+    failureLog.failed(what, stalls.failed(topic, partition, error), error);
   const closeTask = async (id: string, reason: string) => {
     const runner = runners.get(id);
     if (!runner) return;
     runners.delete(id);
     fetcher.forget(runner.topic, runner.partition);
-    log.info({ topic: runner.topic, partition: runner.partition, reason }, 'task closed');
+    log[levelOf(runner.topic, runner.partition)](
+      { topic: runner.topic, partition: runner.partition, reason },
+      'task closed',
+    );
     if (runner.ownsProducer) await runner.producer.close().catch(() => {});
   };
 
@@ -154,8 +163,7 @@ export async function runWorker(options: WorkerOptions): Promise<void> {
       try {
         runners.set(id, await openTask(topic, partition));
       } catch (error) {
-        log.warn({ topic, partition, err: error }, 'could not open task; retrying on the next cycle');
-        noteFailure(topic, partition, error);
+        noteFailure(topic, partition, error, 'could not open task; retrying on the next cycle');
       }
     }
   };
@@ -167,7 +175,10 @@ export async function runWorker(options: WorkerOptions): Promise<void> {
     log,
     closeTask,
     checkpointFailed: noteFailure,
-    progressed: (topic: string, partition: number) => stalls.progressed(topic, partition),
+    progressed: (topic: string, partition: number) => {
+      const was = stalls.progressed(topic, partition);
+      if (was) failureLog.progressed(topic, partition, was.failures);
+    },
   };
   const checkpointer: Checkpointer =
     writer && sharedProducer

@@ -55,8 +55,18 @@ export class StallDetector {
     return entry;
   }
 
-  progressed(topic: string, partition: number): void {
-    this.failing.delete(idOf(topic, partition));
+  /** The partition committed: no longer failing. Returns what it was failing with, if it was. */
+  progressed(topic: string, partition: number): StalledPartition | undefined {
+    if (this.failing.size === 0) return undefined;
+    const id = idOf(topic, partition);
+    const entry = this.failing.get(id);
+    if (entry) this.failing.delete(id);
+    return entry;
+  }
+
+  /** Whether the partition's last attempt failed (its reopen after a failure is not news worth an info line). */
+  isFailing(topic: string, partition: number): boolean {
+    return this.failing.size > 0 && this.failing.has(idOf(topic, partition));
   }
 
   /** Whether this failure is the one that makes the partition stalled (to log it once, loudly). */

@@ -1,6 +1,8 @@
 import { BvError, deadLetterTopicOf } from '@bitvelocity/core';
 import type { GraphNode, JobDefinition } from '../api/job.js';
 import type { OutputRecord, RawRecord, StreamRecord } from '../api/record.js';
+import type { RepartitionDecoded } from '../api/repartition.js';
+import { toJson } from '../api/sinks.js';
 import { DecodeError, type SourceSpec } from '../api/sources.js';
 import {
   type Collector,
@@ -13,6 +15,34 @@ import { type KeyValueStore, StateStores } from '../state/store.js';
 import { DeadLetterError, deadLetterOf, fitSinkOutput } from './dead-letter.js';
 import { eventTimeProblem, isRepresentableTime } from './event-time.js';
 import { skipOf } from './skips.js';
+
+/** A record read from a repartition topic, as it was before the hop (with the key after it). */
+function repartitionedRecord(
+  decoded: RepartitionDecoded<unknown>,
+  traceparent: string | undefined,
+): StreamRecord<unknown> {
+  return {
+    value: decoded.value,
+    timestamp: decoded.timestamp,
+    key: decoded.key,
+    origin: { ...decoded.origin, traceparent },
+  };
+}
+
+/** The input record a repartitioned record came from, for its dead letter: coordinates, Kafka key, value (JSON). */
+function originalRecordOf(record: StreamRecord<unknown>, read: RawRecord): RawRecord {
+  const headers = new Map(read.headers);
+  headers.delete('bv-job');
+  return {
+    topic: record.origin.topic,
+    partition: record.origin.partition,
+    offset: record.origin.offset,
+    timestamp: read.timestamp,
+    key: record.origin.key === undefined ? undefined : Buffer.from(record.origin.key),
+    value: Buffer.from(toJson(record.value)),
+    headers,
+  };
+}
 
 /** One changelog entry: `store\u0000key` -> JSON, or null for a deletion (a tombstone in the compacted topic). */
 export interface ChangelogEntry {
@@ -153,24 +183,32 @@ export class Task {
       return;
     }
     this.counters.processed++;
-    const streamRecord: StreamRecord<unknown> = {
-      value: decoded.value,
-      timestamp: decoded.timestamp,
-      key: record.key?.toString('utf8'),
-      origin: {
-        topic: record.topic,
-        partition: record.partition,
-        offset: record.offset,
-        eventId: decoded.eventId,
-        traceparent: record.headers.get('traceparent')?.toString('utf8'),
-      },
-    };
+    const traceparent = record.headers.get('traceparent')?.toString('utf8');
+    const streamRecord: StreamRecord<unknown> = this.source.repartitionOf
+      ? repartitionedRecord(decoded as RepartitionDecoded<unknown>, traceparent)
+      : {
+          value: decoded.value,
+          timestamp: decoded.timestamp,
+          key: record.key?.toString('utf8'),
+          origin: {
+            topic: record.topic,
+            partition: record.partition,
+            offset: record.offset,
+            eventId: decoded.eventId,
+            traceparent,
+          },
+        };
     try {
       this.entry.emit(streamRecord);
     } catch (error) {
       // An operator's BvError names the reason (e.g. ANOMALY_VALUE_INVALID); anything else is a processing failure.
       const code = error instanceof DeadLetterError || error instanceof BvError ? error.code : 'PROCESSING_FAILED';
-      this.deadLetter(record, code, (error as Error).message);
+      // After a repartition the dead letter is the input record's (its topic's dead-letter topic, its coordinates).
+      this.deadLetter(
+        this.source.repartitionOf ? originalRecordOf(streamRecord, record) : record,
+        code,
+        (error as Error).message,
+      );
       return;
     }
     if (decoded.timestamp > this.progress.maxTimestamp) {
