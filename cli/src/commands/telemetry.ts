@@ -28,7 +28,7 @@ export function telemetryCommand(): Command {
       '--http-port <port>',
       'port of the HTTP endpoint (0: any)',
       tcpPort('CLI_BAD_OPTION', '--http-port', true),
-      18095,
+      18096,
     )
     .option('--no-http', 'do not serve POST /v1/devices/:deviceId/readings')
     .action(
