@@ -143,6 +143,7 @@ describe('the Kubernetes manifests (infra/deploy/k8s)', () => {
     const config = loadPlatformConfig(env);
     expect(config.kafka.bootstrapServers).toHaveLength(3);
     expect(config.postgres.host).toBe('postgres');
+    expect(config.mqtt?.url).toBe('mqtt://mosquitto:1883');
   });
 });
 
