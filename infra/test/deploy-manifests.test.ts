@@ -133,6 +133,7 @@ describe('the Kubernetes manifests (infra/deploy/k8s)', () => {
       BV_PG_APP_PASSWORD: 'x',
       BV_S3_ACCESS_KEY_ID: 'x',
       BV_S3_SECRET_ACCESS_KEY: 'x',
+      BV_MQTT_PASSWORD: 'x',
     };
     const env = {
       ...data,
