@@ -20,7 +20,7 @@ const job = (points: number, window: { points: number } | { duration: '20s' } = 
     build: (j) => {
       const anomalies = j
         .source(source)
-        .keyBy((e) => e.key ?? 'k')
+        .keyBy((e) => e.key ?? 'k', { partitioning: 'co-partitioned' })
         .zScore({ metric: 'm', value: (e) => e.v as number, window, minSamples: 5 });
       anomalies.to(kafkaSink('episodes'));
       anomalies.scores().to(kafkaSink('scores'));

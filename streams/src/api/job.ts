@@ -147,8 +147,14 @@ export class JobBuilder {
  */
 export type KeyPartitioning = 'repartition' | 'co-partitioned' | 'none';
 
-export interface KeyByOptions {
+export interface KeyByOptions<T = unknown> {
   partitioning?: KeyPartitioning;
+  /**
+   * With `'co-partitioned'`: the key each record must already be partitioned by, when the new key refines it rather
+   * than equals it (per device and metric on a stream keyed by device). Default: the new key itself. A record whose key
+   * differs is dead-lettered as KEY_NOT_COPARTITIONED.
+   */
+  partitionedBy?: (value: T) => string;
 }
 
 export interface DedupeSpec<T> {
@@ -223,7 +229,7 @@ export class Stream<T> {
    * Keys the stream for keyed state (windows, z-score). By default through a repartition topic, so every record of a
    * key meets in one task (see KeyPartitioning).
    */
-  keyBy(keyOf: (value: T) => string, options: KeyByOptions = {}): KeyedStream<T> {
+  keyBy(keyOf: (value: T) => string, options: KeyByOptions<T> = {}): KeyedStream<T> {
     const partitioning = options.partitioning ?? 'repartition';
     if (partitioning === 'co-partitioned') {
       if (this.job.spreadByOtherKey.has(this.nodeId))
@@ -234,7 +240,7 @@ export class Stream<T> {
         );
       return new KeyedStream<T>(
         this.job,
-        this.job.addOperator(this.nodeId, this.port, 'keyBy', coPartitionedKeyOperator(keyOf)),
+        this.job.addOperator(this.nodeId, this.port, 'keyBy', coPartitionedKeyOperator(keyOf, options.partitionedBy)),
         'main',
         partitioning,
       );

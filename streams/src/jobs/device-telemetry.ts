@@ -106,9 +106,16 @@ export function deviceTelemetryJob(options: DeviceTelemetryOptions = {}): JobDef
             idleWatermark: 'wall-clock',
           }),
         )
-        // A reading re-delivered by MQTT QoS 1 or an HTTP retry keeps its eventId (derived from its fields).
-        .dedupe({ ttl: '24h' })
-        .keyBy((e) => deviceKey(e.tenantId, String((e.payload as { deviceId?: unknown }).deviceId)))
+        // A reading re-delivered by MQTT QoS 1 or an HTTP retry keeps its eventId (derived from its fields, the device
+        // among them), and the topic is keyed by device: a duplicate is always on its original's partition, and so
+        // is every record of a device and of each of its metrics. No repartition hop (and no watermark skew between
+        // upstream tasks that a hop would bring); a record keyed otherwise is dead-lettered (KEY_NOT_COPARTITIONED).
+        .dedupe({ ttl: '24h', scope: 'partition' })
+        .keyBy((e) => deviceKey(e.tenantId, String((e.payload as { deviceId?: unknown }).deviceId)), {
+          partitioning: 'co-partitioned',
+          partitionedBy: (e) =>
+            kafkaKey({ tenantId: e.tenantId, deviceId: String((e.payload as { deviceId?: unknown }).deviceId) }),
+        })
         .process<DeviceReading, DeviceContext>({
           process(e: Envelope, ctx) {
             if (e.eventType === EVENT_TYPES.deviceRegistered || e.eventType === EVENT_TYPES.deviceUpdated) {
@@ -164,7 +171,10 @@ export function deviceTelemetryJob(options: DeviceTelemetryOptions = {}): JobDef
         })
         .to(kafkaSink(topics.silence, { key: kafkaKey }));
 
-      const perMetric = readings.keyBy(metricKey);
+      const perMetric = readings.keyBy(metricKey, {
+        partitioning: 'co-partitioned',
+        partitionedBy: (r) => deviceKey(r.tenantId, r.deviceId),
+      });
       perMetric
         .window(
           tumbling({ size: '1m' }),

@@ -46,14 +46,18 @@ export function repartitionWriteOperator(
  * this task would see only part of the key's records. A record whose key differs goes to the dead-letter topic with
  * KEY_NOT_COPARTITIONED instead of a partial result; a record without a Kafka key cannot be checked and passes.
  */
-export function coPartitionedKeyOperator<T>(keyOf: (value: T) => string): OperatorFactory {
+export function coPartitionedKeyOperator<T>(
+  keyOf: (value: T) => string,
+  partitionedBy?: (value: T) => string,
+): OperatorFactory {
   return () => ({
     process(record, out) {
       const key = normaliseKey(keyOf(record.value as T), 'keyBy');
-      if (record.key !== undefined && record.key !== key)
+      const expected = partitionedBy ? normaliseKey(partitionedBy(record.value as T), 'keyBy') : key;
+      if (record.key !== undefined && record.key !== expected)
         throw new DeadLetterError(
           'KEY_NOT_COPARTITIONED',
-          `keyBy gives key "${key.slice(0, 200)}" but the record is partitioned by key "${record.key.slice(0, 200)}": its other records may be in other partitions; use keyBy(fn) (repartition) instead of partitioning: 'co-partitioned'`,
+          `keyBy expects records partitioned by key "${expected.slice(0, 200)}" but this one is partitioned by key "${record.key.slice(0, 200)}": its other records may be in other partitions; use keyBy(fn) (repartition) instead of partitioning: 'co-partitioned'`,
         );
       out.emit(record.key === key ? record : { ...record, key });
     },

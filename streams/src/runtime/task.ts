@@ -229,9 +229,13 @@ export class Task {
    * Called when the partition had nothing to read. After the idle timeout the partition is idle: by default (Flink's
    * rule) its watermark holds; with `idleWatermark: 'wall-clock'` it follows the clock so open windows close. Moving
    * the watermark alone is not a change worth a commit: the progress is written only when something fired or expired.
+   * A partition that has never had an event holds in either mode: it has no windows to close, and following the clock
+   * before its first event (a repartition topic whose upstream has not committed yet, a replay that has not reached
+   * it) would make every event of a replay late.
    */
   idle(): void {
     if (this.source.idleTimeout <= 0 || this.source.idleWatermark !== 'wall-clock') return;
+    if (this.progress.maxTimestamp === Number.NEGATIVE_INFINITY) return;
     const now = this.now();
     if (now - this.lastInputAt < this.source.idleTimeout) return;
     const target = now - this.source.maxOutOfOrderness - 1;
