@@ -73,7 +73,11 @@ describe('bv stack up when a component cannot start', () => {
     expect(stackError.code).toBe('STACK_START_FAILED');
     expect(stackError.component).toBe('minio');
     expect(stackError.logFile).toBe(join(home, 'logs', 'minio.log'));
-    expect(stackError.message).toMatch(/exited before it became healthy/);
+    // Whichever is seen first, the exit or the refused health probe, the message says why from MinIO's own log.
+    expect(stackError.message).toMatch(
+      /did not start: (the process exited before it became healthy|connect ECONNREFUSED)/,
+    );
+    expect(stackError.message).toMatch(/port is already in use/);
     expect(stackError.message).toContain('--- last lines of the log ---');
 
     const postgresPid = join(home, 'data', 'postgres', 'postmaster.pid');

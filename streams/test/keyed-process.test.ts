@@ -16,7 +16,7 @@ const silenceJob = defineJob({
           eventTime: (e) => e.t * 1000,
         }),
       )
-      .keyBy((e) => e.key ?? 'k')
+      .keyBy((e) => e.key ?? 'k', { partitioning: 'co-partitioned' })
       .process<{ key: string; events: number; silentAt?: number }, { events: number; last: number }>({
         process(_e, ctx) {
           const known = ctx.state();
