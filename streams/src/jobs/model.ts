@@ -1,4 +1,5 @@
 import { type Envelope, EVENT_TYPES, type OrderCreatedPayload } from '@bitvelocity/core';
+import type { AnomalyEpisode } from '../operators/zscore.js';
 
 export interface OrderLine {
   orderId: string;
@@ -77,22 +78,7 @@ export interface DeviceReadingsMinute {
  * An anomaly episode of one device's metric (`analytics.device_anomalies`): streams' AnomalyEpisode with the
  * device's tenant, id and context; `metric` is the reading's metric, `key` is `<tenantId>:<deviceId>:<metric>`.
  */
-export interface DeviceAnomalyEpisode {
-  kind: 'anomaly_episode';
-  status: 'open' | 'closed';
-  metric: string;
-  key: string;
-  episodeId: string;
-  start: string;
-  end: string;
-  points: number;
-  peakCalibrated: number;
-  peakScore: number | null;
-  peakValue: number;
-  peakAt: string;
-  peakDirection: 1 | -1 | 0;
-  reason: 'z' | 'zero_spread';
-  eventId: string | null;
+export interface DeviceAnomalyEpisode extends Omit<AnomalyEpisode, 'context'> {
   tenantId: string;
   deviceId: string;
   deviceName: string | null;
