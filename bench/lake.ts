@@ -14,7 +14,7 @@
 import { randomUUID } from 'node:crypto';
 import { cpus, totalmem } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { createEnvelope, createLogger, loadPlatformConfig } from '@bitvelocity/core';
+import { createEnvelope, loadPlatformConfig } from '@bitvelocity/core';
 import { applyOutboxConnector, defaultOutboxConnector } from '@bitvelocity/ingest';
 import {
   BRONZE_ENVELOPES,
@@ -30,7 +30,7 @@ import {
   runUntilCaughtUp,
   SilverRefresher,
 } from '@bitvelocity/lakehouse';
-import { ensureJobTopics, type JobDefinition, runWorker, type WorkerStatus } from '@bitvelocity/streams';
+import { ensureJobTopics } from '@bitvelocity/streams';
 import customerSessions from '@bitvelocity/streams/jobs/customer-sessions';
 import orderStreams from '@bitvelocity/streams/jobs/order-streams';
 import productMetrics from '@bitvelocity/streams/jobs/product-metrics';
@@ -39,38 +39,11 @@ import { Admin, Producer } from '@platformatic/kafka';
 import * as hdr from 'hdr-histogram-js';
 import { numberArg } from './load.js';
 import { startServices } from './services.js';
+import { type Running, start, stopAll } from './workers.js';
 
 const config = loadPlatformConfig();
 const brokers = config.kafka.bootstrapServers;
-const silent = createLogger('bench', 'error');
 const flag = (name: string) => process.argv.includes(`--${name}`);
-
-interface Running {
-  stop: AbortController;
-  done: Promise<void>;
-  status?: WorkerStatus;
-}
-
-function start(job: JobDefinition): Running {
-  const stop = new AbortController();
-  const running: Running = { stop, done: Promise.resolve() };
-  running.done = runWorker({
-    job,
-    bootstrapServers: brokers,
-    workerId: `bench-${job.name}`,
-    signal: stop.signal,
-    logger: silent,
-    onStatus: (status) => {
-      running.status = status;
-    },
-  });
-  return running;
-}
-
-async function stopAll(workers: Running[]): Promise<void> {
-  for (const worker of workers) worker.stop.abort();
-  await Promise.allSettled(workers.map((w) => w.done));
-}
 
 const caughtUp = (w: Running) =>
   w.status !== undefined && w.status.tasks.length > 0 && w.status.tasks.every((t) => t.lag === 0);

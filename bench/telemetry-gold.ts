@@ -14,7 +14,7 @@
 import { randomUUID } from 'node:crypto';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { createLogger, loadPlatformConfig } from '@bitvelocity/core';
+import { loadPlatformConfig } from '@bitvelocity/core';
 import {
   GOLD_TELEMETRY_VIEWS,
   goldTelemetryJob,
@@ -23,42 +23,20 @@ import {
   openLake,
   qualifiedName,
 } from '@bitvelocity/lakehouse';
-import { ensureJobTopics, type JobDefinition, runWorker, type WorkerStatus } from '@bitvelocity/streams';
+import { ensureJobTopics } from '@bitvelocity/streams';
 import { deviceTelemetryJob } from '@bitvelocity/streams/jobs/device-telemetry';
 import { deviceReadingEnvelope } from '@bitvelocity/streams/testing';
 import { Admin, Producer } from '@platformatic/kafka';
 import { numberArg } from './load.js';
+import { start, stopAll } from './workers.js';
 
 const config = loadPlatformConfig();
 const brokers = config.kafka.bootstrapServers;
-const silent = createLogger('bench', 'error');
 const MINUTE = 60_000;
 const load = () =>
   loadavg()
     .map((l) => l.toFixed(2))
     .join(' ');
-
-interface Running {
-  stop: AbortController;
-  done: Promise<void>;
-  status?: WorkerStatus;
-}
-
-function start(job: JobDefinition): Running {
-  const stop = new AbortController();
-  const running: Running = { stop, done: Promise.resolve() };
-  running.done = runWorker({
-    job,
-    bootstrapServers: brokers,
-    workerId: `bench-${job.name}`,
-    signal: stop.signal,
-    logger: silent,
-    onStatus: (status) => {
-      running.status = status;
-    },
-  });
-  return running;
-}
 
 async function main() {
   const devices = numberArg('devices', 10_000);
@@ -160,8 +138,7 @@ async function main() {
   const cpu = process.cpuUsage(cpuStart);
   const cpuSeconds = (cpu.user + cpu.system) / 1e6;
   const loadAfter = load();
-  for (const w of workers) w.stop.abort();
-  await Promise.allSettled(workers.map((w) => w.done));
+  await stopAll(workers);
   await lake.run(`DROP TABLE IF EXISTS ${qualifiedName(offsetsTableOf(landing.name))}`).catch(() => {});
   lake.close();
 
