@@ -153,3 +153,22 @@ export function runJobInProcess(
   for (const record of input) feed(record);
   return outputs;
 }
+
+/**
+ * What a job without repartition hops writes when it reads `records` of `topic` uninterrupted, one task per
+ * partition: the output values per topic, for the kill -9 specs to compare a crashed run with.
+ */
+export function outputsPerPartition(
+  job: JobDefinition,
+  topic: string,
+  records: readonly RawRecord[],
+): Map<string, string[]> {
+  const outputs = new Map<string, string[]>();
+  for (const partition of [...new Set(records.map((r) => r.partition))].sort((a, b) => a - b)) {
+    const task = new Task(job, topic, partition);
+    for (const record of records.filter((r) => r.partition === partition)) task.process(record);
+    for (const output of task.takeOutputs())
+      outputs.set(output.topic, [...(outputs.get(output.topic) ?? []), output.value.toString()]);
+  }
+  return outputs;
+}

@@ -2,7 +2,7 @@ import { fileURLToPath } from 'node:url';
 import { deadLetterTopicOf, loadPlatformConfig } from '@bitvelocity/core';
 import { afterAll, describe, expect, it } from 'vitest';
 import { JobRegistry } from '../src/deploy/registry.js';
-import { Task } from '../src/runtime/task.js';
+import { outputsPerPartition } from '../src/testing.js';
 import { bv, killRandomWorker, restartsOf, stopJob } from './cli.js';
 import { createTopic, produce, readAll, waitFor } from './kafka.js';
 
@@ -35,16 +35,7 @@ describe('exactly-once under kill -9', () => {
     Object.assign(process.env, env);
     const { default: job } = await import('./fixtures/eos-job.js');
     const inputRecords = await readAll(brokers, input);
-    const expected = new Map<string, string[]>();
-    for (const partition of [0, 1, 2]) {
-      const task = new Task(job, input, partition);
-      for (const record of inputRecords.filter((r) => r.partition === partition)) task.process(record);
-      for (const output of task.takeOutputs()) {
-        const list = expected.get(output.topic) ?? [];
-        list.push(output.value.toString());
-        expected.set(output.topic, list);
-      }
-    }
+    const expected = outputsPerPartition(job, input, inputRecords);
     const windowsTopic = `${input}.windows`;
     const anomaliesTopic = `${input}.anomalies`;
     expect(expected.get(windowsTopic)?.length).toBeGreaterThan(100);

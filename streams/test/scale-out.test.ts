@@ -4,7 +4,7 @@ import { deadLetterTopicOf, loadPlatformConfig } from '@bitvelocity/core';
 import { BV } from '@bitvelocity/infra/testing';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { JobStatus } from '../src/deploy/status.js';
-import { Task } from '../src/runtime/task.js';
+import { outputsPerPartition } from '../src/testing.js';
 import { bv, stopJob } from './cli.js';
 import { createTopic, produce, readAll, waitFor } from './kafka.js';
 
@@ -98,13 +98,7 @@ describe('scale-out: one job, workers in separate processes', () => {
     Object.assign(process.env, { BV_TEST_EOS_INPUT: input, BV_TEST_EOS_JOB: name });
     const { default: job } = await import('./fixtures/eos-job.js');
     const inputRecords = await readAll(brokers, input);
-    const expected = new Map<string, string[]>();
-    for (let partition = 0; partition < PARTITIONS; partition++) {
-      const task = new Task(job, input, partition);
-      for (const record of inputRecords.filter((r) => r.partition === partition)) task.process(record);
-      for (const output of task.takeOutputs())
-        expected.set(output.topic, [...(expected.get(output.topic) ?? []), output.value.toString()]);
-    }
+    const expected = outputsPerPartition(job, input, inputRecords);
     const windows = `${input}.windows`;
     const anomalies = `${input}.anomalies`;
     expect(expected.get(windows)?.length).toBeGreaterThan(30);

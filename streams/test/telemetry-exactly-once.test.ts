@@ -3,8 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { deadLetterTopicOf, loadPlatformConfig } from '@bitvelocity/core';
 import { afterAll, describe, expect, it } from 'vitest';
 import { JobRegistry } from '../src/deploy/registry.js';
-import { Task } from '../src/runtime/task.js';
-import { deviceEnvelope, deviceReadingEnvelope } from '../src/testing.js';
+import { deviceEnvelope, deviceReadingEnvelope, outputsPerPartition } from '../src/testing.js';
 import { bv, killRandomWorker, restartsOf, stopJob } from './cli.js';
 import { createTopic, produce, readAll, type TestRecord, waitFor } from './kafka.js';
 
@@ -61,14 +60,7 @@ describe('the device telemetry job under kill -9', () => {
     Object.assign(process.env, env);
     const { default: job } = await import('./fixtures/telemetry-eos-job.js');
     const inputRecords = await readAll(brokers, input);
-    const expected = new Map<string, string[]>();
-    for (const partition of [0, 1, 2]) {
-      const task = new Task(job, input, partition);
-      for (const record of inputRecords.filter((r) => r.partition === partition)) task.process(record);
-      for (const output of task.takeOutputs()) {
-        expected.set(output.topic, [...(expected.get(output.topic) ?? []), output.value.toString()]);
-      }
-    }
+    const expected = outputsPerPartition(job, input, inputRecords);
     const topics = [`${input}.readings_1m`, `${input}.anomalies`, `${input}.silence`, deadLetterTopicOf(input)];
     const [minutesTopic, anomaliesTopic, silenceTopic] = topics as [string, string, string, string];
     expect(expected.get(minutesTopic)?.length).toBeGreaterThan(150);
