@@ -103,16 +103,29 @@ describe('scale-out: one job, workers in separate processes', () => {
     const anomalies = `${input}.anomalies`;
     expect(expected.get(windows)?.length).toBeGreaterThan(30);
     let landed = 0;
+    let missing: string[] = [];
+    /** What a timeout needs to be diagnosed: the windows that did not land, and each partition's own report. */
+    const stuck = () =>
+      `missing ${JSON.stringify(missing.slice(0, 12))}; partitions ${JSON.stringify(status().partitions)}`;
     await waitFor(
       'the complete output',
       async () => {
-        landed = (await readAll(brokers, windows)).length;
+        const got = (await readAll(brokers, windows)).map((r) => r.value?.toString() ?? '');
+        landed = got.length;
+        const left = new Map<string, number>();
+        for (const value of got) left.set(value, (left.get(value) ?? 0) + 1);
+        missing = (expected.get(windows) ?? []).filter((value) => {
+          const n = left.get(value) ?? 0;
+          if (n > 0) left.set(value, n - 1);
+          return n === 0;
+        });
         return landed >= (expected.get(windows)?.length ?? 0) ? true : undefined;
       },
       {
         timeoutMs: 180_000,
         intervalMs: 1000,
-        timeoutError: () => new Error(`${landed} of ${expected.get(windows)?.length} window results landed`),
+        timeoutError: () =>
+          new Error(`${landed} of ${expected.get(windows)?.length} window results landed; ${stuck()}`),
       },
     );
     await new Promise((r) => setTimeout(r, 2000));
