@@ -7,6 +7,12 @@ export interface LakeOptions extends Omit<DuckDbOptions, 'extensions'> {
   readOnly?: boolean;
 }
 
+const LAKE_RETRY_SETTINGS = [
+  ['ducklake_max_retry_count', 20],
+  ['ducklake_retry_wait_ms', 100],
+  ['ducklake_retry_backoff', 1.25],
+] as const;
+
 /** The libpq keyword string DuckLake's postgres catalog takes. */
 function catalogConnectionString(config: PlatformConfig): string {
   const { host, port, user, password } = config.postgres;
@@ -24,6 +30,12 @@ export async function openLake(config: PlatformConfig, options: LakeOptions = {}
   try {
     const attachOptions = [`DATA_PATH ${sqlLiteral(config.lake.dataPath)}`];
     if (options.readOnly) attachOptions.push('READ_ONLY');
+    else {
+      // Concurrent writers race for the next snapshot id; DuckLake retries a loser whose changes do not conflict.
+      // Its default (10 tries, 100 ms growing 1.5x) gives up under a busy catalog (a dozen lake jobs and refreshes);
+      // 20 tries growing 1.25x wait up to ~34 s in all, no single wait over 7 s. Real conflicts still fail at once.
+      for (const [name, value] of LAKE_RETRY_SETTINGS) await db.run(`SET GLOBAL ${name} = ${value}`);
+    }
     await db.run(
       `ATTACH ${sqlLiteral(`ducklake:postgres:${catalogConnectionString(config)}`)} AS ${alias} (${attachOptions.join(', ')})`,
     );
