@@ -13,6 +13,7 @@ import {
 } from '../operators/stateless.js';
 import type { Aggregate } from '../operators/windows/aggregates.js';
 import type { WindowAssigner } from '../operators/windows/assigners.js';
+import { finalOnly } from '../operators/windows/final-only.js';
 import { LATE, type WindowResult } from '../operators/windows/result.js';
 import { sessionWindowOperator } from '../operators/windows/session-operator.js';
 import { fixedWindowOperator } from '../operators/windows/window-operator.js';
@@ -273,7 +274,16 @@ export class Stream<T> {
 }
 
 export interface WindowSpecOptions {
+  /** How long after a window's end a late event is still taken in (default 0). */
   allowedLateness?: Duration;
+  /**
+   * What the window emits. `'revisions'` (the default): its result when the watermark passes its end (revision 0),
+   * then an update with the next revision for each late event within the allowed lateness; the latest revision of
+   * (key, windowStart) is the answer. `'final'`: one result per window (revision 0), when the watermark passes its end
+   * plus the allowed lateness, late events within it folded in first (Kafka Streams' suppress untilWindowCloses);
+   * later ones go to the `late` side output. Final results come `allowedLateness` later, and are never revised.
+   */
+  emit?: 'revisions' | 'final';
 }
 
 export class KeyedStream<T> extends Stream<T> {
@@ -303,10 +313,18 @@ export class KeyedStream<T> extends Stream<T> {
   ): WindowedStream<T, R> {
     this.requirePartitioned(`${assigner.kind} window`);
     const allowedLateness = toMillis(options.allowedLateness ?? 0, 'allowedLateness');
-    const factory =
+    const emit = options.emit ?? 'revisions';
+    if (emit !== 'revisions' && emit !== 'final')
+      throw new BvError('JOB_INVALID', `window emit must be 'revisions' or 'final', got ${JSON.stringify(emit)}`, {
+        details: { emit },
+      });
+    // Final-only is the revisions operator without lateness, behind a watermark held back by the lateness.
+    const operatorLateness = emit === 'final' ? 0 : allowedLateness;
+    const revisions =
       assigner.kind === 'session'
-        ? sessionWindowOperator(assigner.gap, aggregate, { allowedLateness })
-        : fixedWindowOperator(assigner, aggregate, { allowedLateness });
+        ? sessionWindowOperator(assigner.gap, aggregate, { allowedLateness: operatorLateness })
+        : fixedWindowOperator(assigner, aggregate, { allowedLateness: operatorLateness });
+    const factory = emit === 'final' ? finalOnly(revisions, allowedLateness) : revisions;
     const state = assigner.kind === 'session' ? ['sessions'] : ['windows'];
     const id = this.job.addOperator(this.nodeId, this.port, `${assigner.kind}Window`, factory, state);
     return new WindowedStream<T, R>(this.job, id, 'main');
