@@ -10,8 +10,15 @@ const config = loadPlatformConfig();
 const brokers = config.kafka.bootstrapServers;
 
 const minute = (m: number) => new Date(Date.parse('2026-11-20T10:00:00Z') + m * 60_000).toISOString();
-const windowResult = (key: string, m: number, result: object, revision = 0) =>
-  JSON.stringify({ key, windowStart: minute(m), windowEnd: minute(m + 1), result, revision });
+const windowResult = (key: string, m: number, result: object, revision = 0, epoch?: number) =>
+  JSON.stringify({
+    key,
+    windowStart: minute(m),
+    windowEnd: minute(m + 1),
+    result,
+    revision,
+    ...(epoch ? { epoch } : {}),
+  });
 
 describe('Gold from the stream jobs', () => {
   const cleanups: (() => Promise<void> | void)[] = [];
@@ -45,7 +52,10 @@ describe('Gold from the stream jobs', () => {
     await produce(brokers, perProduct, [
       { key: p1, value: windowResult(p1, 0, { orders: 3, units: 5 }) },
       { key: p1, value: windowResult(p1, 0, { orders: 4, units: 6 }, 1) }, // a late event updated the minute
-      { key: p2, value: windowResult(p2, 0, { orders: 1, units: 1 }) },
+      { key: p2, value: windowResult(p2, 0, { orders: 7, units: 7 }) },
+      { key: p2, value: windowResult(p2, 0, { orders: 8, units: 8 }, 1) },
+      // After `bv jobs reset` the job reprocessed in epoch 1: its revision 0 supersedes epoch 0's revision 1.
+      { key: p2, value: windowResult(p2, 0, { orders: 1, units: 1 }, 0, 1) },
       { key: p2, value: '{"broken' },
     ]);
     await produce(brokers, revenue, [
@@ -181,7 +191,7 @@ describe('Gold from the stream jobs', () => {
     await waitFor(
       'every Gold table',
       async () =>
-        (await count('orders_per_product_1m_revisions', perProduct)) === 3 &&
+        (await count('orders_per_product_1m_revisions', perProduct)) === 5 &&
         (await count('revenue_5m_revisions', revenue)) === 1 &&
         (await count('customer_sessions_revisions', sessions)) === 4 &&
         (await count('anomalies', anomalies)) === 1 &&
@@ -193,13 +203,13 @@ describe('Gold from the stream jobs', () => {
       60_000,
     );
     const latest = await lake.rows(
-      `SELECT product_id, orders, units, revision FROM gold.orders_per_product_1m
+      `SELECT product_id, orders, units, revision, epoch FROM gold.orders_per_product_1m
         WHERE product_id IN ($1, $2) ORDER BY product_id`,
       [p1, p2],
     );
     expect(latest).toEqual([
-      { product_id: p1, orders: 4n, units: 6n, revision: 1 },
-      { product_id: p2, orders: 1n, units: 1n, revision: 0 },
+      { product_id: p1, orders: 4n, units: 6n, revision: 1, epoch: 0 },
+      { product_id: p2, orders: 1n, units: 1n, revision: 0, epoch: 1 },
     ]);
     expect(
       await lake.rows(

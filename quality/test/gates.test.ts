@@ -16,7 +16,7 @@ import {
   silverTables,
 } from '@bitvelocity/lakehouse';
 import { SilverTestFeed } from '@bitvelocity/lakehouse/testing';
-import type { RawRecord, StreamRecord, TransactionalWriter } from '@bitvelocity/streams';
+import type { RawRecord, TransactionalWriter } from '@bitvelocity/streams';
 import { rawStreamRecord } from '@bitvelocity/streams/testing';
 import { Warehouse } from '@bitvelocity/warehouse';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';

@@ -1,6 +1,7 @@
 export type { Duration } from './api/duration.js';
 export { defineJob, type JobDefinition } from './api/job.js';
 export type { RawRecord, StreamRecord } from './api/record.js';
+export { incompatibleState, type StateShape, stateShape } from './api/shape.js';
 export {
   kafkaSink,
   type PartitionOffset,

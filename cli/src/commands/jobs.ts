@@ -225,13 +225,13 @@ export function jobsCommand(): Command {
       const { resetJob } = await import('@bitvelocity/streams');
       if (options.toOffset !== undefined && !/^\d+$/.test(options.toOffset))
         throw new BvError('JOB_BAD_OPTION', '--to-offset must be a non-negative integer');
-      const offsets = await resetJob(loadPlatformConfig(), name, {
+      const { offsets, epoch } = await resetJob(loadPlatformConfig(), name, {
         ...(options.toOffset !== undefined ? { toOffset: BigInt(options.toOffset) } : {}),
         ...(options.toTime !== undefined ? { toTime: new Date(options.toTime) } : {}),
         ...(options.toEarliest ? { toEarliest: true } : {}),
       });
       for (const o of offsets) print(`${o.topic}[${o.partition}] -> ${o.offset}`);
-      print(`job ${name}: reset; state cleared; start it with bv jobs restart ${name}`);
+      print(`job ${name}: reset; state cleared; reprocessing epoch ${epoch}; start it with bv jobs restart ${name}`);
     });
 
   jobs

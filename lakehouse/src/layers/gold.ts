@@ -28,6 +28,12 @@ export const WINDOW: LakeColumn[] = [
     type: 'INTEGER',
     description: '0 for the on-time result; a late event within the allowed lateness lands the next revision',
   },
+  {
+    name: 'epoch',
+    type: 'INTEGER',
+    description:
+      "The producing job's reprocessing epoch (one more at each bv jobs reset; 0 before, null in rows landed before epochs existed); a window's versions are ordered by (epoch, revision)",
+  },
 ];
 
 const revisions = (name: string, description: string, columns: LakeColumn[]): LakeTable => ({
@@ -153,7 +159,7 @@ export const GOLD_VIEWS: LakeView[] = [
 ];
 
 /**
- * The latest revision of each window. With `retractions`, a window whose latest revision is a retraction (a session
+ * The latest version of each window: the highest revision of the latest reprocessing epoch. With `retractions`, a window whose latest revision is a retraction (a session
  * merged into another) is left out, so the view holds exactly the sessions that exist.
  */
 export function latest(name: string, key: string[], options: { retractions?: boolean } = {}): LakeView {
@@ -168,7 +174,7 @@ export function latest(name: string, key: string[], options: { retractions?: boo
     schema: 'gold',
     name,
     sql: `SELECT * EXCLUDE (${excluded.join(', ')}) FROM gold.${name}_revisions
-          QUALIFY row_number() OVER (PARTITION BY ${key.join(', ')} ORDER BY revision DESC, _source_offset DESC) = 1${live}`,
+          QUALIFY row_number() OVER (PARTITION BY ${key.join(', ')} ORDER BY coalesce(epoch, 0) DESC, revision DESC, _source_offset DESC) = 1${live}`,
   };
 }
 
@@ -179,10 +185,11 @@ export const source = (record: StreamRecord<unknown>, context: LakeCommitContext
   _landed_at: context.committedAt,
 });
 
-export const window = (w: { windowStart: string; windowEnd: string; revision: number }) => ({
+export const window = (w: { windowStart: string; windowEnd: string; revision: number; epoch?: number }) => ({
   window_start: w.windowStart,
   window_end: w.windowEnd,
   revision: w.revision,
+  epoch: w.epoch ?? 0,
 });
 
 export interface GoldJobOptions {

@@ -29,6 +29,7 @@ import type { OffsetSkip } from '../runtime/skips.js';
 import { type Duration, toMillis } from './duration.js';
 import type { Origin } from './record.js';
 import { repartitionSource, repartitionTopicOf } from './repartition.js';
+import { windowSignature, zScoreSignature } from './shape.js';
 import type { SinkSpec, TransactionalSystem } from './sinks.js';
 import type { SourceSpec } from './sources.js';
 
@@ -42,6 +43,8 @@ export type GraphNode =
       factory: OperatorFactory;
       /** The keyed state stores the operator keeps, declared up front (as Arroyo's operators list their tables). */
       state: readonly string[];
+      /** What its state holds (e.g. `tumblingWindow(count)`): a restore into a different one is refused (api/shape.ts). */
+      signature?: string;
     }
   | { id: string; kind: 'sink'; parent: string; port: string; sink: SinkSpec<unknown> };
 
@@ -96,9 +99,18 @@ export class JobBuilder {
     kind: string,
     factory: OperatorFactory,
     state: readonly string[] = [],
+    identity: { uid?: string | undefined; signature?: string } = {},
   ): string {
-    const id = `${this.nodes.length}-${kind}`;
-    this.nodes.push({ id, kind: 'operator', parent, port, factory, state });
+    const id = identity.uid === undefined ? `${this.nodes.length}-${kind}` : this.checkedUid(identity.uid, kind);
+    this.nodes.push({
+      id,
+      kind: 'operator',
+      parent,
+      port,
+      factory,
+      state,
+      ...(identity.signature === undefined ? {} : { signature: identity.signature }),
+    });
     if (this.spreadByOtherKey.has(parent)) this.spreadByOtherKey.add(id);
     return id;
   }
@@ -127,6 +139,18 @@ export class JobBuilder {
     const id = `${this.nodes.length}-source`;
     this.nodes.push({ id, kind: 'source', source: repartitionSource(topic, upstream) });
     return id;
+  }
+
+  /**
+   * A stateful operator's own id (Flink's `uid`): its state is found under it whatever comes before it in the graph,
+   * so adding or removing a step upstream keeps the state. Positional ids (`<index>-<kind>`) shift instead.
+   */
+  private checkedUid(uid: string, kind: string): string {
+    if (!OPERATOR_UID.test(uid))
+      throw new BvError('JOB_INVALID', `${kind} uid "${uid}" must match ${OPERATOR_UID}`, { details: { uid } });
+    if (this.nodes.some((n) => n.id === uid))
+      throw new BvError('JOB_INVALID', `two operators have the uid "${uid}": each needs its own`, { details: { uid } });
+    return uid;
   }
 
   private rootSourceOf(id: string): SourceSpec<unknown> {
@@ -160,6 +184,8 @@ export interface KeyByOptions<T = unknown> {
 
 export interface DedupeSpec<T> {
   ttl: Duration;
+  /** The operator's own id for its state (Flink's uid); see WindowSpecOptions.uid. */
+  uid?: string;
   /** The identity of an event; by default the envelope's eventId. */
   id?: (value: T) => string;
   /**
@@ -212,7 +238,13 @@ export class Stream<T> {
     const scope = options.scope ?? 'topic';
     if (scope !== 'topic' && scope !== 'partition')
       throw new BvError('JOB_INVALID', `dedupe scope "${String(scope)}" must be 'topic' or 'partition'`);
-    if (scope === 'partition') return this.chain('dedupe', dedupeOperator(options), ['seen']);
+    const identity = { uid: options.uid, signature: 'dedupe' };
+    if (scope === 'partition')
+      return new Stream<T>(
+        this.job,
+        this.job.addOperator(this.nodeId, this.port, 'dedupe', dedupeOperator(options), ['seen'], identity),
+        'main',
+      );
     const idOf = options.id;
     // Repartitioned by id, the stream keeps its key (the Kafka key, e.g. the aggregate id) after the hop.
     // No id: the record passes dedupe (as without a repartition), wherever it lands.
@@ -223,7 +255,11 @@ export class Stream<T> {
     );
     const source = this.job.addRepartition(this.nodeId, this.port, 'dedupe', write);
     this.job.spreadByOtherKey.add(source);
-    return new Stream<T>(this.job, source, 'main').chain('dedupe', dedupeOperator(options), ['seen']);
+    return new Stream<T>(
+      this.job,
+      this.job.addOperator(source, 'main', 'dedupe', dedupeOperator(options), ['seen'], identity),
+      'main',
+    );
   }
 
   /**
@@ -284,6 +320,12 @@ export interface WindowSpecOptions {
    * later ones go to the `late` side output. Final results come `allowedLateness` later, and are never revised.
    */
   emit?: 'revisions' | 'final';
+  /**
+   * The operator's own id for its state (Flink's uid): keeps the state found when steps are added or removed before
+   * it. Without one the id is positional. A redeploy whose operator under an id keeps different state (another
+   * window kind, aggregate or emit mode) is refused while the job has state (`bv jobs reset` empties it).
+   */
+  uid?: string;
 }
 
 export class KeyedStream<T> extends Stream<T> {
@@ -326,7 +368,10 @@ export class KeyedStream<T> extends Stream<T> {
         : fixedWindowOperator(assigner, aggregate, { allowedLateness: operatorLateness });
     const factory = emit === 'final' ? finalOnly(revisions, allowedLateness) : revisions;
     const state = assigner.kind === 'session' ? ['sessions'] : ['windows'];
-    const id = this.job.addOperator(this.nodeId, this.port, `${assigner.kind}Window`, factory, state);
+    const id = this.job.addOperator(this.nodeId, this.port, `${assigner.kind}Window`, factory, state, {
+      uid: options.uid,
+      signature: windowSignature(assigner, aggregate, emit),
+    });
     return new WindowedStream<T, R>(this.job, id, 'main');
   }
 
@@ -334,9 +379,12 @@ export class KeyedStream<T> extends Stream<T> {
    * A keyed process function (Flink's KeyedProcessFunction, reduced): per key one JSON state value and at most one
    * event-time timer, both checkpointed with the task; what it emits stays keyed by the same key.
    */
-  process<U, S>(fn: KeyedProcessFunction<T, U, S>): KeyedStream<U> {
+  process<U, S>(fn: KeyedProcessFunction<T, U, S>, options: { uid?: string } = {}): KeyedStream<U> {
     this.requirePartitioned('process');
-    const id = this.job.addOperator(this.nodeId, this.port, 'process', processOperator(fn), PROCESS_STATE);
+    const id = this.job.addOperator(this.nodeId, this.port, 'process', processOperator(fn), PROCESS_STATE, {
+      uid: options.uid,
+      signature: 'process',
+    });
     return new KeyedStream<U>(this.job, id, 'main');
   }
 
@@ -346,7 +394,10 @@ export class KeyedStream<T> extends Stream<T> {
    */
   zScore(options: ZScoreOptions<T>): AnomalyStream {
     this.requirePartitioned('zScore');
-    const id = this.job.addOperator(this.nodeId, this.port, 'zScore', zScoreOperator(options), ZSCORE_STATE);
+    const id = this.job.addOperator(this.nodeId, this.port, 'zScore', zScoreOperator(options), ZSCORE_STATE, {
+      uid: options.uid,
+      signature: zScoreSignature(options),
+    });
     return new AnomalyStream(this.job, id, 'main');
   }
 }
@@ -378,6 +429,8 @@ export interface JobSpec {
 }
 
 export const JOB_NAME = /^[a-z][a-z0-9-]{1,62}$/;
+/** A stateful operator's uid: a letter, then letters, digits and dashes (no leading digit, unlike positional ids). */
+export const OPERATOR_UID = /^[a-z][a-z0-9-]{0,62}$/;
 
 export function defineJob(spec: JobSpec): JobDefinition {
   if (!JOB_NAME.test(spec.name)) throw new BvError('JOB_INVALID', `job name "${spec.name}" must match ${JOB_NAME}`);

@@ -1,7 +1,9 @@
 import { BvError, diagnostics, isAlive, type JobKind, type PlatformConfig } from '@bitvelocity/core';
+import { ListOffsetTimestamps } from '@platformatic/kafka';
 import { sinkTopics, sourceTopics } from '../api/job.js';
-import { withAdmin } from '../kafka/admin.js';
-import { ensureJobTopics } from '../kafka/topics.js';
+import { incompatibleState, type StateShape, stateShape } from '../api/shape.js';
+import { offsetsAt, withAdmin } from '../kafka/admin.js';
+import { changelogTopicOf, ensureJobTopics } from '../kafka/topics.js';
 import { loadJobModule } from './load.js';
 import { requireJob, withRegistry } from './registry.js';
 import { isTransformJob } from './transform-job.js';
@@ -38,6 +40,9 @@ export async function deployJob(
   }
   return withRegistry(config, async (registry) => {
     const previous = await registry.get(job.name);
+    const shape = isTransformJob(job) ? null : stateShape(job);
+    if (shape && previous?.stateShape)
+      await refuseIncompatibleState(config, job.name, previous.sourceTopics, previous.stateShape, shape);
     await registry.upsert({
       name: job.name,
       kind,
@@ -48,6 +53,7 @@ export async function deployJob(
       desiredState: 'running',
       sourceTopics: isTransformJob(job) ? [] : sourceTopics(job),
       sinkTopics: isTransformJob(job) ? [] : sinkTopics(job),
+      stateShape: shape,
     });
     diagnostics.jobDeployed.publish({ job: job.name, kind, module: path, parallelism: options.parallelism });
     // A redeploy of a changed module restarts the workers so they load it.
@@ -81,4 +87,41 @@ export async function restartJob(config: PlatformConfig, name: string, launch: S
     await registry.requestRestart(name);
     if (!isAlive(job.supervisorPid)) launch(name);
   });
+}
+
+/**
+ * Refuses a module whose operators would read the job's existing state as something else (JOB_STATE_INCOMPATIBLE),
+ * unless the job has no state (never ran, or reset since): then there is nothing to misread.
+ */
+export async function refuseIncompatibleState(
+  config: PlatformConfig,
+  name: string,
+  sourceTopics: readonly string[],
+  previous: StateShape,
+  next: StateShape,
+): Promise<void> {
+  const changed = incompatibleState(previous, next);
+  if (changed.length === 0) return;
+  const changelogs = sourceTopics.map((topic) => changelogTopicOf(name, topic));
+  const held = await withAdmin(config, async (admin) => {
+    const existing = new Set(await admin.listTopics());
+    const topics = changelogs.filter((t) => existing.has(t));
+    if (topics.length === 0) return 0n;
+    const [starts, ends] = await Promise.all([
+      offsetsAt(admin, topics, ListOffsetTimestamps.EARLIEST),
+      offsetsAt(admin, topics, ListOffsetTimestamps.LATEST),
+    ]);
+    let records = 0n;
+    for (const [topic, topicEnds] of ends)
+      topicEnds.forEach((end, partition) => {
+        records += end - (starts.get(topic)?.[partition] ?? 0n);
+      });
+    return records;
+  });
+  if (held === 0n) return;
+  throw new BvError(
+    'JOB_STATE_INCOMPATIBLE',
+    `job ${name} has state its new definition would misread (${changed.join('; ')}): stop it and empty its state first (bv jobs stop ${name}; bv jobs reset ${name} --to-earliest), then deploy again; or give the new operator its own uid so it starts empty`,
+    { details: { job: name, changed } },
+  );
 }

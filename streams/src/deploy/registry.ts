@@ -1,5 +1,6 @@
 import { BvError, type JobKind, type PlatformConfig, postgresUrl } from '@bitvelocity/core';
 import pg from 'pg';
+import type { StateShape } from '../api/shape.js';
 import type { WorkerStatus } from '../kafka/worker.js';
 import type { OffsetSkip } from '../runtime/skips.js';
 import type { TransformJobStatus } from './transform-job.js';
@@ -21,6 +22,13 @@ export interface JobRecord {
   restartRequestedAt: Date | null;
   deployedAt: Date;
   updatedAt: Date;
+  /**
+   * The job's reprocessing epoch: 0 when deployed, one more at each `bv jobs reset`. Window results carry it, so a
+   * consumer orders a window's versions by (epoch, revision) and a reprocessed result supersedes the old ones.
+   */
+  epoch: number;
+  /** What each stateful operator's state holds, as deployed (api/shape.ts); null for a transform or an older deploy. */
+  stateShape: StateShape | null;
 }
 
 export interface WorkerRecord {
@@ -64,6 +72,8 @@ CREATE TABLE IF NOT EXISTS bv_streams.workers (
   PRIMARY KEY (job, worker_index)
 );
 ALTER TABLE bv_streams.jobs ADD COLUMN IF NOT EXISTS kind text NOT NULL DEFAULT 'stream';
+ALTER TABLE bv_streams.jobs ADD COLUMN IF NOT EXISTS epoch integer NOT NULL DEFAULT 0 CHECK (epoch >= 0);
+ALTER TABLE bv_streams.jobs ADD COLUMN IF NOT EXISTS state_shape jsonb;
 CREATE TABLE IF NOT EXISTS bv_streams.skips (
   job text NOT NULL REFERENCES bv_streams.jobs (name) ON DELETE CASCADE,
   topic text NOT NULL,
@@ -90,6 +100,8 @@ const jobOf = (row: Record<string, unknown>): JobRecord => ({
   restartRequestedAt: row.restart_requested_at as Date | null,
   deployedAt: row.deployed_at as Date,
   updatedAt: row.updated_at as Date,
+  epoch: (row.epoch as number | undefined) ?? 0,
+  stateShape: (row.state_shape as StateShape | null | undefined) ?? null,
 });
 
 /** Where deployed jobs, their desired state and their workers' last reports live (Postgres). */
@@ -115,13 +127,18 @@ export class JobRegistry {
   }
 
   async upsert(
-    job: Omit<JobRecord, 'supervisorPid' | 'restartRequestedAt' | 'deployedAt' | 'updatedAt'>,
+    job: Omit<
+      JobRecord,
+      'supervisorPid' | 'restartRequestedAt' | 'deployedAt' | 'updatedAt' | 'epoch' | 'stateShape'
+    > & {
+      stateShape?: StateShape | null;
+    },
   ): Promise<void> {
     await this.pool.query(
-      `INSERT INTO bv_streams.jobs (name, module, description, guarantee, parallelism, desired_state, source_topics, sink_topics, kind)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+      `INSERT INTO bv_streams.jobs (name, module, description, guarantee, parallelism, desired_state, source_topics, sink_topics, kind, state_shape)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
        ON CONFLICT (name) DO UPDATE SET module = $2, description = $3, guarantee = $4, parallelism = $5,
-         desired_state = $6, source_topics = $7, sink_topics = $8, kind = $9, updated_at = now()`,
+         desired_state = $6, source_topics = $7, sink_topics = $8, kind = $9, state_shape = $10, updated_at = now()`,
       [
         job.name,
         job.module,
@@ -132,6 +149,7 @@ export class JobRegistry {
         job.sourceTopics,
         job.sinkTopics,
         job.kind,
+        job.stateShape ? JSON.stringify(job.stateShape) : null,
       ],
     );
   }
@@ -158,6 +176,16 @@ export class JobRegistry {
       `UPDATE bv_streams.jobs SET restart_requested_at = now(), desired_state = 'running', updated_at = now() WHERE name = $1`,
       [name],
     );
+  }
+
+  /** Starts the job's next reprocessing epoch (`bv jobs reset`); returns it. */
+  async nextEpoch(name: string): Promise<number> {
+    const { rows } = await this.pool.query(
+      'UPDATE bv_streams.jobs SET epoch = epoch + 1, updated_at = now() WHERE name = $1 RETURNING epoch',
+      [name],
+    );
+    if (rows.length === 0) throw new BvError('JOB_NOT_FOUND', `no job named ${name}`);
+    return rows[0].epoch as number;
   }
 
   async setSupervisor(name: string, pid: number | null): Promise<void> {

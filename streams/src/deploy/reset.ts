@@ -14,15 +14,18 @@ export interface ResetTarget {
   toEarliest?: boolean;
 }
 
+export interface ResetOutcome {
+  offsets: { topic: string; partition: number; offset: string }[];
+  /** The reprocessing epoch the job's next results carry (one more than before the reset). */
+  epoch: number;
+}
+
 /**
  * Moves a stopped job's input position (every source partition) and clears its state, so the next start reprocesses
- * from there. Outputs already written stay where they are.
+ * from there, in the job's next reprocessing epoch. Outputs already written stay where they are; the results of the
+ * reprocessing carry the new epoch, so they supersede them in a consumer that orders by (epoch, revision).
  */
-export async function resetJob(
-  config: PlatformConfig,
-  name: string,
-  target: ResetTarget,
-): Promise<{ topic: string; partition: number; offset: string }[]> {
+export async function resetJob(config: PlatformConfig, name: string, target: ResetTarget): Promise<ResetOutcome> {
   const chosen = [target.toOffset !== undefined, target.toTime !== undefined, target.toEarliest === true].filter(
     Boolean,
   );
@@ -79,7 +82,8 @@ export async function resetJob(
             .map((o) => ({ partition: o.partition, offset: BigInt(o.offset) })),
         })),
       });
-      return offsets;
+      // Last, once the position moved: a reset that failed before this leaves the epoch where it was.
+      return { offsets, epoch: await registry.nextEpoch(name) };
     });
   });
 }

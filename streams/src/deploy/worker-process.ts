@@ -1,5 +1,6 @@
 import { BvError, createLogger, diagnostics, loadPlatformConfig } from '@bitvelocity/core';
 import { isRepartitionTopic } from '../api/repartition.js';
+import { incompatibleState, stateShape } from '../api/shape.js';
 import { runWorker } from '../kafka/worker.js';
 import { StreamRunProgress } from './lineage.js';
 import { loadJobModule } from './load.js';
@@ -22,6 +23,16 @@ export async function runWorkerProcess(jobName: string, workerIndex: number): Pr
   const row = (await registry.workers(jobName)).find((w) => w.workerIndex === workerIndex);
   if (row?.pid !== process.pid) await registry.workerStarted(jobName, workerIndex, process.pid, row !== undefined);
   const { job: defined } = await loadJobModule(record.module);
+  // The module may have changed in place since it was deployed: a worker never restores state into other operators.
+  if (!isTransformJob(defined) && record.stateShape) {
+    const changed = incompatibleState(record.stateShape, stateShape(defined));
+    if (changed.length > 0)
+      throw new BvError(
+        'JOB_STATE_INCOMPATIBLE',
+        `job ${jobName}'s module changed since it was deployed and would misread its state (${changed.join('; ')}): deploy it again (bv jobs deploy), which checks its state`,
+        { details: { job: jobName, changed } },
+      );
+  }
   // Offset ranges an operator told the job to skip (`bv jobs skip`) go to the dead-letter topic, recorded.
   const job = { ...defined, skips: await registry.skips(jobName) };
   const log = createLogger(`streams.${job.name}.${workerIndex}`);
@@ -86,6 +97,7 @@ export async function runWorkerProcess(jobName: string, workerIndex: number): Pr
       bootstrapServers: config.kafka.bootstrapServers,
       workerId,
       groupInstanceId: `${job.name}-${workerIndex}`,
+      epoch: record.epoch,
       signal: stop.signal,
       logger: log,
       onStatus: (status) => {

@@ -30,6 +30,8 @@ export interface WorkerOptions {
    * of waiting for the session timeout and a rebalance.
    */
   groupInstanceId?: string;
+  /** The job's reprocessing epoch (the registry's), carried by its window results. */
+  epoch?: number;
 }
 
 /**
@@ -76,7 +78,7 @@ export async function runWorker(options: WorkerOptions): Promise<void> {
   const openTransactionalTask = async (topic: string, partition: number): Promise<TaskRunner> => {
     const claimed = await (writer as TransactionalWriter).claim(topic, partition);
     const position = claimed ?? (await fetcher.earliest(topic, partition));
-    const task = new Task(job, topic, partition);
+    const task = new Task(job, topic, partition, Date.now, options.epoch ?? 0);
     log[levelOf(topic, partition)](
       { topic, partition, position: position.toString(), system: system?.name },
       'task assigned and claimed',
@@ -106,7 +108,7 @@ export async function runWorker(options: WorkerOptions): Promise<void> {
       const committed = await consumer.listCommittedOffsets({ topics: [{ topic, partitions: [partition] }] });
       let position = committed.get(topic)?.[partition] ?? -1n;
       if (position < 0n) position = await fetcher.earliest(topic, partition);
-      const task = new Task(job, topic, partition);
+      const task = new Task(job, topic, partition, Date.now, options.epoch ?? 0);
       const restoreStarted = performance.now();
       const entries = await readChangelog(fetcher, changelogTopicOf(job.name, topic), partition);
       task.restore(entries);

@@ -37,6 +37,8 @@ export interface OperatorContext {
    */
   state<V>(name: string): import('../state/store.js').KeyValueStore<V>;
   counters: OperatorCounters;
+  /** The job's reprocessing epoch: 0, then one more at each `bv jobs reset`. */
+  epoch: number;
 }
 
 /** One step of a job's graph, instantiated per task (per input partition). */
@@ -55,6 +57,7 @@ export function scopedContext(
   operatorId: string,
   declared: readonly string[],
   counters: OperatorCounters,
+  epoch = 0,
 ): OperatorContext {
   return {
     state: <V>(name: string) => {
@@ -66,5 +69,6 @@ export function scopedContext(
       return stores.declare<V>(`${operatorId}.${name}`);
     },
     counters,
+    epoch,
   };
 }

@@ -1,4 +1,4 @@
-import { BvError, deadLetterTopicOf } from '@bitvelocity/core';
+import { BvError } from '@bitvelocity/core';
 import type { GraphNode, JobDefinition } from '../api/job.js';
 import type { OutputRecord, RawRecord, StreamRecord } from '../api/record.js';
 import type { RepartitionDecoded } from '../api/repartition.js';
@@ -102,6 +102,8 @@ export class Task {
     readonly topic: string,
     readonly partition: number,
     private readonly now: () => number = Date.now,
+    /** The job's reprocessing epoch (the registry's; 0 until the first `bv jobs reset`): window results carry it. */
+    readonly epoch = 0,
   ) {
     const sourceNode = job.nodes.find((n) => n.kind === 'source' && n.source.topics.includes(topic));
     if (sourceNode?.kind !== 'source') throw new Error(`job ${job.name} does not read ${topic}`);
@@ -142,7 +144,7 @@ export class Task {
         node.kind === 'sink'
           ? { sink: node, collector: collectorFor(node.id) }
           : {
-              operator: node.factory(scopedContext(this.stores, node.id, node.state, this.counters)),
+              operator: node.factory(scopedContext(this.stores, node.id, node.state, this.counters, epoch)),
               collector: collectorFor(node.id),
             };
       childrenOf(node.parent, node.port).push(instance);

@@ -3,6 +3,8 @@ import { type Duration, toMillis } from '../../api/duration.js';
 import { normalTwoSidedConfidence } from './calibrate.js';
 
 export interface ZScoreOptions<T> {
+  /** The operator's own id for its state (Flink's uid); see WindowSpecOptions.uid. */
+  uid?: string;
   /** The observed value of an event. A value that is not a finite number is dead-lettered. */
   value: (value: T) => number;
   /** The rolling window: the last N points, or the points of the last T of event time. */

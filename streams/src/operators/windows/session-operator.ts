@@ -35,6 +35,8 @@ export function sessionWindowOperator<T, A, R>(
     const timers = new TimerIndex();
     let watermark = Number.NEGATIVE_INFINITY;
     let origin: Pick<Origin, 'topic' | 'partition'> = { topic: '', partition: -1 };
+    // Carried from the first reset on; absent in epoch 0, so results of a never-reset job keep their shape.
+    const epoch = context.epoch > 0 ? { epoch: context.epoch } : {};
 
     /** Emits the session's result as `revision`; throws (WINDOW_FIRE_FAILED) having emitted nothing if `result()` throws. */
     const fire = (key: string, session: Session, revision: number, out: Collector) => {
@@ -53,6 +55,7 @@ export function sessionWindowOperator<T, A, R>(
         windowEnd: new Date(session.end).toISOString(),
         result,
         revision,
+        ...epoch,
       };
       out.emit({ value, key, timestamp: session.end - 1, origin: { ...origin, offset: BigInt(session.lastOffset) } });
     };
@@ -68,6 +71,7 @@ export function sessionWindowOperator<T, A, R>(
         windowEnd: new Date(session.end).toISOString(),
         result: null as R,
         revision: session.revision + 1,
+        ...epoch,
         retracted: true,
       };
       out.emit({ value, key, timestamp: session.end - 1, origin: { ...origin, offset: BigInt(session.lastOffset) } });

@@ -39,6 +39,8 @@ export function fixedWindowOperator<T, A, R>(
     const timers = new TimerIndex();
     let watermark = Number.NEGATIVE_INFINITY;
     let origin: Pick<Origin, 'topic' | 'partition'> = { topic: '', partition: -1 };
+    // Carried from the first reset on; absent in epoch 0, so results of a never-reset job keep their shape.
+    const epoch = context.epoch > 0 ? { epoch: context.epoch } : {};
 
     /**
      * Emits the window's result as `revision`; the caller records the revision only once this returned. Throws (a
@@ -60,6 +62,7 @@ export function fixedWindowOperator<T, A, R>(
         windowEnd: new Date(state.end).toISOString(),
         result,
         revision,
+        ...epoch,
       };
       out.emit({
         value,
