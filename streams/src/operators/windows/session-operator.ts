@@ -151,14 +151,17 @@ export function sessionWindowOperator<T, A, R>(
 
       onWatermark(next, out) {
         watermark = next;
-        for (const [, key] of timers.due(next)) {
+        for (const [time, key] of timers.due(next)) {
           const sessions = sessionsByKey.get(key);
           if (!sessions) continue;
           let changed = false;
           const kept: Session[] = [];
           for (const session of sessions) {
             const maxTimestamp = session.end - 1;
-            if (session.pending && maxTimestamp <= next) {
+            // Only the sessions due by this timer: a session fires at its own end's timer, so the sessions due at one
+            // watermark come out in end-time order, live as after a restore (an earlier timer of the key, left from
+            // before a merge extended its session, must not fire the extended session ahead of others' earlier ends).
+            if (session.pending && maxTimestamp <= time) {
               // Each session in its own try: one that throws is dead-lettered and dropped, the others still fire.
               try {
                 fire(key, session, session.revision + 1, out);
