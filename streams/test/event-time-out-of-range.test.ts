@@ -1,10 +1,10 @@
 import { deadLetterTopicOf } from '@bitvelocity/core';
 import { describe, expect, it } from 'vitest';
-import { count, defineJob, jsonRecords, kafkaSink, tumbling } from '../src/index.js';
+import { count, defineJob, kafkaSink, tumbling } from '../src/index.js';
 import { DEAD_LETTER_HEADERS } from '../src/runtime/dead-letter.js';
 import { isoOrNull } from '../src/runtime/event-time.js';
 import { Task } from '../src/runtime/task.js';
-import { type GoldenEvent, raw, values } from './golden.js';
+import { type GoldenEvent, goldenSource, raw, values } from './golden.js';
 
 // The wall clock of these specs: 2026-01-01T00:00:00Z. Event times are in seconds.
 const NOW = Date.UTC(2026, 0, 1);
@@ -16,14 +16,7 @@ const job = defineJob({
   eventTimeTolerance: '1h',
   build: (j) =>
     j
-      .source(
-        jsonRecords<GoldenEvent>({
-          topics: ['input'],
-          maxOutOfOrderness: '0s',
-          idleTimeout: 0,
-          eventTime: (e) => e.t * 1000,
-        }),
-      )
+      .source(goldenSource())
       .dedupe({ ttl: '1m', id: (e) => e.id ?? '', scope: 'partition' })
       .keyBy(() => 'k', { partitioning: 'co-partitioned' })
       .window(tumbling({ size: '10s' }), count())

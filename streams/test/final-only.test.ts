@@ -1,16 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import {
-  count,
-  defineJob,
-  hopping,
-  jsonRecords,
-  kafkaSink,
-  session,
-  tumbling,
-  type WindowResult,
-} from '../src/index.js';
+import { count, defineJob, hopping, kafkaSink, session, tumbling, type WindowResult } from '../src/index.js';
 import type { WindowAssigner } from '../src/operators/windows/assigners.js';
-import { type GoldenEvent, raw, run, values } from './golden.js';
+import { type GoldenEvent, goldenSource, raw, run, values } from './golden.js';
 
 const at = (seconds: number) => new Date(seconds * 1000).toISOString();
 
@@ -19,14 +10,7 @@ const jobOf = (assigner: WindowAssigner, emit: 'revisions' | 'final', lateness =
     name: `final-only-${emit}`,
     build: (j) => {
       const windows = j
-        .source(
-          jsonRecords<GoldenEvent>({
-            topics: ['input'],
-            maxOutOfOrderness: '0s',
-            idleTimeout: 0,
-            eventTime: (e) => e.t * 1000,
-          }),
-        )
+        .source(goldenSource())
         .keyBy((e) => e.key ?? '', { partitioning: 'co-partitioned' })
         .window(assigner, count(), { allowedLateness: lateness, emit });
       windows.to(kafkaSink('counts'));

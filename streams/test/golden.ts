@@ -1,5 +1,5 @@
 import type { OutputRecord, RawRecord } from '../src/api/record.js';
-import type { JobDefinition } from '../src/index.js';
+import { type JobDefinition, jsonRecords } from '../src/index.js';
 import { Task } from '../src/runtime/task.js';
 
 /** An input event for a golden test: a JSON value with its event time in seconds (easy to read in expectations). */
@@ -9,6 +9,10 @@ export interface GoldenEvent {
   key?: string;
   [field: string]: unknown;
 }
+
+/** The golden specs' source: JSON events of topic `input`, event time `t` seconds, in order unless told, never idle. */
+export const goldenSource = <T extends { t: number } = GoldenEvent>(maxOutOfOrderness: `${number}s` = '0s') =>
+  jsonRecords<T>({ topics: ['input'], maxOutOfOrderness, idleTimeout: 0, eventTime: (e) => e.t * 1000 });
 
 export function raw(events: GoldenEvent[], topic = 'input', partition = 0): RawRecord[] {
   return events.map((event, i) => ({

@@ -1,21 +1,14 @@
 import { describe, expect, it } from 'vitest';
-import { defineJob, jsonRecords, kafkaSink } from '../src/index.js';
+import { defineJob, kafkaSink } from '../src/index.js';
 import { Task } from '../src/runtime/task.js';
-import { type GoldenEvent, raw, values } from './golden.js';
+import { goldenSource, raw, values } from './golden.js';
 
 /** Per key: counts events, and reports a key silent 10 s (event time) after its last event. */
 const silenceJob = defineJob({
   name: 'keyed-process',
   build: (j) =>
     j
-      .source(
-        jsonRecords<GoldenEvent>({
-          topics: ['input'],
-          maxOutOfOrderness: '0s',
-          idleTimeout: 0,
-          eventTime: (e) => e.t * 1000,
-        }),
-      )
+      .source(goldenSource())
       .keyBy((e) => e.key ?? 'k', { partitioning: 'co-partitioned' })
       .process<{ key: string; events: number; silentAt?: number }, { events: number; last: number }>({
         process(_e, ctx) {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { count, defineJob, jsonRecords, kafkaSink, session, type WindowResult } from '../src/index.js';
-import { type GoldenEvent, raw, run, values } from './golden.js';
+import { count, defineJob, kafkaSink, session, type WindowResult } from '../src/index.js';
+import { type GoldenEvent, goldenSource, raw, run, values } from './golden.js';
 
 const at = (seconds: number) => new Date(seconds * 1000).toISOString();
 const sessionJob = (lateness: `${number}s`) =>
@@ -8,14 +8,7 @@ const sessionJob = (lateness: `${number}s`) =>
     name: 'session-changelog',
     build: (j) =>
       j
-        .source(
-          jsonRecords<GoldenEvent>({
-            topics: ['input'],
-            maxOutOfOrderness: '0s',
-            idleTimeout: 0,
-            eventTime: (e) => e.t * 1000,
-          }),
-        )
+        .source(goldenSource())
         .keyBy((e) => e.key ?? 'k', { partitioning: 'co-partitioned' })
         .window(session({ gap: '5s' }), count(), { allowedLateness: lateness })
         .to(kafkaSink('sessions')),

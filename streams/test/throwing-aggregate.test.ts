@@ -1,18 +1,13 @@
 import { deadLetterTopicOf } from '@bitvelocity/core';
 import { describe, expect, it } from 'vitest';
-import { count, defineJob, jsonRecords, kafkaSink, session, tumbling } from '../src/index.js';
+import { count, defineJob, kafkaSink, session, tumbling } from '../src/index.js';
 import type { Aggregate } from '../src/operators/windows/aggregates.js';
 import { DEAD_LETTER_HEADERS } from '../src/runtime/dead-letter.js';
 import { Task } from '../src/runtime/task.js';
-import { type GoldenEvent, raw, run, values } from './golden.js';
+import { type GoldenEvent, goldenSource, raw, run, values } from './golden.js';
 
 const at = (seconds: number) => new Date(seconds * 1000).toISOString();
-const source = jsonRecords<GoldenEvent>({
-  topics: ['input'],
-  maxOutOfOrderness: '0s',
-  idleTimeout: 0,
-  eventTime: (e) => e.t * 1000,
-});
+const source = goldenSource();
 
 /** A count whose result() throws for the key "bad" (its accumulator remembers the key). */
 const fragile: Aggregate<GoldenEvent, { n: number; key: string }, number> = {

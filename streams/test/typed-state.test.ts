@@ -1,16 +1,11 @@
 import { deadLetterTopicOf } from '@bitvelocity/core';
 import { describe, expect, it } from 'vitest';
-import { defineJob, jsonRecords, kafkaSink, sum, tumbling } from '../src/index.js';
+import { defineJob, kafkaSink, sum, tumbling } from '../src/index.js';
 import { DEAD_LETTER_HEADERS } from '../src/runtime/dead-letter.js';
-import { type GoldenEvent, raw, run, values } from './golden.js';
+import { type GoldenEvent, goldenSource, raw, run, values } from './golden.js';
 
 const at = (seconds: number) => new Date(seconds * 1000).toISOString();
-const source = jsonRecords<GoldenEvent>({
-  topics: ['input'],
-  maxOutOfOrderness: '0s',
-  idleTimeout: 0,
-  eventTime: (e) => e.t * 1000,
-});
+const source = goldenSource();
 const codes = (outputs: ReturnType<typeof run>) =>
   outputs
     .filter((o) => o.topic === deadLetterTopicOf('input'))
