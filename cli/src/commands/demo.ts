@@ -29,7 +29,9 @@ function progressLine(stream: NodeJS.WriteStream) {
   const draw = () => {
     const seconds = Math.round((Date.now() - since) / 1000);
     const text = `${frames[frame++ % frames.length]} ${step} ${seconds}s${detail ? `  ${detail}` : ''}`;
-    stream.write(`\r\x1b[K${text.slice(0, (stream.columns ?? 100) - 1)}`);
+    // A pseudo-terminal may report 0 columns: then assume a usual width.
+    const width = stream.columns && stream.columns > 20 ? stream.columns : 100;
+    stream.write(`\r\x1b[K${text.slice(0, width - 1)}`);
   };
   const timer = setInterval(draw, 1000);
   timer.unref();

@@ -100,9 +100,11 @@ export async function runPipelineDemo(config: PlatformConfig, options: DemoOptio
   const timeoutMs = options.timeoutMs ?? 180_000;
   const steps: DemoStep[] = [];
   let ok = true;
+  let current = '';
   const step = async (name: string, work: () => Promise<string>): Promise<boolean> => {
     if (!ok) return false; // each step builds on the ones before
     const started = performance.now();
+    current = name;
     options.onProgress?.(name, '');
     let outcome: string;
     try {
@@ -117,13 +119,30 @@ export async function runPipelineDemo(config: PlatformConfig, options: DemoOptio
     return ok;
   };
   const catchUpTimeoutMs = options.catchUpTimeoutMs ?? 600_000;
-  const waitFor = <T>(what: string, probe: () => Promise<T | undefined>, within = timeoutMs): Promise<T> =>
-    waitForOutcome(what, probe, within);
+  const waitFor = <T>(what: string, probe: () => Promise<T | undefined>, within = timeoutMs): Promise<T> => {
+    options.onProgress?.(current, `waiting for ${what}`);
+    return waitForOutcome(
+      what,
+      async () => {
+        const failed = workers.find((w) => w.failure);
+        if (failed) throw new Error(`job ${failed.name} stopped: ${failed.failure?.message}`);
+        return probe();
+      },
+      within,
+    );
+  };
 
   const log = createLogger('demo', 'error');
   const scratch = mkdtempSync(join(tmpdir(), 'bv-demo-'));
   const postgres = new pg.Client(postgresUrl(config.postgres));
-  const workers: { name: string; stop: AbortController; done: Promise<void>; status?: WorkerStatus }[] = [];
+  const workers: {
+    name: string;
+    stop: AbortController;
+    done: Promise<void>;
+    status?: WorkerStatus;
+    /** Why the job stopped on its own (it does not, unless it cannot go on). */
+    failure?: Error;
+  }[] = [];
   let silverLoop: Promise<void> | undefined;
   const stopSilver = new AbortController();
   let lake: DuckDb | undefined;
@@ -205,6 +224,9 @@ export async function runPipelineDemo(config: PlatformConfig, options: DemoOptio
             onStatus: (status) => {
               worker.status = status;
             },
+          }).catch((error: unknown) => {
+            // A job that cannot go on ends the run's waits with its reason instead of ending the process.
+            worker.failure = error instanceof Error ? error : new Error(String(error));
           });
           workers.push(worker);
           started.push(job.name);
@@ -231,6 +253,7 @@ export async function runPipelineDemo(config: PlatformConfig, options: DemoOptio
             w.status && w.status.tasks.length > 0 ? w.status.tasks.reduce((sum, t) => sum + t.lag, 0) : undefined,
           );
           backlog = Math.max(backlog, ...lags.map((l) => l ?? 0));
+          options.onProgress?.('jobs', `catching up: ${lags.reduce<number>((n, l) => n + (l ?? 0), 0)} records behind`);
           return lags.every((l) => l === 0) ? true : undefined;
         },
         catchUpTimeoutMs,
