@@ -80,7 +80,7 @@ export function demoCommand(): Command {
         ...(options.keep
           ? {
               keepUntil: (summary) => {
-                progress.clear();
+                progress.stop();
                 if (!options.json) process.stdout.write(`\n${formatSummary(summary)}\n`);
                 process.stderr.write('the services and jobs keep running here; Ctrl-C stops them\n');
                 return new Promise<void>((resolve) => process.once('SIGINT', () => resolve()));
