@@ -84,12 +84,14 @@ interface DemoOptions {
 }
 
 /**
- * `bv demo`: the platform's main job end to end on the local stack. Orders go in through the HTTP API (JWT, a tenant of
- * the run's own); the outbox -> Debezium -> Kafka; the platform's stream jobs (re-keying, per-product minute counts,
- * revenue, sessions, anomalies) and the lake jobs (Bronze, Gold) run, in this process unless they are deployed; Silver
- * is refreshed from Bronze. Then every layer is checked against what the API was asked to do: Bronze holds every
- * event, Silver every order with its lines and no quarantined event, the lake's totals equal Postgres's, each closed
- * Gold window equals the same count computed from Silver, and a Great Expectations suite passes on the Silver batch.
+ * `bv demo`: the platform's main job end to end on the local stack. A load planned from the seed (load.ts) goes in
+ * through the HTTP API (JWT, a tenant and currency of the run's own); the outbox -> Debezium -> Kafka; the platform's
+ * stream jobs (re-keying, per-product minute counts, revenue, sessions, anomalies) and the lake jobs (Bronze, Gold) run,
+ * in this process unless they are deployed; Silver is refreshed from Bronze. Defects are planted straight on the
+ * topics (defects.ts). Then every layer is checked against the plan's ground truth: Bronze holds every event, Silver
+ * every event once with exactly the malformed ones quarantined, the order DLQ exactly those, the lake's totals equal
+ * Postgres's, each closed Gold window equals the same count computed from Silver, the planted spikes are scored by the
+ * order-amount detector, and a Great Expectations suite passes on the Silver batch. The summary sums it up.
  */
 export async function runPipelineDemo(config: PlatformConfig, options: DemoOptions): Promise<DemoReport> {
   const runId = `${new Date()
