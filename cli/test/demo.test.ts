@@ -1,31 +1,103 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
+import { planLoad, planTotals } from '../src/demo/load.js';
+import type { DemoSummary } from '../src/demo/summary.js';
 
 const exec = promisify(execFile);
 
 describe('bv demo', () => {
-  it('runs orders from the API through CDC, the stream jobs and Bronze/Silver/Gold, and checks every layer', async () => {
-    const { stdout } = await exec('node', ['cli/bin/bv.js', 'demo', '--orders', '60', '--json']);
-    const report = JSON.parse(stdout) as { ok: boolean; orders: number; steps: { name: string; outcome: string }[] };
+  it('pushes a seeded load with planted defects through the whole path and finds exactly what was planted', async () => {
+    const { stdout } = await exec('node', ['cli/bin/bv.js', 'demo', '--orders', '60', '--seed', '7', '--json'], {
+      maxBuffer: 16 * 1024 * 1024,
+    });
+    const report = JSON.parse(stdout) as {
+      ok: boolean;
+      orders: number;
+      seed: number;
+      steps: { name: string; outcome: string }[];
+      summary: DemoSummary;
+    };
     expect(report.steps.filter((s) => s.outcome.startsWith('FAILED'))).toEqual([]);
-    expect(report).toMatchObject({ ok: true, orders: 60 });
+    expect(report).toMatchObject({ ok: true, orders: 60, seed: 7 });
     expect(report.steps.map((s) => s.name.split(':')[0])).toEqual([
       'services',
       'cdc',
       'jobs',
       'api',
       'bronze',
+      'defects',
       'silver',
+      'dead letters',
       'consistency',
       'gold',
+      'anomalies',
       'quality',
+      'summary',
     ]);
-  }, 300_000);
 
-  it('rejects a bad --orders value with a clear message', async () => {
-    const error = await exec('node', ['cli/bin/bv.js', 'demo', '--orders', 'lots']).catch((e: unknown) => e);
-    expect(error).toMatchObject({ code: 1 });
-    expect((error as { stderr: string }).stderr).toContain("option '--orders <n>' argument 'lots' is invalid");
+    // The ground truth is the generator's: the same seed gives the same plan here as in the demo.
+    const plan = planLoad({ seed: 7, orders: 60 });
+    const totals = planTotals(plan);
+    const { summary } = report;
+    expect(summary.eventsIn).toEqual({
+      api: totals.apiEvents,
+      duplicates: new Set(plan.defects.duplicates).size,
+      late: plan.defects.late.length,
+      outOfOrder: plan.defects.outOfOrder.length * 2,
+      malformed: plan.defects.notJson + plan.defects.schemaViolations,
+      total:
+        totals.apiEvents +
+        new Set(plan.defects.duplicates).size +
+        plan.defects.late.length +
+        plan.defects.outOfOrder.length * 2 +
+        plan.defects.notJson +
+        plan.defects.schemaViolations,
+    });
+    // Exactly the malformed records, once each, in the order topic's dead letters and in Silver's quarantine.
+    const malformed = { SCHEMA_VIOLATION: plan.defects.schemaViolations, UNDECODABLE: plan.defects.notJson };
+    expect(summary.deadLettered).toEqual({ total: 4, byReason: malformed });
+    expect(summary.quarantined).toEqual({ total: 4, byReason: malformed });
+    // Gold holds every line and unit of the run once: the duplicates were not counted twice.
+    const units = plan.orders.reduce((n, o) => n + o.lines.reduce((u, l) => u + l.quantity, 0), 0);
+    expect(summary.goldOrderLines).toEqual({ lines: totals.lines, units });
+    expect(summary.gold['gold.orders_per_product_1m']).toBeGreaterThan(0);
+    // The order-amount detector scores a currency's orders after its first 30.
+    expect(summary.gold['gold.anomaly_scores']).toBeGreaterThanOrEqual(30);
+    // Every planted spike is found, and nothing else is.
+    expect(totals.spikes).toBe(2);
+    expect(summary.anomalies).toMatchObject({ planted: 2, found: 2, truePositives: 2, precision: 1, recall: 1 });
+    expect(summary.quality.state).toBe('passed');
+    expect(summary.freshness.loadToGoldSeconds).toBeGreaterThan(0);
+  }, 420_000);
+
+  it('rejects a bad --orders or --seed value with a clear message', async () => {
+    const orders = await exec('node', ['cli/bin/bv.js', 'demo', '--orders', 'lots']).catch((e: unknown) => e);
+    expect(orders).toMatchObject({ code: 1 });
+    expect((orders as { stderr: string }).stderr).toContain("option '--orders <n>' argument 'lots' is invalid");
+    const seed = await exec('node', ['cli/bin/bv.js', 'demo', '--seed', '-1']).catch((e: unknown) => e);
+    expect(seed).toMatchObject({ code: 1 });
+    expect((seed as { stderr: string }).stderr).toContain("option '--seed <n>' argument '-1' is invalid");
+  });
+});
+
+describe('the demo load generator', () => {
+  it('plans the same load from the same seed, and another from another seed', () => {
+    expect(planLoad({ seed: 7, orders: 200 })).toEqual(planLoad({ seed: 7, orders: 200 }));
+    expect(planLoad({ seed: 8, orders: 200 })).not.toEqual(planLoad({ seed: 7, orders: 200 }));
+  });
+
+  it('spreads the orders over days and plants spikes only after the warm-up, spaced apart', () => {
+    const plan = planLoad({ seed: 3, orders: 200 });
+    expect(plan.days.length).toBe(5);
+    expect(plan.days.flatMap((d) => d.orders)).toEqual(plan.orders.map((o) => o.index));
+    const spikes = plan.orders.filter((o) => o.spike).map((o) => o.index);
+    expect(spikes).toEqual([56, 88, 120, 152, 184]);
+    const amount = (o: (typeof plan.orders)[number]) =>
+      o.lines.reduce((n, l) => n + Number(plan.products[l.product]?.price) * l.quantity, 0);
+    const usual = plan.orders.filter((o) => !o.spike).map(amount);
+    const smallestSpike = Math.min(...plan.orders.filter((o) => o.spike).map(amount));
+    expect(smallestSpike).toBeGreaterThan(100 * Math.max(...usual));
+    expect(plan.days.slice(1).every((d) => d.priceChanges.length > 0 && d.segmentChanges.length > 0)).toBe(true);
   });
 });

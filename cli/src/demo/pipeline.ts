@@ -25,10 +25,31 @@ import productMetrics from '@bitvelocity/streams/jobs/product-metrics';
 import revenue from '@bitvelocity/streams/jobs/revenue';
 import { Admin } from '@platformatic/kafka';
 import pg from 'pg';
-import { type Activity, placeOrders } from './activity.js';
+import { type Activity, apiEventsOf, emptyActivity, runLoad } from './activity.js';
 import { type ApiCall, apiClient } from './api-client.js';
-import { bronzeLanded, goldMatchesSilver, type LayerCheck, lakeAgreesWithPostgres, silverTyped } from './checks.js';
+import {
+  bronzeKeptDefects,
+  bronzeLanded,
+  goldMatchesSilver,
+  type LayerCheck,
+  lakeAgreesWithPostgres,
+  quarantinedOfRun,
+  silverTyped,
+} from './checks.js';
+import { type PlantedDefects, plantDefects } from './defects.js';
+import { type LoadPlan, planLoad, planTotals } from './load.js';
 import { checkSilverOrders } from './quality.js';
+import {
+  anomaliesOfRun,
+  type DemoSummary,
+  deadLettersOfRun,
+  formatSummary,
+  goldOfRun,
+  ORDER_AMOUNT_METRIC,
+  platformUrls,
+} from './summary.js';
+
+export { formatSummary };
 
 export interface DemoStep {
   name: string;
@@ -40,13 +61,22 @@ export interface DemoReport {
   runId: string;
   tenant: string;
   orders: number;
+  seed: number;
   steps: DemoStep[];
+  /** Absent when a step before the summary failed. */
+  summary?: DemoSummary;
   ok: boolean;
 }
 
 interface DemoOptions {
   orders: number;
+  /** The load generator's seed: the same seed gives the same plan and the same planted defects. */
+  seed: number;
   onStep?: (step: DemoStep) => void;
+  /** What the demo is doing right now (the step, and within a step how far it got), for a progress display. */
+  onProgress?: (step: string, detail: string) => void;
+  /** After a passing run, keep the services and jobs running here until this resolves (Ctrl-C). */
+  keepUntil?: (summary: DemoSummary) => Promise<void>;
   /** Longest wait for a layer to show the run's events. */
   timeoutMs?: number;
   /** Longest wait for the jobs to work through what their topics held before the run. */
@@ -54,12 +84,14 @@ interface DemoOptions {
 }
 
 /**
- * `bv demo`: the platform's main job end to end on the local stack. Orders go in through the HTTP API (JWT, a tenant of
- * the run's own); the outbox -> Debezium -> Kafka; the platform's stream jobs (re-keying, per-product minute counts,
- * revenue, sessions, anomalies) and the lake jobs (Bronze, Gold) run, in this process unless they are deployed; Silver
- * is refreshed from Bronze. Then every layer is checked against what the API was asked to do: Bronze holds every
- * event, Silver every order with its lines and no quarantined event, the lake's totals equal Postgres's, each closed
- * Gold window equals the same count computed from Silver, and a Great Expectations suite passes on the Silver batch.
+ * `bv demo`: the platform's main job end to end on the local stack. A load planned from the seed (load.ts) goes in
+ * through the HTTP API (JWT, a tenant and currency of the run's own); the outbox -> Debezium -> Kafka; the platform's
+ * stream jobs (re-keying, per-product minute counts, revenue, sessions, anomalies) and the lake jobs (Bronze, Gold) run,
+ * in this process unless they are deployed; Silver is refreshed from Bronze. Defects are planted straight on the
+ * topics (defects.ts). Then every layer is checked against the plan's ground truth: Bronze holds every event, Silver
+ * every event once with exactly the malformed ones quarantined, the order DLQ exactly those, the lake's totals equal
+ * Postgres's, each closed Gold window equals the same count computed from Silver, the planted spikes are scored by the
+ * order-amount detector, and a Great Expectations suite passes on the Silver batch. The summary sums it up.
  */
 export async function runPipelineDemo(config: PlatformConfig, options: DemoOptions): Promise<DemoReport> {
   const runId = `${new Date()
@@ -70,9 +102,12 @@ export async function runPipelineDemo(config: PlatformConfig, options: DemoOptio
   const timeoutMs = options.timeoutMs ?? 180_000;
   const steps: DemoStep[] = [];
   let ok = true;
+  let current = '';
   const step = async (name: string, work: () => Promise<string>): Promise<boolean> => {
     if (!ok) return false; // each step builds on the ones before
     const started = performance.now();
+    current = name;
+    options.onProgress?.(name, '');
     let outcome: string;
     try {
       outcome = await work();
@@ -86,13 +121,30 @@ export async function runPipelineDemo(config: PlatformConfig, options: DemoOptio
     return ok;
   };
   const catchUpTimeoutMs = options.catchUpTimeoutMs ?? 600_000;
-  const waitFor = <T>(what: string, probe: () => Promise<T | undefined>, within = timeoutMs): Promise<T> =>
-    waitForOutcome(what, probe, within);
+  const waitFor = <T>(what: string, probe: () => Promise<T | undefined>, within = timeoutMs): Promise<T> => {
+    options.onProgress?.(current, `waiting for ${what}`);
+    return waitForOutcome(
+      what,
+      async () => {
+        const failed = workers.find((w) => w.failure);
+        if (failed) throw new Error(`job ${failed.name} stopped: ${failed.failure?.message}`);
+        return probe();
+      },
+      within,
+    );
+  };
 
   const log = createLogger('demo', 'error');
   const scratch = mkdtempSync(join(tmpdir(), 'bv-demo-'));
   const postgres = new pg.Client(postgresUrl(config.postgres));
-  const workers: { name: string; stop: AbortController; done: Promise<void>; status?: WorkerStatus }[] = [];
+  const workers: {
+    name: string;
+    stop: AbortController;
+    done: Promise<void>;
+    status?: WorkerStatus;
+    /** Why the job stopped on its own (it does not, unless it cannot go on). */
+    failure?: Error;
+  }[] = [];
   let silverLoop: Promise<void> | undefined;
   const stopSilver = new AbortController();
   let lake: DuckDb | undefined;
@@ -100,15 +152,19 @@ export async function runPipelineDemo(config: PlatformConfig, options: DemoOptio
   let silverGate: Awaited<ReturnType<typeof layerGate>>;
   let closeServices: (() => Promise<void>) | undefined;
   let api: ApiCall | undefined;
-  const activity: Activity = {
-    productIds: [],
-    customers: 0,
-    orders: [],
-    paid: 0,
-    shipped: 0,
-    cancelled: 0,
-    priceChanges: 0,
-  };
+  // The run's own currency (Q + two letters): its order amounts are one key of the anomaly detector, apart from
+  // everyone else's, so the planted spikes are scored against this run's orders only.
+  const letters = [...randomUUID().replaceAll('-', '')]
+    .slice(0, 2)
+    .map((c) => String.fromCharCode(65 + (parseInt(c, 16) % 26)));
+  const activity: Activity = emptyActivity(`Q${letters.join('')}`);
+  const plan: LoadPlan = planLoad({ seed: options.seed, orders: options.orders });
+  const totals = planTotals(plan);
+  let planted: PlantedDefects | undefined;
+  let summary: DemoSummary | undefined;
+  let loadEndedMs = 0;
+  let goldReflectedMs = 0;
+  let qualityState: DemoSummary['quality'] = { state: 'not run', detail: 'a step before it failed' };
 
   try {
     await postgres.connect();
@@ -170,6 +226,9 @@ export async function runPipelineDemo(config: PlatformConfig, options: DemoOptio
             onStatus: (status) => {
               worker.status = status;
             },
+          }).catch((error: unknown) => {
+            // A job that cannot go on ends the run's waits with its reason instead of ending the process.
+            worker.failure = error instanceof Error ? error : new Error(String(error));
           });
           workers.push(worker);
           started.push(job.name);
@@ -196,6 +255,7 @@ export async function runPipelineDemo(config: PlatformConfig, options: DemoOptio
             w.status && w.status.tasks.length > 0 ? w.status.tasks.reduce((sum, t) => sum + t.lag, 0) : undefined,
           );
           backlog = Math.max(backlog, ...lags.map((l) => l ?? 0));
+          options.onProgress?.('jobs', `catching up: ${lags.reduce<number>((n, l) => n + (l ?? 0), 0)} records behind`);
           return lags.every((l) => l === 0) ? true : undefined;
         },
         catchUpTimeoutMs,
@@ -210,10 +270,21 @@ export async function runPipelineDemo(config: PlatformConfig, options: DemoOptio
         .join('; ');
     });
 
-    await step(`api: ${options.orders} orders, payments, shipments, cancellations and a price change`, async () => {
-      await placeOrders(api as ApiCall, activity, runId, options.orders);
-      return `${activity.orders.length} orders (${activity.paid} paid, ${activity.shipped} shipped, ${activity.cancelled} cancelled) from ${activity.customers} customers over ${activity.productIds.length} products`;
-    });
+    await step(
+      `api: ${totals.orders} orders with ${totals.lines} lines over ${plan.days.length} simulated days, ${totals.spikes} of them spikes`,
+      async () => {
+        await runLoad(api as ApiCall, plan, activity, {
+          runId,
+          onProgress: (done, total) => options.onProgress?.('api', `${done}/${total} calls`),
+        });
+        return [
+          `${activity.orders.length} orders (${activity.paid} paid, ${activity.shipped} shipped, ${activity.cancelled} cancelled)`,
+          `${activity.customers} customers with ${activity.segmentChanges} segment changes`,
+          `${activity.productIds.length} products with ${activity.priceChanges} price changes, in ${activity.currency}`,
+          `seed ${plan.seed}`,
+        ].join('; ');
+      },
+    );
 
     lake = await openLake(config);
     const lakeDb = lake;
@@ -222,11 +293,60 @@ export async function runPipelineDemo(config: PlatformConfig, options: DemoOptio
 
     await step('bronze: every event of the run landed, exactly once', () => bronzeLanded(check));
 
-    await step('silver: typed orders, lines, products and customers; nothing quarantined', () => silverTyped(check));
+    await step('defects: duplicates, late, out-of-order and malformed records straight to the topics', async () => {
+      planted = await plantDefects(config, lakeDb, plan, activity, { tenant, runId });
+      loadEndedMs = Date.now();
+      check.planted = planted;
+      const kept = await bronzeKeptDefects(check);
+      return `${planted.duplicates.length} duplicates, ${planted.late.length} late, ${planted.outOfOrder.length * 2} out of order, ${planted.notJson} not JSON, ${planted.schemaViolations.length} schema-violating; Bronze: ${kept}`;
+    });
+
+    await step('silver: typed and deduplicated; late and out-of-order in place; the malformed quarantined', () =>
+      silverTyped(check),
+    );
+
+    await step('dead letters: the stream jobs dead-lettered exactly the malformed records', async () => {
+      const want = {
+        SCHEMA_VIOLATION: planted?.schemaViolations.length ?? 0,
+        UNDECODABLE: planted?.notJson ?? 0,
+      };
+      const got = await waitFor('the dead letters', async () => {
+        const byReason = await deadLettersOfRun(config, lakeDb, planted as PlantedDefects);
+        return Object.values(byReason).reduce((a, b) => a + b, 0) >= want.SCHEMA_VIOLATION + want.UNDECODABLE
+          ? byReason
+          : undefined;
+      });
+      if (JSON.stringify(got) !== JSON.stringify(want))
+        throw new Error(`dead letters ${JSON.stringify(got)}, planted ${JSON.stringify(want)}`);
+      const sessions = workers.find((w) => w.name === customerSessions.name)?.status;
+      const tooLate = sessions?.tasks.reduce((n, task) => n + task.counters.tooLate, 0);
+      return [
+        `ecommerce.order.dlq: ${Object.entries(got)
+          .map(([code, n]) => `${n} ${code}`)
+          .join(', ')}`,
+        tooLate !== undefined
+          ? `customer-sessions counted ${tooLate} events past their allowed lateness (${planted?.late.length} planted)`
+          : '',
+      ]
+        .filter(Boolean)
+        .join('; ');
+    });
 
     await step('consistency: the lake agrees with Postgres', () => lakeAgreesWithPostgres(check));
 
-    await step('gold: each closed minute window equals the count from Silver', () => goldMatchesSilver(check));
+    await step('gold: each closed minute window equals the count from Silver', async () => {
+      const outcome = await goldMatchesSilver(check);
+      goldReflectedMs = Date.now();
+      return outcome;
+    });
+
+    await step('anomalies: the planted spikes against what the order-amount detector found', async () => {
+      const found = await waitFor("the scores of the run's orders in Gold", () =>
+        anomaliesOfRun(lakeDb, tenant, activity),
+      );
+      goldReflectedMs = Math.max(goldReflectedMs, Date.now());
+      return `${ORDER_AMOUNT_METRIC}: ${found.planted} planted, ${found.found} found, ${found.truePositives} right (precision ${found.precision ?? 'n/a'}, recall ${found.recall ?? 'n/a'})`;
+    });
 
     await step('quality: the Silver orders suite, native runner and Great Expectations agreeing', async () => {
       const parquet = join(scratch, 'orders.parquet');
@@ -241,16 +361,65 @@ export async function runPipelineDemo(config: PlatformConfig, options: DemoOptio
         rows: activity.orders.length + activity.paid + activity.shipped + activity.cancelled,
       });
       const failed = native.results.filter((r) => !r.success && r.severity === 'critical');
-      if (failed.length > 0) throw new Error(`suite failed: ${JSON.stringify(failed)}`);
+      if (failed.length > 0) {
+        qualityState = { state: 'failed', detail: `${failed.length} critical expectations failed` };
+        throw new Error(`suite failed: ${JSON.stringify(failed)}`);
+      }
       if (disagreements.length > 0) throw new Error(`native and GX disagree: ${disagreements.join('; ')}`);
       const warnings = native.results.filter((r) => !r.success).length;
       const held = silverGate?.checks.filter((c) => c.outcome === 'held').length ?? 0;
+      qualityState = {
+        state: 'passed',
+        detail: `${native.results.length - warnings}/${native.results.length} expectations met on the run's Silver orders, Great Expectations agreeing; ${silverGate ? `Silver's gate held ${held} of ${silverGate.checks.length} increments` : 'Silver gate off'}`,
+      };
       return [
         `native ${native.results.length - warnings}/${native.results.length} expectations met${warnings ? ` (${warnings} warnings)` : ''} in ${native.durationMs} ms`,
         `Great Expectations agrees on the ${gx.results.length} it runs (${gx.skipped.length} platform-only left out) in ${gx.durationMs} ms`,
         silverGate ? `Silver's gate checked ${silverGate.checks.length} increments, held ${held}` : 'Silver gate off',
       ].join('; ');
     });
+
+    if (ok && planted) {
+      const landedPlanted = planted;
+      await step('summary: the run against its ground truth', async () => {
+        const [deadLettered, quarantined, anomalies, gold, urls] = await Promise.all([
+          deadLettersOfRun(config, lakeDb, landedPlanted),
+          quarantinedOfRun(lakeDb, tenant, landedPlanted),
+          anomaliesOfRun(lakeDb, tenant, activity),
+          goldOfRun(lakeDb, activity),
+          platformUrls(),
+        ]);
+        const sum = (byReason: Record<string, number>) => Object.values(byReason).reduce((a, b) => a + b, 0);
+        const eventsIn = {
+          api: apiEventsOf(activity),
+          duplicates: landedPlanted.duplicates.length,
+          late: landedPlanted.late.length,
+          outOfOrder: landedPlanted.outOfOrder.length * 2,
+          malformed: landedPlanted.notJson + landedPlanted.schemaViolations.length,
+          total: 0,
+        };
+        eventsIn.total = eventsIn.api + eventsIn.duplicates + eventsIn.late + eventsIn.outOfOrder + eventsIn.malformed;
+        summary = {
+          seed: plan.seed,
+          currency: activity.currency,
+          eventsIn,
+          deadLettered: { total: sum(deadLettered), byReason: deadLettered },
+          quarantined: { total: sum(quarantined), byReason: quarantined },
+          anomalies: anomalies as DemoSummary['anomalies'],
+          gold: gold.counts,
+          goldOrderLines: { lines: gold.lines, units: gold.units },
+          freshness: {
+            loadToGoldSeconds: goldReflectedMs ? Math.round((goldReflectedMs - loadEndedMs) / 100) / 10 : null,
+            newestGoldRowAgeSeconds:
+              gold.newestLandedMs !== null ? Math.round((Date.now() - gold.newestLandedMs) / 100) / 10 : null,
+          },
+          quality: qualityState,
+          urls,
+        };
+        return `${eventsIn.total} events in, ${summary.deadLettered.total} dead-lettered, ${summary.quarantined.total} quarantined, recall ${summary.anomalies.recall ?? 'n/a'}`;
+      });
+    }
+    if (ok && summary && options.keepUntil) await options.keepUntil(summary);
   } finally {
     stopSilver.abort();
     await silverLoop;
@@ -262,5 +431,5 @@ export async function runPipelineDemo(config: PlatformConfig, options: DemoOptio
     await postgres.end().catch(() => undefined);
     rmSync(scratch, { recursive: true, force: true });
   }
-  return { runId, tenant, orders: options.orders, steps, ok };
+  return { runId, tenant, orders: options.orders, seed: options.seed, steps, ...(summary ? { summary } : {}), ok };
 }
