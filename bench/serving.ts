@@ -13,7 +13,7 @@
  * A request not answered within `timeout` seconds is abandoned and counted as timed out, so a phase ends in bounded
  * time even when the server cannot keep up.
  * Then the same five queries in-process, one after another: from the lake (LakeReader.read) and from the per-snapshot
- * in-memory copies that answer the API's misses (GoldMirror.readJson).
+ * per-snapshot indexes that answer the API's misses (NamedAggregate.answer over GoldMirror).
  */
 
 import { randomUUID } from 'node:crypto';
@@ -179,7 +179,7 @@ await phase('uncached', uncachedRate, (i) => {
 });
 
 // In-process, sequentially: the same aggregates straight from the lake (LakeReader.read: the DuckLake snapshot, the
-// latest-revision views) and from the per-snapshot in-memory copies the API answers misses from (GoldMirror).
+// latest-revision views) and from the per-snapshot indexes the API answers misses from (GoldMirror).
 const query = { to: new Date().toISOString() };
 for (const path of ['lake', 'mirror'] as const) {
   const inProcess = histogram();
@@ -193,14 +193,13 @@ for (const path of ['lake', 'mirror'] as const) {
       const { sql, params } = aggregate.sql(schemas, query, tenant);
       await serving.reader.read(sql, params, { timeoutMs: 10_000, maxRows: 10_000, atLeast: version });
     } else {
-      const { sql, params } = aggregate.mirrorSql(query, tenant, 10_000);
-      await serving.mirror.readJson(aggregate.dataset, version, sql, params, { timeoutMs: 10_000 });
+      await aggregate.answer(query, tenant, 10_000)(serving.mirror, version);
     }
     inProcess.recordValue(Math.max(1, Math.round((performance.now() - started) * 1000)));
   }
   const cpu = process.cpuUsage(cpuBefore);
   console.log(
-    `| in-process ${path === 'lake' ? 'from the lake (LakeReader.read, open read transaction)' : 'from the in-memory copies (GoldMirror.readJson)'}, sequential, load ${load()}, CPU ${((cpu.user + cpu.system) / 1000 / 100).toFixed(2)} ms/query | all | 100 | ${ms(inProcess, 50)} | ${ms(inProcess, 95)} | ${ms(inProcess, 99)} | ${(inProcess.maxValue / 1000).toFixed(1)} |`,
+    `| in-process ${path === 'lake' ? 'from the lake (LakeReader.read, open read transaction)' : 'from the per-snapshot indexes (NamedAggregate.answer over GoldMirror)'}, sequential, load ${load()}, CPU ${((cpu.user + cpu.system) / 1000 / 100).toFixed(2)} ms/query | all | 100 | ${ms(inProcess, 50)} | ${ms(inProcess, 95)} | ${ms(inProcess, 99)} | ${(inProcess.maxValue / 1000).toFixed(1)} |`,
   );
 }
 
