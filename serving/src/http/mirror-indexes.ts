@@ -17,11 +17,11 @@ export class TimeSeries<Row> {
     readonly rows: readonly Row[],
   ) {}
 
-  /** Groups `source` (sorted by key, then time) into one series per key. */
-  static group<Row>(
-    source: readonly Record<string, JS>[],
-    keyOf: (row: Record<string, JS>) => string,
-    rowOf: (row: Record<string, JS>) => Row,
+  /** Groups `source` (sorted by key, then time `t`) into one series per key. */
+  static group<Source extends { t?: JS | number }, Row>(
+    source: readonly Source[],
+    keyOf: (row: Source) => string,
+    rowOf: (row: Source) => Row,
   ): Map<string, TimeSeries<Row>> {
     const grouped = new Map<string, { times: number[]; rows: Row[] }>();
     for (const raw of source) {
@@ -115,14 +115,24 @@ export async function minutesIndex(rows: RowReader): Promise<MinutesIndex> {
     `SELECT tenant_id, product_id, name FROM ${M}.minutes_product_names
       WHERE tenant_id IS NOT NULL AND product_id IS NOT NULL`,
   );
+  // One object per minute, shared by the per-product and the per-tenant series.
+  const minutes = windows.map((r) => ({ t: r.t, tenant: text(r.tenant_id), row: minuteOf(r) }));
   return {
     perTenant: TimeSeries.group(
       perTenant,
       (r) => text(r.tenant_id),
       (r) => text(r.row_json),
     ),
-    perProduct: TimeSeries.group(windows, (r) => pairKey(text(r.tenant_id), text(r.product_id)), minuteOf),
-    windows: TimeSeries.group(windows, (r) => text(r.tenant_id), minuteOf),
+    perProduct: TimeSeries.group(
+      minutes,
+      (m) => pairKey(m.tenant, m.row.productId),
+      (m) => m.row,
+    ),
+    windows: TimeSeries.group(
+      minutes,
+      (m) => m.tenant,
+      (m) => m.row,
+    ),
     hourly: TimeSeries.group(
       hourly,
       (r) => text(r.tenant_id),
