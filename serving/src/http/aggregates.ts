@@ -5,8 +5,10 @@ import {
   anomaliesIndex,
   type CurrencyBucket,
   centsText,
+  lowerBound,
   type MirrorIndexes,
   minutesIndex,
+  NO_CENTS,
   ordersIndex,
   pairKey,
   sessionsIndex,
@@ -313,22 +315,33 @@ export const NAMED_AGGREGATES: NamedAggregate[] = [
       const range = micros(withFullBuckets(resolveRange(q), 5 * 60_000));
       const currency = q.currency;
       return (index) => {
-        const keep = (b: CurrencyBucket) => currency === undefined || b.currency === currency;
-        const parts = [
-          ...(index.buckets.get(tenant)?.within(range.fullFrom, range.fullTo) ?? []),
-          ...edgesOf(index.created.get(tenant), range),
-        ];
         const sums = new Map<string, CurrencyBucket>();
-        for (const part of parts) {
-          if (!keep(part)) continue;
-          const key = `${part.bucket}|${part.currency}`;
+        const add = (part: CurrencyBucket) => {
+          if (currency !== undefined && part.currency !== currency) return;
+          const key = `${part.bucket}|${part.currency === null ? '\u0000' : `=${part.currency}`}`;
           const sum = sums.get(key);
           if (!sum) sums.set(key, { ...part });
           else {
             sum.orders += part.orders;
             sum.cents = part.cents === null ? sum.cents : (sum.cents ?? 0n) + part.cents;
           }
-        }
+        };
+        for (const part of index.buckets.get(tenant)?.within(range.fullFrom, range.fullTo) ?? []) add(part);
+        const created = index.created.get(tenant);
+        if (created)
+          for (const [from, to] of [
+            [range.from, range.fullFrom],
+            [range.fullTo, range.to],
+          ] as const)
+            for (let i = lowerBound(created.times, from), end = lowerBound(created.times, to); i < end; i++) {
+              const cents = created.cents[i] as bigint;
+              add({
+                bucket: created.buckets[i] as number,
+                currency: index.currencies[created.currencies[i] as number] ?? null,
+                orders: 1,
+                cents: cents === NO_CENTS ? null : cents,
+              });
+            }
         const rows = [...sums.values()].sort((a, b) => a.bucket - b.bucket || compareNullsLast(a.currency, b.currency));
         return JSON.stringify(
           rows.slice(0, maxRows).map((r) => ({
