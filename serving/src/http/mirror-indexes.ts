@@ -156,7 +156,7 @@ export interface CurrencyBucket {
 }
 
 /**
- * A tenant's created orders in columns (one Silver row each, so the largest index: ~18 bytes an order instead of an
+ * A tenant's created orders in columns (one Silver row each, so the largest index: 28 bytes an order instead of an
  * object), ascending by time; `cents` is NO_CENTS where the amount is NULL.
  */
 export interface CreatedOrders {
