@@ -58,16 +58,23 @@ const QUERIES = onWarehouse ? WAREHOUSE_QUERIES : SMALL_QUERIES;
 
 const percentile = (sorted: number[], p: number) =>
   sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? 0;
-async function time(work: () => Promise<unknown>): Promise<{ p50: number; p99: number }> {
+/** Wall-clock p50/p99 and this process's CPU per run (the wire's client and server both run here). */
+async function time(work: () => Promise<unknown>): Promise<{ p50: number; p99: number; cpu: number }> {
   for (let i = 0; i < 10; i += 1) await work();
   const samples: number[] = [];
+  const cpuBefore = process.cpuUsage();
   for (let i = 0; i < iterations; i += 1) {
     const started = performance.now();
     await work();
     samples.push(performance.now() - started);
   }
+  const cpu = process.cpuUsage(cpuBefore);
   samples.sort((a, b) => a - b);
-  return { p50: percentile(samples, 50), p99: percentile(samples, 99) };
+  return {
+    p50: percentile(samples, 50),
+    p99: percentile(samples, 99),
+    cpu: (cpu.user + cpu.system) / 1000 / iterations,
+  };
 }
 
 const lake = onWarehouse ? undefined : await createAnalystTestLake('benchwire');
@@ -96,13 +103,15 @@ const load = () =>
 console.log(
   `load average before: ${load()}; data: ${onWarehouse ? `warehouse marts ${warehouseGold}` : 'own small lake'}`,
 );
-console.log('query | in-process p50 / p99 ms | wire p50 / p99 ms | wire / in-process (p50)');
+console.log(
+  'query | in-process p50 / p99 ms | wire p50 / p99 ms | wire / in-process (p50) | CPU ms/query in-process / wire (client + server)',
+);
 try {
   for (const [name, sql, params] of QUERIES) {
     const local = await time(() => session.run(sql, { params: params.map(String) }));
     const wire = await time(() => client.query(sql, params));
     console.log(
-      `${name} | ${local.p50.toFixed(2)} / ${local.p99.toFixed(2)} | ${wire.p50.toFixed(2)} / ${wire.p99.toFixed(2)} | ${(wire.p50 / local.p50).toFixed(2)}x (load ${load()})`,
+      `${name} | ${local.p50.toFixed(2)} / ${local.p99.toFixed(2)} | ${wire.p50.toFixed(2)} / ${wire.p99.toFixed(2)} | ${(wire.p50 / local.p50).toFixed(2)}x | ${local.cpu.toFixed(2)} / ${wire.cpu.toFixed(2)} (load ${load()})`,
     );
   }
 } finally {

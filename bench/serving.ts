@@ -1,6 +1,7 @@
 /**
  * Named-aggregate latency of the query API at a steady request rate, cached and uncached.
- *   npx tsx bench/serving.ts [--rate 200] [--uncached-rate 200] [--seconds 20] [--timeout 10] [--products 50] [--quick]
+ *   npx tsx bench/serving.ts [--rate 200] [--uncached-rate 200] [--query-rate 20] [--seconds 20] [--timeout 10]
+ *                            [--products 50] [--quick]
  * Data: a schema pair of the bench's own in the shared lake: one day of Gold minute windows for `products` products
  * (products x 1440 rows, plus a second revision of every 10th window), 20 000 Silver orders with lines, 1 000 sessions
  * and 200 anomalies, one tenant. The server is this process's createServingApp on 127.0.0.1 (its default query
@@ -9,11 +10,13 @@
  * Phases, each open-loop at `rate` requests/s over the five named aggregates in turn (latency counted from each
  * request's scheduled time, so a stall shows in the tail):
  *   cached   - the same five URLs again and again: answered from the cache (x-cache: hit; misses counted apart);
- *   uncached - every request with a distinct `to` (a new cache key), so every answer is read from the lake.
+ *   uncached - every request with a distinct `to` (a new cache key), so every answer is computed afresh;
+ *   query    - POST /v1/query at `query-rate`, an analyst's parameterised aggregate with a distinct parameter each time
+ *              (uncached: read from the lake at the open snapshot, through the tenant-scoped relations).
  * A request not answered within `timeout` seconds is abandoned and counted as timed out, so a phase ends in bounded
  * time even when the server cannot keep up.
  * Then the same five queries in-process, one after another: from the lake (LakeReader.read) and from the per-snapshot
- * in-memory copies that answer the API's misses (GoldMirror.readJson).
+ * per-snapshot indexes that answer the API's misses (NamedAggregate.answer over GoldMirror).
  */
 
 import { randomUUID } from 'node:crypto';
@@ -33,6 +36,7 @@ const uncachedRate = numberArg('uncached-rate', rate);
 const seconds = numberArg('seconds', quick ? 5 : 20);
 const timeoutMs = numberArg('timeout', 10) * 1000;
 const productCount = numberArg('products', quick ? 10 : 50);
+const queryRate = numberArg('query-rate', 20);
 const config = loadPlatformConfig();
 const run = `benchserving${randomUUID().slice(0, 6)}`;
 const schemas = { bronze: `${run}_bronze`, silver: `${run}_silver`, gold: `${run}_gold` };
@@ -82,6 +86,7 @@ const serving = await createServingApp({ config, jwtSecret: randomUUID() + rando
 await serving.app.listen({ host: '127.0.0.1', port: 0 });
 const { port } = serving.app.server.address() as AddressInfo;
 const token = serving.app.jwt.sign({ sub: 'bench', tenant, roles: ['dashboard'] });
+const analystToken = serving.app.jwt.sign({ sub: 'bench-analyst', tenant, roles: ['analyst'] });
 const paths = [
   '/v1/metrics/orders-per-minute',
   '/v1/metrics/revenue-5m',
@@ -91,22 +96,23 @@ const paths = [
 ];
 const agent = new Agent({ keepAlive: true, maxSockets: 256 });
 
-function get(path: string, timeout = 60_000): Promise<{ status: number; cache: string }> {
+/** GET `path` (or POST `body` to it as the analyst) and read the whole answer. */
+function get(path: string, timeout = 60_000, body?: string): Promise<{ status: number; cache: string }> {
   return new Promise((resolve, reject) => {
-    const req = httpRequest(
-      { agent, host: '127.0.0.1', port, path, headers: { authorization: `Bearer ${token}` } },
-      (res) => {
-        res.resume();
-        res.on('end', () => {
-          clearTimeout(timer);
-          resolve({ status: res.statusCode ?? 0, cache: String(res.headers['x-cache'] ?? '') });
-        });
-      },
-    );
+    const headers = body
+      ? { authorization: `Bearer ${analystToken}`, 'content-type': 'application/json' }
+      : { authorization: `Bearer ${token}` };
+    const req = httpRequest({ agent, host: '127.0.0.1', port, path, method: body ? 'POST' : 'GET', headers }, (res) => {
+      res.resume();
+      res.on('end', () => {
+        clearTimeout(timer);
+        resolve({ status: res.statusCode ?? 0, cache: String(res.headers['x-cache'] ?? '') });
+      });
+    });
     // From the request's start, whether or not it got a socket yet (a phase ends in bounded time).
     const timer = setTimeout(() => req.destroy(new Error('timed out')), timeout);
     req.on('error', reject);
-    req.end();
+    req.end(body);
   });
 }
 
@@ -119,7 +125,7 @@ const load = () =>
     .map((l) => l.toFixed(1))
     .join(' ');
 
-async function phase(label: string, rate: number, pathOf: (i: number) => string) {
+async function phase(label: string, rate: number, pathOf: (i: number) => string, bodyOf?: (i: number) => string) {
   const byCache = { hit: histogram(), miss: histogram() };
   let failed = 0;
   let timedOut = 0;
@@ -133,7 +139,7 @@ async function phase(label: string, rate: number, pathOf: (i: number) => string)
     const wait = scheduled - performance.now();
     if (wait > 1) await sleep(wait);
     inFlight.push(
-      get(pathOf(i), timeoutMs).then(
+      get(pathOf(i), timeoutMs, bodyOf?.(i)).then(
         ({ status, cache }) => {
           if (status !== 200) failed++;
           const h = cache === 'hit' ? byCache.hit : byCache.miss;
@@ -177,9 +183,17 @@ await phase('uncached', uncachedRate, (i) => {
   if (path.includes('anomalies')) return `/v1/metrics/anomalies-latest?limit=${1 + (i % 200)}`;
   return `${path}${path.includes('?') ? '&' : '?'}to=${new Date(now - i * 1000).toISOString()}`;
 });
+const analystSql = `SELECT product_id, sum(orders) AS orders, sum(units) AS units FROM orders_per_product_1m
+  WHERE window_start >= $since::TIMESTAMPTZ GROUP BY product_id ORDER BY orders DESC, product_id LIMIT 10`;
+await phase(
+  'query (POST /v1/query)',
+  queryRate,
+  () => '/v1/query',
+  (i) => JSON.stringify({ sql: analystSql, params: { since: new Date(now - 3_600_000 - i * 1000).toISOString() } }),
+);
 
 // In-process, sequentially: the same aggregates straight from the lake (LakeReader.read: the DuckLake snapshot, the
-// latest-revision views) and from the per-snapshot in-memory copies the API answers misses from (GoldMirror).
+// latest-revision views) and from the per-snapshot indexes the API answers misses from (GoldMirror).
 const query = { to: new Date().toISOString() };
 for (const path of ['lake', 'mirror'] as const) {
   const inProcess = histogram();
@@ -193,14 +207,13 @@ for (const path of ['lake', 'mirror'] as const) {
       const { sql, params } = aggregate.sql(schemas, query, tenant);
       await serving.reader.read(sql, params, { timeoutMs: 10_000, maxRows: 10_000, atLeast: version });
     } else {
-      const { sql, params } = aggregate.mirrorSql(query, tenant, 10_000);
-      await serving.mirror.readJson(aggregate.dataset, version, sql, params, { timeoutMs: 10_000 });
+      await aggregate.answer(query, tenant, 10_000)(serving.mirror, version);
     }
     inProcess.recordValue(Math.max(1, Math.round((performance.now() - started) * 1000)));
   }
   const cpu = process.cpuUsage(cpuBefore);
   console.log(
-    `| in-process ${path === 'lake' ? 'from the lake (LakeReader.read, open read transaction)' : 'from the in-memory copies (GoldMirror.readJson)'}, sequential, load ${load()}, CPU ${((cpu.user + cpu.system) / 1000 / 100).toFixed(2)} ms/query | all | 100 | ${ms(inProcess, 50)} | ${ms(inProcess, 95)} | ${ms(inProcess, 99)} | ${(inProcess.maxValue / 1000).toFixed(1)} |`,
+    `| in-process ${path === 'lake' ? 'from the lake (LakeReader.read, open read transaction)' : 'from the per-snapshot indexes (NamedAggregate.answer over GoldMirror)'}, sequential, load ${load()}, CPU ${((cpu.user + cpu.system) / 1000 / 100).toFixed(2)} ms/query | all | 100 | ${ms(inProcess, 50)} | ${ms(inProcess, 95)} | ${ms(inProcess, 99)} | ${(inProcess.maxValue / 1000).toFixed(1)} |`,
   );
 }
 

@@ -1,6 +1,19 @@
 import type { SqlParams } from '@bitvelocity/lakehouse';
 import { ServingApiError } from './errors.js';
-import type { MirrorDataset } from './gold-mirror.js';
+import type { GoldMirror, MirrorDataset } from './gold-mirror.js';
+import {
+  anomaliesIndex,
+  type CurrencyBucket,
+  centsText,
+  lowerBound,
+  type MirrorIndexes,
+  minutesIndex,
+  NO_CENTS,
+  ordersIndex,
+  pairKey,
+  sessionsIndex,
+  type TimeSeries,
+} from './mirror-indexes.js';
 
 /** The lake schemas serving reads (tests point them at schemas of their own). */
 export interface LakeSchemas {
@@ -41,8 +54,29 @@ export interface NamedAggregate {
   sql(schemas: LakeSchemas, query: AggregateQuery, tenant: string): { sql: string; params: SqlParams };
   /** The mirror dataset (see mirrorDatasets) the answer is read from; its relations are `reads`. */
   dataset: MirrorDatasetName;
-  /** The answer over the dataset's in-memory tables: one row, one VARCHAR, the rows as a JSON array. */
-  mirrorSql(query: AggregateQuery, tenant: string, maxRows: number): { sql: string; params: SqlParams };
+  /**
+   * The answer's rows as a JSON array, from the dataset's copy at `version` or later: the parameters are checked
+   * here (400 BAD_RANGE before anything is read), the returned function reads.
+   */
+  answer(query: AggregateQuery, tenant: string, maxRows: number): AnswerRead;
+}
+
+/** Where the named aggregates' answers come from: the per-snapshot copies of their datasets. */
+export type IndexSource = Pick<GoldMirror<MirrorIndexes>, 'indexOf'>;
+export type AnswerRead = (mirror: IndexSource, version: number) => Promise<string>;
+
+/** An aggregate's answer over one dataset's index: `plan` checks the query and returns what reads the index. */
+function over<K extends MirrorDatasetName>(
+  dataset: K,
+  plan: (query: AggregateQuery, tenant: string, maxRows: number) => (index: MirrorIndexes[K]) => string,
+): Pick<NamedAggregate, 'dataset' | 'answer'> {
+  return {
+    dataset,
+    answer: (query, tenant, maxRows) => {
+      const read = plan(query, tenant, maxRows);
+      return async (mirror, version) => read(await mirror.indexOf(dataset, version));
+    },
+  };
 }
 
 /** The query's range as timestamps; 400 BAD_RANGE when it is empty, reversed or longer than 31 days. */
@@ -75,7 +109,7 @@ const goldMinutes = (s: LakeSchemas) => [
   `${s.gold}.orders_per_product_1m_revisions`,
 ];
 
-export type MirrorDatasetName = 'minutes' | 'orders' | 'anomalies' | 'sessions';
+export type MirrorDatasetName = keyof MirrorIndexes;
 
 const tenantProductPairs = (s: LakeSchemas) => `
   SELECT DISTINCT tenant_id, product_id FROM (
@@ -84,10 +118,6 @@ const tenantProductPairs = (s: LakeSchemas) => `
 const M = 'memory.main';
 const utcMinute = (column: string) => `strftime(${column} AT TIME ZONE 'UTC', '%Y-%m-%dT%H:%M:%SZ')`;
 const finite = (column: string) => `CASE WHEN isfinite(${column}) THEN ${column} END`;
-const inRange = (column: string) => `${column} >= $from::TIMESTAMPTZ AND ${column} < $to::TIMESTAMPTZ`;
-/** The parts of [from, to) outside the whole buckets [fullFrom, fullTo) (see withFullBuckets). */
-const edges = (column: string) => `((${column} >= $from::TIMESTAMPTZ AND ${column} < $fullFrom::TIMESTAMPTZ)
-  OR (${column} >= $fullTo::TIMESTAMPTZ AND ${column} < $to::TIMESTAMPTZ))`;
 
 /**
  * The whole buckets of `bucketMs` (epoch-aligned, as DuckDB's time_bucket of an hour or 5 minutes) inside the range:
@@ -101,10 +131,6 @@ export function withFullBuckets(range: { from: string; to: string }, bucketMs: n
   const [a, b] = fullFrom < fullTo ? [fullFrom, fullTo] : [from, from];
   return { ...range, fullFrom: new Date(a).toISOString(), fullTo: new Date(b).toISOString() };
 }
-/** The rows of `rows` (with its ORDER BY and LIMIT; a `row_json` column) joined into one JSON array. */
-const joinJson = (rows: string, order: string) => `
-  WITH r AS (${rows}) SELECT '[' || coalesce(string_agg(row_json, ',' ORDER BY ${order}), '') || ']' FROM r`;
-
 /*
  * Each row's answer JSON is written once per copy (the API's row shapes: BIGINT and DECIMAL as strings, non-finite
  * doubles as null, times as UTC ISO strings), so a request only picks rows and joins their text.
@@ -121,10 +147,9 @@ const sessionJson = `json_object('customer_id', c.customer_id, 'session_start', 
  * the latest revision of each Gold window already resolved, and each tenant's rows already picked out of Gold (the
  * tenants' product and customer key sets joined once per copy instead of in every query).
  */
-export function mirrorDatasets(s: LakeSchemas): (MirrorDataset & { name: MirrorDatasetName })[] {
-  return [
-    {
-      name: 'minutes',
+export function mirrorDatasets(s: LakeSchemas): { [K in MirrorDatasetName]: MirrorDataset<MirrorIndexes[K]> } {
+  return {
+    minutes: {
       reads: [...goldMinutes(s), ...productKeys(s)],
       tables: [
         { name: 'minutes_tenant_products', sql: tenantProductPairs(s) },
@@ -153,9 +178,9 @@ export function mirrorDatasets(s: LakeSchemas): (MirrorDataset & { name: MirrorD
                  WHERE name IS NOT NULL GROUP BY tenant_id, product_id`,
         },
       ],
+      index: minutesIndex,
     },
-    {
-      name: 'orders',
+    orders: {
       reads: [`${s.silver}.orders`],
       tables: [
         {
@@ -170,9 +195,9 @@ export function mirrorDatasets(s: LakeSchemas): (MirrorDataset & { name: MirrorD
                   FROM ${M}.orders_created GROUP BY ALL ORDER BY tenant_id, bucket`,
         },
       ],
+      index: ordersIndex,
     },
-    {
-      name: 'anomalies',
+    anomalies: {
       reads: [`${s.gold}.anomalies`, ...productKeys(s), `${s.silver}.orders`],
       tables: [
         { name: 'anomalies_tenant_products', sql: tenantProductPairs(s) },
@@ -193,9 +218,9 @@ export function mirrorDatasets(s: LakeSchemas): (MirrorDataset & { name: MirrorD
                  ORDER BY tenant_id, event_time DESC, event_id`,
         },
       ],
+      index: anomaliesIndex,
     },
-    {
-      name: 'sessions',
+    sessions: {
       reads: [`${s.gold}.customer_sessions`, `${s.gold}.customer_sessions_revisions`, ...customerKeys(s)],
       tables: [
         {
@@ -212,21 +237,49 @@ export function mirrorDatasets(s: LakeSchemas): (MirrorDataset & { name: MirrorD
                  ORDER BY k.tenant_id, c.window_start`,
         },
       ],
+      index: sessionsIndex,
     },
-  ];
+  };
 }
 
-const datasetReads = (s: LakeSchemas, name: MirrorDatasetName) =>
-  mirrorDatasets(s).find((d) => d.name === name)?.reads ?? [];
+const datasetReads = (s: LakeSchemas, name: MirrorDatasetName) => mirrorDatasets(s)[name].reads;
 
-/**
- * The rows of `rows` (a query with its ORDER BY and LIMIT) as one JSON array built by DuckDB, the same JSON the lake
- * path gives (BIGINT and DECIMAL as strings, non-finite doubles as null): `fields` are `'name', expression` pairs
- * over the columns of `rows`, and `order` repeats its ORDER BY (an aggregate's own order).
- */
-const asJson = (rows: string, fields: string, order: string) => `
-  WITH r AS (${rows})
-  SELECT CASE WHEN count(*) = 0 THEN '[]' ELSE to_json(list(json_object(${fields}) ORDER BY ${order}))::VARCHAR END FROM r`;
+/** A range's bounds in epoch microseconds (the mirror's times). */
+function micros<R extends { from: string; to: string }>(range: R): { [K in keyof R]: number } {
+  return Object.fromEntries(Object.entries(range).map(([k, v]) => [k, Date.parse(v) * 1000])) as {
+    [K in keyof R]: number;
+  };
+}
+
+/** The rows of a series in the parts of [from, to) outside the whole buckets [fullFrom, fullTo). */
+function edgesOf<Row>(
+  series: TimeSeries<Row> | undefined,
+  range: { from: number; to: number; fullFrom: number; fullTo: number },
+): Row[] {
+  if (!series) return [];
+  return [...series.within(range.from, range.fullFrom), ...series.within(range.fullTo, range.to)];
+}
+
+/** Rows' ready JSON text as one array. */
+const jsonArray = (rows: readonly string[]) => `[${rows.join(',')}]`;
+
+/** SQL's sum over counts: NULLs skipped, NULL when every value is NULL. */
+const addCount = (sum: number | null, value: number | null) => (value === null ? sum : (sum ?? 0) + value);
+
+/** ORDER BY x DESC as DuckDB sorts it (NULLs last). */
+const compareCountsDesc = (a: number | null, b: number | null) =>
+  a === b ? 0 : a === null ? 1 : b === null ? -1 : b - a;
+
+/** ORDER BY x ASC over text as DuckDB sorts it (byte order, NULLs last). */
+function compareNullsLast(a: string | null, b: string | null): number {
+  if (a === b) return 0;
+  if (a === null) return 1;
+  if (b === null) return -1;
+  return Buffer.compare(Buffer.from(a), Buffer.from(b));
+}
+
+/** An epoch-microsecond time as the answers print a minute: UTC, seconds, no fraction. */
+const isoMinute = (micros: number) => new Date(micros / 1000).toISOString().replace(/\.\d{3}Z$/, 'Z');
 
 export const NAMED_AGGREGATES: NamedAggregate[] = [
   {
@@ -234,18 +287,13 @@ export const NAMED_AGGREGATES: NamedAggregate[] = [
     summary: 'Orders and units per minute (Gold, latest revision of each window), optionally of one product',
     querystring: { ...range, product: { type: 'string', minLength: 1, maxLength: 200 } },
     reads: (s) => datasetReads(s, 'minutes'),
-    dataset: 'minutes',
-    mirrorSql: (q, tenant, maxRows) => ({
-      sql: joinJson(
-        q.product
-          ? `SELECT window_start, row_json FROM ${M}.minutes_windows
-              WHERE tenant_id = $tenant AND product_id = $product AND ${inRange('window_start')}
-              ORDER BY window_start LIMIT $maxRows`
-          : `SELECT window_start, row_json FROM ${M}.minutes_per_tenant
-              WHERE tenant_id = $tenant AND ${inRange('window_start')} ORDER BY window_start LIMIT $maxRows`,
-        'window_start',
-      ),
-      params: { tenant, ...resolveRange(q), maxRows, ...(q.product ? { product: q.product } : {}) },
+    ...over('minutes', (q, tenant, maxRows) => {
+      const { from, to } = micros(resolveRange(q));
+      return (index) => {
+        const series = q.product ? index.perProduct.get(pairKey(tenant, q.product)) : index.perTenant.get(tenant);
+        const rows = series?.within(from, to) ?? [];
+        return jsonArray(rows.slice(0, maxRows).map((r) => (typeof r === 'string' ? r : r.json)));
+      };
     }),
     sql: (s, q, tenant) => ({
       sql: `SELECT strftime(window_start AT TIME ZONE 'UTC', '%Y-%m-%dT%H:%M:%SZ') AS minute,
@@ -263,27 +311,47 @@ export const NAMED_AGGREGATES: NamedAggregate[] = [
     summary: "Revenue and orders per currency in 5-minute windows (the tenant's Silver orders)",
     querystring: { ...range, currency: { type: 'string', pattern: '^[A-Z]{3}$' } },
     reads: (s) => datasetReads(s, 'orders'),
-    dataset: 'orders',
-    mirrorSql: (q, tenant, maxRows) => ({
-      sql: asJson(
-        `WITH parts AS (
-           SELECT bucket, currency, orders, revenue FROM ${M}.orders_5m
-            WHERE tenant_id = $tenant AND bucket >= $fullFrom::TIMESTAMPTZ AND bucket < $fullTo::TIMESTAMPTZ
-              ${q.currency ? 'AND currency = $currency' : ''}
-           UNION ALL
-           SELECT time_bucket(INTERVAL 5 MINUTE, occurred_at), currency, 1, amount FROM ${M}.orders_created
-            WHERE tenant_id = $tenant AND ${edges('occurred_at')} ${q.currency ? 'AND currency = $currency' : ''})
-         SELECT bucket, currency, sum(orders)::BIGINT AS orders, sum(revenue)::DECIMAL(18,2) AS revenue FROM parts
-          GROUP BY ALL ORDER BY bucket, currency LIMIT $maxRows`,
-        `'window_start', ${utcMinute('bucket')}, 'currency', currency, 'orders', orders::VARCHAR, 'revenue', revenue::VARCHAR`,
-        'bucket, currency',
-      ),
-      params: {
-        tenant,
-        ...withFullBuckets(resolveRange(q), 5 * 60_000),
-        maxRows,
-        ...(q.currency ? { currency: q.currency } : {}),
-      },
+    ...over('orders', (q, tenant, maxRows) => {
+      const range = micros(withFullBuckets(resolveRange(q), 5 * 60_000));
+      const currency = q.currency;
+      return (index) => {
+        const sums = new Map<string, CurrencyBucket>();
+        const add = (part: CurrencyBucket) => {
+          if (currency !== undefined && part.currency !== currency) return;
+          const key = `${part.bucket}|${part.currency === null ? '\u0000' : `=${part.currency}`}`;
+          const sum = sums.get(key);
+          if (!sum) sums.set(key, { ...part });
+          else {
+            sum.orders += part.orders;
+            sum.cents = part.cents === null ? sum.cents : (sum.cents ?? 0n) + part.cents;
+          }
+        };
+        for (const part of index.buckets.get(tenant)?.within(range.fullFrom, range.fullTo) ?? []) add(part);
+        const created = index.created.get(tenant);
+        if (created)
+          for (const [from, to] of [
+            [range.from, range.fullFrom],
+            [range.fullTo, range.to],
+          ] as const)
+            for (let i = lowerBound(created.times, from), end = lowerBound(created.times, to); i < end; i++) {
+              const cents = created.cents[i] as bigint;
+              add({
+                bucket: created.buckets[i] as number,
+                currency: index.currencies[created.currencies[i] as number] ?? null,
+                orders: 1,
+                cents: cents === NO_CENTS ? null : cents,
+              });
+            }
+        const rows = [...sums.values()].sort((a, b) => a.bucket - b.bucket || compareNullsLast(a.currency, b.currency));
+        return JSON.stringify(
+          rows.slice(0, maxRows).map((r) => ({
+            window_start: isoMinute(r.bucket),
+            currency: r.currency,
+            orders: String(r.orders),
+            revenue: r.cents === null ? null : centsText(r.cents),
+          })),
+        );
+      };
     }),
     sql: (s, q, tenant) => ({
       sql: `SELECT strftime(time_bucket(INTERVAL 5 MINUTE, occurred_at) AT TIME ZONE 'UTC', '%Y-%m-%dT%H:%M:%SZ') AS window_start,
@@ -301,24 +369,34 @@ export const NAMED_AGGREGATES: NamedAggregate[] = [
     summary: 'The products with the most orders in the range (Gold), with their latest name',
     querystring: { ...range, limit: limit(100, 10) },
     reads: (s) => datasetReads(s, 'minutes'),
-    dataset: 'minutes',
-    mirrorSql: (q, tenant) => ({
-      sql: asJson(
-        `WITH parts AS (
-           SELECT product_id, orders, units FROM ${M}.minutes_hourly
-            WHERE tenant_id = $tenant AND hour >= $fullFrom::TIMESTAMPTZ AND hour < $fullTo::TIMESTAMPTZ
-           UNION ALL
-           SELECT product_id, orders, units FROM ${M}.minutes_windows
-            WHERE tenant_id = $tenant AND ${edges('window_start')}),
-         totals AS (
-           SELECT product_id, sum(orders)::BIGINT AS orders, sum(units)::BIGINT AS units FROM parts GROUP BY product_id)
-         SELECT t.product_id, n.name, t.orders, t.units
-           FROM totals t LEFT JOIN ${M}.minutes_product_names n ON n.tenant_id = $tenant AND n.product_id = t.product_id
-          ORDER BY t.orders DESC, t.units DESC, t.product_id LIMIT $limit`,
-        `'product_id', product_id, 'name', name, 'orders', orders::VARCHAR, 'units', units::VARCHAR`,
-        'orders DESC, units DESC, product_id',
-      ),
-      params: { tenant, ...withFullBuckets(resolveRange(q), 60 * 60_000), limit: q.limit ?? 10 },
+    ...over('minutes', (q, tenant) => {
+      const range = micros(withFullBuckets(resolveRange(q), 60 * 60_000));
+      const limit = q.limit ?? 10;
+      return (index) => {
+        const parts = [
+          ...(index.hourly.get(tenant)?.within(range.fullFrom, range.fullTo) ?? []),
+          ...edgesOf(index.windows.get(tenant), range),
+        ];
+        const totals = new Map<string, { orders: number | null; units: number | null }>();
+        for (const part of parts) {
+          const total = totals.get(part.productId) ?? { orders: null, units: null };
+          total.orders = addCount(total.orders, part.orders);
+          total.units = addCount(total.units, part.units);
+          totals.set(part.productId, total);
+        }
+        const rows = [...totals].sort(
+          ([pa, a], [pb, b]) =>
+            compareCountsDesc(a.orders, b.orders) || compareCountsDesc(a.units, b.units) || compareNullsLast(pa, pb),
+        );
+        return JSON.stringify(
+          rows.slice(0, limit).map(([productId, t]) => ({
+            product_id: productId,
+            name: index.names.get(pairKey(tenant, productId)) ?? null,
+            orders: t.orders === null ? null : String(t.orders),
+            units: t.units === null ? null : String(t.units),
+          })),
+        );
+      };
     }),
     sql: (s, q, tenant) => ({
       sql: `WITH totals AS (
@@ -340,14 +418,9 @@ export const NAMED_AGGREGATES: NamedAggregate[] = [
     summary: "The latest anomalies on the tenant's products' order rates and order amounts (Gold)",
     querystring: { limit: limit(200, 20) },
     reads: (s) => datasetReads(s, 'anomalies'),
-    dataset: 'anomalies',
-    mirrorSql: (q, tenant) => ({
-      sql: joinJson(
-        `SELECT event_time, event_id, row_json FROM ${M}.anomalies_by_tenant WHERE tenant_id = $tenant
-          ORDER BY event_time DESC, event_id LIMIT $limit`,
-        'event_time DESC, event_id',
-      ),
-      params: { tenant, limit: q.limit ?? 20 },
+    ...over('anomalies', (q, tenant) => {
+      const limit = q.limit ?? 20;
+      return (index) => jsonArray((index.latest.get(tenant) ?? []).slice(0, limit));
     }),
     sql: (s, q, tenant) => ({
       sql: `SELECT metric, key, value, mean, stddev, score, samples, event_id,
@@ -365,15 +438,18 @@ export const NAMED_AGGREGATES: NamedAggregate[] = [
     summary: "Customer sessions (30-minute gap) that started in the range, newest first, of the tenant's customers",
     querystring: { ...range, limit: limit(500, 50) },
     reads: (s) => datasetReads(s, 'sessions'),
-    dataset: 'sessions',
-    mirrorSql: (q, tenant) => ({
-      sql: joinJson(
-        `SELECT window_start, customer_id, row_json FROM ${M}.sessions_by_tenant
-          WHERE tenant_id = $tenant AND ${inRange('window_start')}
-          ORDER BY window_start DESC, customer_id LIMIT $limit`,
-        'window_start DESC, customer_id',
-      ),
-      params: { tenant, ...resolveRange(q), limit: q.limit ?? 50 },
+    ...over('sessions', (q, tenant) => {
+      const { from, to } = micros(resolveRange(q));
+      const limit = q.limit ?? 50;
+      return (index) => {
+        const series = index.byStart.get(tenant);
+        if (!series) return '[]';
+        const first = series.lowerBound(from);
+        const rows: string[] = [];
+        for (let i = series.lowerBound(to) - 1; i >= first && rows.length < limit; i--)
+          rows.push(series.rows[i] as string);
+        return jsonArray(rows);
+      };
     }),
     sql: (s, q, tenant) => ({
       sql: `SELECT customer_id,

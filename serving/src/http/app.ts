@@ -16,6 +16,7 @@ import { errorResponses, registerErrorHandling, ServingApiError } from './errors
 import { FreshnessProbe } from './freshness.js';
 import { GoldMirror } from './gold-mirror.js';
 import { LakeReader, type ReadResult } from './lake-reader.js';
+import type { MirrorIndexes } from './mirror-indexes.js';
 import { prepareTenantQuery } from './query.js';
 import { SnapshotCache } from './snapshot-cache.js';
 import { SnapshotWatcher } from './snapshot-watcher.js';
@@ -38,7 +39,7 @@ export interface ServingOptions {
 export interface ServingApp {
   app: FastifyInstance;
   reader: LakeReader;
-  mirror: GoldMirror;
+  mirror: GoldMirror<MirrorIndexes>;
   watcher: SnapshotWatcher;
   close(): Promise<void>;
 }
@@ -106,15 +107,15 @@ export async function createServingApp(options: ServingOptions): Promise<Serving
   const reader = await LakeReader.create(options.config, {
     connections: options.connections ?? Math.max(2, availableParallelism()),
   });
-  const connections = options.connections ?? Math.max(2, availableParallelism());
-  let mirror: GoldMirror;
+  let mirror: GoldMirror<MirrorIndexes>;
   try {
-    mirror = await GoldMirror.create(options.config, mirrorDatasets(schemas), { connections });
+    mirror = await GoldMirror.create(options.config, mirrorDatasets(schemas));
   } catch (error) {
     reader.close();
     throw error;
   }
   const watcher = await SnapshotWatcher.start(reader, options.pollIntervalMs ?? 1000);
+  mirror.warm((relations) => watcher.versionOf(relations));
   const cache = new SnapshotCache<CachedAnswer>();
   const reading = new Map<string, { promise: Promise<CachedAnswer>; waiters: number; abort: AbortController }>();
   const freshness = new FreshnessProbe(options.config, reader, schemas, options.jobs ? { jobs: options.jobs } : {});
@@ -222,12 +223,12 @@ export async function createServingApp(options: ServingOptions): Promise<Serving
       },
       async (request, reply) => {
         const tenant = tenantOf(request);
-        const { sql, params } = aggregate.mirrorSql(request.query, tenant, maxRows);
+        const answerRead = aggregate.answer(request.query, tenant, maxRows);
         const key = `${aggregate.name}|${tenant}|${JSON.stringify(request.query)}`;
         const relations = aggregate.reads(schemas);
         const prefix = `{"name":${JSON.stringify(aggregate.name)},"rows":`;
-        const read: ReadBody = (version, signal) =>
-          mirror.readJson(aggregate.dataset, version, sql, params, { timeoutMs: 10_000, signal }).then(
+        const read: ReadBody = (version) =>
+          answerRead(mirror, version).then(
             (rows) => `${prefix}${rows}}`,
             (error) => {
               throw queryError(error, false);
@@ -359,7 +360,7 @@ export async function createServingApp(options: ServingOptions): Promise<Serving
     close: async () => {
       watcher.stop();
       await app.close();
-      mirror.close();
+      await mirror.close();
       reader.close();
     },
   };
