@@ -93,6 +93,7 @@ export function qualityGate(options: QualityGateOptions = {}): PublishHook & { c
         scope: 'increment',
         now: now(),
         runId,
+        columns: profile.columns,
         extraSelect: profile.select,
         onExtra: (row) => {
           scanned = profile.read(row);

@@ -1,6 +1,6 @@
 import type { DuckDb } from '@bitvelocity/lakehouse';
 import { Gauge, Registry } from 'prom-client';
-import { jsonable, quoteIdent, rowCheckOf } from './native.js';
+import { distinctKeysSql, jsonable, keyHashCounts, quoteIdent, rowCheckOf } from './native.js';
 import type { QualitySuite } from './suite.js';
 
 /** When a metric becomes a warning. Every field has a default; a deployment overrides what it needs. */
@@ -125,7 +125,11 @@ export async function computeMetrics(
     columnMetrics[c.column_name] = metrics;
     nullRates[c.column_name] = rowCount === 0 ? 0 : (rowCount - count) / rowCount;
   });
-  const duplicateKeyRate = keys.length && rowCount > 0 ? (rowCount - Number(profile.__keys ?? 0)) / rowCount : null;
+  // No key hash repeats: the keys counted are all distinct; else they are counted exactly (there are duplicates).
+  let distinctKeys = Number(profile.__keycount ?? 0);
+  if (keys.length && rowCount > 0 && Number(profile.__keyhashes ?? 0) !== distinctKeys)
+    distinctKeys = Number((await db.rows(`SELECT ${distinctKeysSql(keys)} AS k FROM ${relation}`))[0]?.k ?? 0);
+  const duplicateKeyRate = keys.length && rowCount > 0 ? (rowCount - distinctKeys) / rowCount : null;
   const newest = profile.__newest;
   const freshnessLagSeconds =
     newest === undefined || newest === null
@@ -234,7 +238,10 @@ function profileSelect(
       select.push(`CAST(min(${col}) AS DOUBLE) AS "lo${i}"`, `CAST(max(${col}) AS DOUBLE) AS "hi${i}"`);
   });
   const keys = (suite.meta.keys ?? []).filter((k) => names.has(k));
-  if (keys.length) select.push(`count(DISTINCT (${keys.map(quoteIdent).join(', ')})) AS "__keys"`);
+  if (keys.length) {
+    const counts = keyHashCounts(keys);
+    select.push(`${counts.hashes} AS "__keyhashes"`, `${counts.keys} AS "__keycount"`);
+  }
   const late = suite.meta.late_column ?? '_is_late';
   if (names.has(late)) select.push(`count(*) FILTER (WHERE ${quoteIdent(late)}) AS "__late"`);
   const time = suite.meta.time_column;
