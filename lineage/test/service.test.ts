@@ -95,8 +95,13 @@ describe('POST /api/v1/lineage', () => {
     // The same pipeline, in order, under two tenants: one event per write (each awaited), and all at once (batched).
     const { events: sequence } = pipelineEvents(Date.parse('2026-11-30T08:00:00Z'));
     const extra = [...sequence, sequence[1], sequence[3]] as typeof sequence; // redeliveries inside the batch
-    for (const event of sequence) await server.store.ingest('one-by-one', event);
+    // Each accepted event is projected on its own (caughtUp before the next), the batched ones together.
+    for (const event of sequence) {
+      await server.store.ingest('one-by-one', event);
+      await server.store.caughtUp();
+    }
     const results = await Promise.all(extra.map((event) => server.store.ingest('batched', event)));
+    await server.store.caughtUp();
     expect(results.filter((r) => r.duplicate)).toHaveLength(2);
     expect(server.store.batchFallbacks).toBe(0);
     const client = new pg.Client(ownerUrl);

@@ -28,6 +28,7 @@ const STATUS: Record<string, number> = {
   TOKEN_INVALID: 401,
   FORBIDDEN: 403,
   LINEAGE_NOT_FOUND: 404,
+  LINEAGE_UNAVAILABLE: 503,
   ROUTE_NOT_FOUND: 404,
   INTERNAL: 500,
 };
@@ -53,7 +54,12 @@ export async function buildLineageApp(options: LineageAppOptions): Promise<Fasti
   const { store } = options;
   const validator = OpenLineageValidator.load();
   const app = Fastify({ logger: options.logger ?? false, bodyLimit: 16 * 1024 * 1024 });
-  await app.register(fastifyJwt, { secret: options.jwtSecret, verify: { algorithms: ['HS256'] } });
+  // A producer sends the same token with every event: a verified token is cached (up to its expiry), so its
+  // signature is checked once, not per event.
+  await app.register(fastifyJwt, {
+    secret: options.jwtSecret,
+    verify: { algorithms: ['HS256'], cache: 1_000, cacheTTL: 60_000 },
+  });
 
   app.setErrorHandler(
     (error: Error & { statusCode?: number; code?: string; validation?: unknown }, _request, reply) => {
@@ -115,6 +121,11 @@ export async function buildLineageApp(options: LineageAppOptions): Promise<Fasti
 
   await app.register(async (api) => {
     api.addHook('onRequest', authenticate);
+    // Accept, then project: a read first waits until the model holds every event acknowledged before it began, so
+    // a client reads its own writes.
+    api.addHook('preHandler', async (request) => {
+      if (request.method === 'GET') await store.caughtUp();
+    });
     const tenant = (request: FastifyRequest) => principal(request).tenant;
     const page = (q: { limit?: string; offset?: string }) => ({
       limit: Math.min(Math.max(Number(q.limit ?? 100) || 100, 1), 1000),
