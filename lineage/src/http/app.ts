@@ -208,11 +208,13 @@ export async function buildLineageApp(options: LineageAppOptions): Promise<Fasti
         throw new HttpError('BAD_REQUEST', 'nodeId is required (dataset:<namespace>:<name> or job:<namespace>:<name>)');
       return q.nodeId;
     };
-    api.get<Graph>('/api/v1/lineage', async (request) => {
+    api.get<Graph>('/api/v1/lineage', async (request, reply) => {
       const direction = (request.query.direction ?? 'both') as Direction;
       if (!['both', 'upstream', 'downstream'].includes(direction))
         throw new HttpError('BAD_REQUEST', 'direction must be both, upstream or downstream');
-      return store.lineage(tenant(request), nodeOf(request.query), depthOf(request.query), direction);
+      // The answer is assembled from the nodes' cached JSON (see LineageStore.lineageJson), sent as it is.
+      const json = await store.lineageJson(tenant(request), nodeOf(request.query), depthOf(request.query), direction);
+      return reply.type('application/json; charset=utf-8').send(json);
     });
     api.get<Graph>('/api/v1/column-lineage', async (request) =>
       store.columnLineage(

@@ -86,6 +86,8 @@ export class LineageStore {
   private readonly waiters: { target: number; resolve: () => void; reject: (e: unknown) => void }[] = [];
   private readonly poll: NodeJS.Timeout;
   private readonly graphs = new Map<string, { version: string; adjacency: Adjacency }>();
+  private readonly payloads = new Map<string, { json: string; name: string }>();
+  private payloadsAt = -1;
 
   private constructor(
     readonly pool: pg.Pool,
@@ -313,16 +315,17 @@ export class LineageStore {
       }
       const events = items as { seq: number; tenant: string; event: LineageEvent }[];
       const last = (events[events.length - 1] as { seq: number }).seq;
+      const touched: string[] = [];
       await client.query('SAVEPOINT batch');
       try {
-        await this.projectEvents(client, events, last);
+        touched.push(...(await this.projectEvents(client, events, last)));
       } catch {
         await client.query('ROLLBACK TO SAVEPOINT batch');
         this.fallbacks += 1;
         for (const item of events) {
           await client.query('SAVEPOINT one');
           try {
-            await this.projectEvents(client, [item], item.seq);
+            touched.push(...(await this.projectEvents(client, [item], item.seq)));
           } catch (error) {
             await client.query('ROLLBACK TO SAVEPOINT one');
             await client.query(
@@ -334,6 +337,7 @@ export class LineageStore {
         }
       }
       await client.query('COMMIT');
+      this.invalidatePayloads(position, last, touched);
       this.settle(last);
       return events.length;
     } catch (error) {
@@ -354,7 +358,8 @@ export class LineageStore {
     client: pg.PoolClient,
     batch: { tenant: string; event: LineageEvent }[],
     last: number,
-  ): Promise<void> {
+  ): Promise<string[]> {
+    const touched: string[] = [];
     const namespaces: unknown[] = [];
     const jobs: unknown[] = [];
     const datasets: unknown[] = [];
@@ -364,6 +369,8 @@ export class LineageStore {
     for (const [seq, { tenant, event }] of batch.entries()) {
       const d = derive(event);
       const time = event.eventTime;
+      if (d.job) touched.push(`${tenant}\u001f${jobNodeId(d.job.namespace, d.job.name)}`);
+      for (const ds of d.datasets) touched.push(`${tenant}\u001f${datasetNodeId(ds.namespace, ds.name)}`);
       for (const name of d.namespaces) namespaces.push({ tenant, name, time, seq });
       const runId = d.run?.run.runId ?? null;
       if (d.job)
@@ -402,6 +409,7 @@ export class LineageStore {
       text: PROJECT_SQL,
       values: [...[namespaces, jobs, datasets, edges, columns, runs].map((rows) => JSON.stringify(rows)), last],
     });
+    return touched;
   }
 
   // ---------------------------------------------------------------- reads
@@ -532,20 +540,28 @@ export class LineageStore {
   }
 
   /**
-   * The tenant's whole graph (every edge, both directions indexed), kept in memory per graph version. Edges are
-   * insert-only (re-delivery is ON CONFLICT DO NOTHING, nothing deletes them) and every write that adds one bumps the
-   * tenant's row in graph_versions in the same transaction, so one primary-key lookup per request tells whether the
-   * cached graph is still the stored one, whichever process wrote to the store.
+   * The tenant's whole graph (every edge, both directions indexed), kept in memory per graph version, and the
+   * projection's position (see nodePayloads). Edges are insert-only (re-delivery is ON CONFLICT DO NOTHING, nothing
+   * deletes them) and every projection that adds one bumps the tenant's row in graph_versions in the same
+   * transaction, so one lookup per request tells whether the cached graph is still the stored one, whichever
+   * process wrote to the store.
    */
-  private async graphOf(tenant: string): Promise<Adjacency> {
-    const { rows } = await this.pool.query<{ v: string }>({
+  private async graphOf(tenant: string): Promise<{ adjacency: Adjacency; position: number }> {
+    const { rows } = await this.pool.query<{ v: string | null; p: string | null }>({
       name: 'lineage-graph-version',
-      text: 'SELECT version::text AS v FROM graph_versions WHERE tenant = $1',
+      text: `SELECT (SELECT version::text FROM graph_versions WHERE tenant = $1) AS v,
+                    (SELECT position::text FROM projection WHERE id = 1) AS p`,
       values: [tenant],
     });
     const version = rows[0]?.v ?? '0';
+    const position = Number(rows[0]?.p ?? 0);
+    if (position !== this.payloadsAt) {
+      // Projected by another instance (or before this one started): which nodes changed is not known here.
+      this.payloads.clear();
+      this.payloadsAt = position;
+    }
     const cached = this.graphs.get(tenant);
-    if (cached && cached.version === version) return cached.adjacency;
+    if (cached && cached.version === version) return { adjacency: cached.adjacency, position };
     const { rows: edges } = await this.pool.query<GraphEdge>(
       `SELECT origin, destination, dataset_namespace, dataset_name FROM edges WHERE tenant = $1`,
       [tenant],
@@ -561,7 +577,75 @@ export class LineageStore {
     }
     // The version read before the load: a write in between only makes the next request reload.
     this.graphs.set(tenant, { version, adjacency });
-    return adjacency;
+    return { adjacency, position };
+  }
+
+  /**
+   * The `data` of graph nodes (a job with its inputs, outputs and latest run; a dataset), serialized, for the
+   * position `payloadsAt` of the projection. This process's projector drops the nodes each batch touched as it moves
+   * the position; any other move of the position (another instance projected) drops them all.
+   */
+  private invalidatePayloads(from: number, to: number, touched: Iterable<string>): void {
+    if (this.payloadsAt === from) for (const key of touched) this.payloads.delete(key);
+    else this.payloads.clear();
+    this.payloadsAt = to;
+  }
+
+  private async nodePayloads(tenant: string, ids: string[], adjacency: Adjacency, position: number) {
+    const out = new Map<string, { json: string; name: string }>();
+    const missing: string[] = [];
+    for (const id of ids) {
+      const hit = this.payloads.get(`${tenant}\u001f${id}`);
+      if (hit !== undefined) out.set(id, hit);
+      else missing.push(id);
+    }
+    if (!missing.length) return out;
+    const jobIds = missing.filter((id) => id.startsWith('job:'));
+    const datasetIds = missing.filter((id) => !id.startsWith('job:'));
+    // Named statements: parsed and planned once per connection.
+    const [jobRows, runRows, datasetRows] = await Promise.all([
+      jobIds.length
+        ? this.pool.query({
+            name: 'lineage-graph-jobs',
+            text: `SELECT j.* FROM jobs j WHERE j.tenant = $1 AND ('job:' || j.namespace || ':' || j.name) = ANY($2)`,
+            values: [tenant, jobIds],
+          })
+        : { rows: [] },
+      jobIds.length
+        ? this.pool.query({
+            name: 'lineage-graph-runs',
+            text: `SELECT r.* FROM jobs j JOIN runs r ON r.tenant = j.tenant AND r.run_id = j.latest_run_id
+                    WHERE j.tenant = $1 AND ('job:' || j.namespace || ':' || j.name) = ANY($2)`,
+            values: [tenant, jobIds],
+          })
+        : { rows: [] },
+      datasetIds.length
+        ? this.pool.query({
+            name: 'lineage-graph-datasets',
+            text: `SELECT * FROM datasets WHERE tenant = $1 AND ('dataset:' || namespace || ':' || name) = ANY($2)`,
+            values: [tenant, datasetIds],
+          })
+        : { rows: [] },
+    ]);
+    const runs = new Map(runRows.rows.map((r) => [r.run_id as string, runShape(r)]));
+    // Only kept when no projection moved the position meanwhile (rows read before it may be older than it).
+    const keep = this.payloadsAt === position;
+    for (const r of jobRows.rows) {
+      const id = jobNodeId(r.namespace, r.name);
+      const io = [...(adjacency.in.get(id) ?? []), ...(adjacency.out.get(id) ?? [])];
+      const latest = r.latest_run_id ? runs.get(r.latest_run_id) : undefined;
+      const payload = { json: JSON.stringify(jobShape(r, io, latest ? [latest] : [])), name: r.name as string };
+      out.set(id, payload);
+      if (keep) this.payloads.set(`${tenant}\u001f${id}`, payload);
+    }
+    for (const r of datasetRows.rows) {
+      const dataset = datasetShape(r, true);
+      const id = datasetNodeId(dataset.namespace, dataset.name);
+      const payload = { json: JSON.stringify(dataset), name: dataset.name };
+      out.set(id, payload);
+      if (keep) this.payloads.set(`${tenant}\u001f${id}`, payload);
+    }
+    return out;
   }
 
   /** Resolves a Marquez node id (its namespace may itself hold ':', as postgres://host:5432 does) by its index. */
@@ -585,91 +669,56 @@ export class LineageStore {
 
   /** Marquez's GET /lineage: the nodes within `depth` edges of the node, each with its in- and out-edges. */
   async lineage(tenant: string, nodeId: string, depth: number, direction: Direction = 'both') {
-    // Two round trips, each of independent queries in parallel: (1) the node resolved by its index, and the tenant's
-    // graph (cached: see graphOf); the walk runs in memory, each node once, to the depth asked; (2) the jobs, their
-    // latest runs and the datasets reached.
-    type Edge = GraphEdge;
-    // The walk starts from the id as given; the resolve, in parallel, answers 404 for an unknown node.
-    const [, adjacency] = await Promise.all([this.resolveNode(tenant, nodeId), this.graphOf(tenant)]);
+    return JSON.parse(await this.lineageJson(tenant, nodeId, depth, direction)) as { graph: MarquezGraphNode[] };
+  }
+
+  /**
+   * GET /lineage as the JSON text of the answer. The tenant's graph is held in memory (graphOf) and walked
+   * breadth-first, each node once, to the depth asked; the nodes' payloads come from the cache of this projection
+   * position, and only those missing are fetched (one parallel round trip). A node the graph does not hold (no
+   * edges) is resolved by its index, which answers 404 for an unknown one.
+   */
+  async lineageJson(tenant: string, nodeId: string, depth: number, direction: Direction = 'both'): Promise<string> {
+    const { adjacency, position } = await this.graphOf(tenant);
+    if (!adjacency.in.has(nodeId) && !adjacency.out.has(nodeId)) await this.resolveNode(tenant, nodeId);
     const reached = new Set<string>([nodeId]);
     let frontier = [nodeId];
     for (let level = 0; level < depth && frontier.length; level++) {
       const next: string[] = [];
       for (const node of frontier) {
-        const around = [
-          ...(direction !== 'upstream' ? (adjacency.out.get(node) ?? []).map((e) => e.destination) : []),
-          ...(direction !== 'downstream' ? (adjacency.in.get(node) ?? []).map((e) => e.origin) : []),
-        ];
-        for (const n of around)
-          if (!reached.has(n)) {
-            reached.add(n);
-            next.push(n);
-          }
+        if (direction !== 'upstream')
+          for (const e of adjacency.out.get(node) ?? [])
+            if (!reached.has(e.destination)) {
+              reached.add(e.destination);
+              next.push(e.destination);
+            }
+        if (direction !== 'downstream')
+          for (const e of adjacency.in.get(node) ?? [])
+            if (!reached.has(e.origin)) {
+              reached.add(e.origin);
+              next.push(e.origin);
+            }
       }
       frontier = next;
     }
-    const touching: Edge[] = [];
-    for (const node of reached) {
-      touching.push(...(adjacency.out.get(node) ?? []));
-      for (const e of adjacency.in.get(node) ?? []) if (!reached.has(e.origin)) touching.push(e);
-    }
     const ids = [...reached];
-    const seen = reached;
-    // Named statements: parsed and planned once per connection.
-    const [jobRows, runRows, datasetRows] = await Promise.all([
-      this.pool.query({
-        name: 'lineage-graph-jobs',
-        text: `SELECT j.* FROM jobs j WHERE j.tenant = $1 AND ('job:' || j.namespace || ':' || j.name) = ANY($2) ORDER BY j.name`,
-        values: [tenant, ids],
-      }),
-      this.pool.query({
-        name: 'lineage-graph-runs',
-        text: `SELECT r.* FROM jobs j JOIN runs r ON r.tenant = j.tenant AND r.run_id = j.latest_run_id
-                WHERE j.tenant = $1 AND ('job:' || j.namespace || ':' || j.name) = ANY($2)`,
-        values: [tenant, ids],
-      }),
-      this.pool.query({
-        name: 'lineage-graph-datasets',
-        text: `SELECT * FROM datasets WHERE tenant = $1 AND ('dataset:' || namespace || ':' || name) = ANY($2)`,
-        values: [tenant, ids],
-      }),
-    ]);
-    const runs = new Map(runRows.rows.map((r) => [r.run_id as string, runShape(r)]));
-    const inEdges = new Map<string, { origin: string; destination: string }[]>();
-    const outEdges = new Map<string, { origin: string; destination: string }[]>();
-    const jobIo = new Map<string, Edge[]>();
-    const push = <T>(map: Map<string, T[]>, key: string, value: T) => {
-      const list = map.get(key);
-      if (list) list.push(value);
-      else map.set(key, [value]);
-    };
-    for (const e of touching) {
-      if (e.origin.startsWith('job:')) push(jobIo, e.origin, e);
-      if (e.destination.startsWith('job:')) push(jobIo, e.destination, e);
-      if (!seen.has(e.origin) || !seen.has(e.destination)) continue;
-      const edge = { origin: e.origin, destination: e.destination };
-      push(outEdges, e.origin, edge);
-      push(inEdges, e.destination, edge);
-    }
-    const graph: MarquezGraphNode[] = [];
-    for (const r of jobRows.rows) {
-      const id = jobNodeId(r.namespace, r.name);
-      const latest = r.latest_run_id ? runs.get(r.latest_run_id) : undefined;
-      const job = jobShape(r, jobIo.get(id) ?? [], latest ? [latest] : []);
-      graph.push({ id, type: 'JOB', data: job, inEdges: inEdges.get(id) ?? [], outEdges: outEdges.get(id) ?? [] });
-    }
-    for (const r of datasetRows.rows) {
-      const dataset = datasetShape(r, true);
-      const id = datasetNodeId(dataset.namespace, dataset.name);
-      graph.push({
-        id,
-        type: 'DATASET',
-        data: dataset,
-        inEdges: inEdges.get(id) ?? [],
-        outEdges: outEdges.get(id) ?? [],
-      });
-    }
-    return { graph };
+    const payloads = await this.nodePayloads(tenant, ids, adjacency, position);
+    const edgesOf = (list: GraphEdge[] | undefined) =>
+      JSON.stringify(
+        (list ?? [])
+          .filter((e) => reached.has(e.origin) && reached.has(e.destination))
+          .map((e) => ({ origin: e.origin, destination: e.destination })),
+      );
+    // Jobs first, by name, then datasets (as before); each node's data is its cached JSON.
+    const jobs = ids.filter((id) => id.startsWith('job:') && payloads.has(id));
+    const nameOf = (id: string) => payloads.get(id)?.name as string;
+    jobs.sort((x, y) => (nameOf(x) < nameOf(y) ? -1 : 1));
+    const datasets = ids.filter((id) => !id.startsWith('job:') && payloads.has(id));
+    const parts = [...jobs, ...datasets].map(
+      (id) =>
+        `{"id":${JSON.stringify(id)},"type":"${id.startsWith('job:') ? 'JOB' : 'DATASET'}","data":${payloads.get(id)?.json},"inEdges":${edgesOf(adjacency.in.get(id))},"outEdges":${edgesOf(adjacency.out.get(id))}}`,
+    );
+    return `{"graph":[${parts.join(',')}]}`;
   }
 
   /** Marquez's GET /column-lineage: field nodes upstream of a dataset or a field (and downstream on request). */
