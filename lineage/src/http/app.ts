@@ -54,12 +54,7 @@ export async function buildLineageApp(options: LineageAppOptions): Promise<Fasti
   const { store } = options;
   const validator = OpenLineageValidator.load();
   const app = Fastify({ logger: options.logger ?? false, bodyLimit: 16 * 1024 * 1024 });
-  // A producer sends the same token with every event: a verified token is cached (up to its expiry), so its
-  // signature is checked once, not per event.
-  await app.register(fastifyJwt, {
-    secret: options.jwtSecret,
-    verify: { algorithms: ['HS256'], cache: 1_000, cacheTTL: 60_000 },
-  });
+  await app.register(fastifyJwt, { secret: options.jwtSecret, verify: { algorithms: ['HS256'] } });
 
   app.setErrorHandler(
     (error: Error & { statusCode?: number; code?: string; validation?: unknown }, _request, reply) => {
@@ -86,17 +81,32 @@ export async function buildLineageApp(options: LineageAppOptions): Promise<Fasti
       .send({ error: { code: 'ROUTE_NOT_FOUND', message: `no route ${request.method} ${request.url}` } }),
   );
 
+  // A producer sends the same token with every event: a verified token is remembered (for a minute at most, never
+  // past its expiry), so its signature is checked once a minute, not per event.
+  const verified = new Map<string, { user: LineagePrincipal; until: number }>();
   const authenticate = async (request: FastifyRequest) => {
-    if (!request.headers.authorization)
+    const header = request.headers.authorization;
+    if (!header)
       throw new HttpError(
         'TOKEN_MISSING',
         'send Authorization: Bearer <token> (get one from the services: POST /auth/token)',
       );
+    const known = verified.get(header);
+    if (known && known.until > Date.now()) {
+      (request as { user: unknown }).user = known.user;
+      return;
+    }
     try {
       await request.jwtVerify();
     } catch {
       throw new HttpError('TOKEN_INVALID', 'the bearer token is not valid or has expired');
     }
+    const user = request.user as unknown as LineagePrincipal & { exp?: number };
+    if (verified.size >= 1_000) verified.delete(verified.keys().next().value as string);
+    verified.set(header, {
+      user,
+      until: Math.min(Date.now() + 60_000, user.exp ? user.exp * 1000 : Number.POSITIVE_INFINITY),
+    });
   };
   const writer = async (request: FastifyRequest) => {
     const roles = principal(request).roles ?? [];
