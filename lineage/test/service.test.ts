@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { BV_JOB_NAMESPACE, loadPlatformConfig, OpenLineageValidator, postgresUrl } from '@bitvelocity/core';
 import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { startLineageServer } from '../src/index.js';
 import type { LineageServer } from '../src/server.js';
 import { bronze, gold, ids, orderTopic, outbox, pipelineEvents, silver } from './fixtures.js';
@@ -132,6 +132,43 @@ describe('POST /api/v1/lineage', () => {
     } finally {
       await client.end();
     }
+  });
+
+  it('projects events the log holds that this instance did not accept (another instance, or before a restart)', async () => {
+    const runId = randomUUID();
+    const eventTime = '2026-12-01T13:00:00.000Z';
+    const event = {
+      eventType: 'COMPLETE',
+      eventTime,
+      producer: 'https://example.com/other-instance',
+      schemaURL: 'https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunEvent',
+      run: { runId },
+      job: { namespace: 'from-log', name: 'elsewhere' },
+      inputs: [],
+      outputs: [{ namespace: 'postgres://db:5432', name: 'shop.public.elsewhere' }],
+    };
+    const client = new pg.Client(ownerUrl);
+    await client.connect();
+    try {
+      // Appended to the log as another instance's accept would, without passing through this one.
+      await client.query(
+        `INSERT INTO ${schema}.events (tenant, event_key, kind, event_time, body) VALUES ('acme', $1, 'RUN', $2, $3)`,
+        [`${runId}|COMPLETE|${eventTime}`, eventTime, event],
+      );
+    } finally {
+      await client.end();
+    }
+    await vi.waitFor(
+      async () => {
+        const job = await api('/api/v1/namespaces/from-log/jobs/elsewhere');
+        expect(job.status).toBe(200);
+        expect(job.body.latestRun.state).toBe('COMPLETED');
+        expect(job.body.outputs).toEqual([{ namespace: 'postgres://db:5432', name: 'shop.public.elsewhere' }]);
+      },
+      { timeout: 15_000, interval: 250 },
+    );
+    // Re-delivered to this instance: already in the log, a duplicate.
+    expect((await post(event)).body).toEqual({ accepted: true, duplicate: true });
   });
 
   it('refuses a standard facet that breaks its own schema, with the path into the facet', async () => {
