@@ -171,6 +171,29 @@ describe('POST /api/v1/lineage', () => {
     expect((await post(event)).body).toEqual({ accepted: true, duplicate: true });
   });
 
+  it('refuses an event the store cannot hold with 400, and stores the ones accepted with it', async () => {
+    const event = (eventTime: string) => ({
+      eventType: 'COMPLETE',
+      eventTime,
+      producer: 'https://example.com/odd-times',
+      schemaURL: 'https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunEvent',
+      run: { runId: randomUUID() },
+      job: { namespace: 'odd-times', name: 'job' },
+      inputs: [],
+      outputs: [],
+    });
+    // Sent together, so the later ones share one accept statement; year 0 is no Postgres timestamp.
+    const [first, bad, last] = await Promise.all(
+      ['2026-12-01T14:00:00.000Z', '0000-01-01T00:00:00Z', '2026-12-01T14:00:01.000Z'].map((t) => post(event(t))),
+    );
+    expect(first?.status).toBe(201);
+    expect(last?.status).toBe(201);
+    expect(bad?.status).toBe(400);
+    expect(bad?.body.error.code).toBe('LINEAGE_EVENT_INVALID');
+    const runs = await api('/api/v1/namespaces/odd-times/jobs/job/runs');
+    expect(runs.body.totalCount).toBe(2);
+  });
+
   it('refuses a standard facet that breaks its own schema, with the path into the facet', async () => {
     const bad = {
       ...events[0],

@@ -173,7 +173,20 @@ export class LineageStore {
         values: [JSON.stringify(rows)],
       }));
     } catch (error) {
-      for (const item of batch) item.reject(error);
+      // One event the store refuses (a time Postgres cannot hold, say) must not fail the others: a failed batch is
+      // accepted again event by event (nothing of it was stored). An event refused on its own is the event's fault
+      // when Postgres says its data is wrong (class 22): 400; anything else (Postgres unreachable) is 500.
+      if (batch.length > 1) {
+        for (const item of batch) await this.accept([item]);
+        return;
+      }
+      const code = (error as { code?: string }).code ?? '';
+      for (const item of batch)
+        item.reject(
+          code.startsWith('22')
+            ? new BvError('LINEAGE_EVENT_INVALID', `the store refused the event: ${(error as Error).message}`)
+            : error,
+        );
       return;
     }
     const seqOf = new Map(stored.map((r) => [`${r.tenant}\u001f${r.event_key}`, Number(r.seq)]));
