@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { BV_JOB_NAMESPACE, loadPlatformConfig, OpenLineageValidator, postgresUrl } from '@bitvelocity/core';
 import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { startLineageServer } from '../src/index.js';
 import type { LineageServer } from '../src/server.js';
 import { bronze, gold, ids, orderTopic, outbox, pipelineEvents, silver } from './fixtures.js';
@@ -95,8 +95,13 @@ describe('POST /api/v1/lineage', () => {
     // The same pipeline, in order, under two tenants: one event per write (each awaited), and all at once (batched).
     const { events: sequence } = pipelineEvents(Date.parse('2026-11-30T08:00:00Z'));
     const extra = [...sequence, sequence[1], sequence[3]] as typeof sequence; // redeliveries inside the batch
-    for (const event of sequence) await server.store.ingest('one-by-one', event);
+    // Each accepted event is projected on its own (caughtUp before the next), the batched ones together.
+    for (const event of sequence) {
+      await server.store.ingest('one-by-one', event);
+      await server.store.caughtUp();
+    }
     const results = await Promise.all(extra.map((event) => server.store.ingest('batched', event)));
+    await server.store.caughtUp();
     expect(results.filter((r) => r.duplicate)).toHaveLength(2);
     expect(server.store.batchFallbacks).toBe(0);
     const client = new pg.Client(ownerUrl);
@@ -127,6 +132,66 @@ describe('POST /api/v1/lineage', () => {
     } finally {
       await client.end();
     }
+  });
+
+  it('projects events the log holds that this instance did not accept (another instance, or before a restart)', async () => {
+    const runId = randomUUID();
+    const eventTime = '2026-12-01T13:00:00.000Z';
+    const event = {
+      eventType: 'COMPLETE',
+      eventTime,
+      producer: 'https://example.com/other-instance',
+      schemaURL: 'https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunEvent',
+      run: { runId },
+      job: { namespace: 'from-log', name: 'elsewhere' },
+      inputs: [],
+      outputs: [{ namespace: 'postgres://db:5432', name: 'shop.public.elsewhere' }],
+    };
+    const client = new pg.Client(ownerUrl);
+    await client.connect();
+    try {
+      // Appended to the log as another instance's accept would, without passing through this one.
+      await client.query(
+        `INSERT INTO ${schema}.events (tenant, event_key, kind, event_time, body) VALUES ('acme', $1, 'RUN', $2, $3)`,
+        [`${runId}|COMPLETE|${eventTime}`, eventTime, event],
+      );
+    } finally {
+      await client.end();
+    }
+    await vi.waitFor(
+      async () => {
+        const job = await api('/api/v1/namespaces/from-log/jobs/elsewhere');
+        expect(job.status).toBe(200);
+        expect(job.body.latestRun.state).toBe('COMPLETED');
+        expect(job.body.outputs).toEqual([{ namespace: 'postgres://db:5432', name: 'shop.public.elsewhere' }]);
+      },
+      { timeout: 15_000, interval: 250 },
+    );
+    // Re-delivered to this instance: already in the log, a duplicate.
+    expect((await post(event)).body).toEqual({ accepted: true, duplicate: true });
+  });
+
+  it('refuses an event the store cannot hold with 400, and stores the ones accepted with it', async () => {
+    const event = (eventTime: string) => ({
+      eventType: 'COMPLETE',
+      eventTime,
+      producer: 'https://example.com/odd-times',
+      schemaURL: 'https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunEvent',
+      run: { runId: randomUUID() },
+      job: { namespace: 'odd-times', name: 'job' },
+      inputs: [],
+      outputs: [],
+    });
+    // Sent together, so the later ones share one accept statement; year 0 is no Postgres timestamp.
+    const [first, bad, last] = await Promise.all(
+      ['2026-12-01T14:00:00.000Z', '0000-01-01T00:00:00Z', '2026-12-01T14:00:01.000Z'].map((t) => post(event(t))),
+    );
+    expect(first?.status).toBe(201);
+    expect(last?.status).toBe(201);
+    expect(bad?.status).toBe(400);
+    expect(bad?.body.error.code).toBe('LINEAGE_EVENT_INVALID');
+    const runs = await api('/api/v1/namespaces/odd-times/jobs/job/runs');
+    expect(runs.body.totalCount).toBe(2);
   });
 
   it('refuses a standard facet that breaks its own schema, with the path into the facet', async () => {

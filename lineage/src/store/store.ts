@@ -69,41 +69,65 @@ export const jobNodeId = (namespace: string, name: string) => `job:${namespace}:
  */
 export class LineageStore {
   private readonly pending: PendingEvent[] = [];
-  private activeWriters = 0;
-  // One writer: two connections upserting the same hot rows (jobs, shared datasets) in different orders deadlock and
-  // serialize on each other's row locks anyway (measured: 2 writers 244 events/s with deadlocks, 1 writer 300-580).
-  private readonly writers = Number(process.env.BV_LINEAGE_WRITERS ?? 1);
-  private readonly batch = 200;
+  private accepting = false;
+  /** Events taken into one accept statement (one group commit) at most. */
+  private readonly batch = 500;
+  /** Events folded into the model by one projection statement at most. */
+  private readonly projectBatch = Number(process.env.BV_LINEAGE_PROJECT_BATCH ?? 1_000);
   private fallbacks = 0;
+  /** The highest log position this process acknowledged, and the position the model has been projected to. */
+  private acked = 0;
+  private projected = 0;
+  /** Events this process accepted and has not projected yet, by log position (saves reading their bodies back). */
+  private readonly unprojected = new Map<number, { tenant: string; event: LineageEvent }>();
+  private projecting: Promise<void> | undefined;
+  private again = false;
+  private closed = false;
+  private readonly waiters: { target: number; resolve: () => void; reject: (e: unknown) => void }[] = [];
+  private readonly poll: NodeJS.Timeout;
   private readonly graphs = new Map<string, { version: string; adjacency: Adjacency }>();
+  private readonly payloads = new Map<string, { json: string; name: string }>();
+  private payloadsAt = -1;
 
   private constructor(
     readonly pool: pg.Pool,
     private readonly schema: string,
-  ) {}
+  ) {
+    // Catch up with what the log holds (events acknowledged before a restart, or by another instance), then look
+    // again now and then.
+    this.poll = setInterval(() => void this.catchUpIfBehind(), 1_000);
+    this.poll.unref();
+    void this.catchUpIfBehind();
+  }
 
   static async create(url: string, options: { schema?: string; max?: number } = {}): Promise<LineageStore> {
     const schema = options.schema ?? 'lineage';
-    const pool = new pg.Pool({ connectionString: url, max: options.max ?? 8, options: `-c search_path=${schema}` });
+    // Its own sessions only: no JIT (the batch statements' estimated cost passes jit_above_cost, and compiling them
+    // cost ~20 ms of Postgres CPU per event, measured), and room for a 1,000-event projection's hash aggregates.
+    const pool = new pg.Pool({
+      connectionString: url,
+      max: options.max ?? 8,
+      options: `-c search_path=${schema} -c jit=off -c work_mem=32MB`,
+    });
     pool.on('error', () => undefined);
     await pool.query('SELECT 1');
     return new LineageStore(pool, schema);
   }
 
-  /** How many group-commit batches had to be rolled back and written event by event. */
-  get batchFallbacks(): number {
-    return this.fallbacks;
-  }
-
   async close(): Promise<void> {
+    this.closed = true;
+    clearInterval(this.poll);
+    await this.projecting?.catch(() => undefined);
+    for (const w of this.waiters.splice(0)) w.reject(new BvError('LINEAGE_UNAVAILABLE', 'the lineage store is closed'));
     await this.pool.end();
   }
 
   // ---------------------------------------------------------------- writes
 
   /**
-   * Stores one event and everything derived from it in ONE statement (data-modifying CTEs): atomic without an
-   * explicit transaction, and one round trip per event. Re-delivery (same event key) changes nothing.
+   * Accepts one event: it is appended to the log (the `events` table) in one multi-row statement with the other
+   * events waiting (group commit) and acknowledged once that commits; the projector then folds it into the model.
+   * Re-delivery (same event key) is answered as a duplicate and changes nothing.
    */
   async ingest(tenant: string, event: LineageEvent): Promise<IngestResult> {
     return new Promise((resolve, reject) => {
@@ -112,97 +136,256 @@ export class LineageStore {
     });
   }
 
-  /**
-   * Group commit: concurrent events are written by at most `writers` connections, each taking up to `batch` waiting
-   * events into one transaction, so one WAL flush covers many events. A batch that fails (a deadlock between two
-   * writers, say) is rolled back and its events written one transaction each, so one event's error never fails
-   * another's and nothing is half-stored.
-   */
+  /** One accept statement at a time; what arrives meanwhile waits and goes into the next one. */
   private drain(): void {
-    while (this.activeWriters < this.writers && this.pending.length) {
-      const batch = this.pending.splice(0, this.batch);
-      this.activeWriters += 1;
-      void this.writeBatch(batch).finally(() => {
-        this.activeWriters -= 1;
-        this.drain();
-      });
+    if (this.accepting || !this.pending.length) return;
+    const batch = this.pending.splice(0, this.batch);
+    this.accepting = true;
+    void this.accept(batch).finally(() => {
+      this.accepting = false;
+      this.drain();
+    });
+  }
+
+  /**
+   * Appends a batch to the log in ONE statement (ACCEPT_SQL): the raw event, its key and its tenant, in arrival
+   * order. A transaction-scoped advisory lock of the store makes log positions commit in order across instances,
+   * so the projector never passes a position that commits later.
+   */
+  private async accept(batch: PendingEvent[]): Promise<void> {
+    const rows: { tenant: string; key: string; kind: string; time: string; body: LineageEvent; ord: number }[] = [];
+    const first = new Map<string, number>();
+    const ownerOf: number[] = [];
+    for (const [ord, { tenant, event }] of batch.entries()) {
+      const { key, kind } = eventKey(event);
+      const id = `${tenant}\u001f${key}`;
+      const earlier = first.get(id);
+      ownerOf.push(earlier ?? ord);
+      if (earlier !== undefined) continue;
+      first.set(id, ord);
+      rows.push({ tenant, key, kind, time: event.eventTime, body: event, ord });
+    }
+    let stored: { tenant: string; event_key: string; seq: string }[];
+    try {
+      ({ rows: stored } = await this.pool.query<{ tenant: string; event_key: string; seq: string }>({
+        name: 'lineage-accept',
+        text: ACCEPT_SQL,
+        values: [JSON.stringify(rows)],
+      }));
+    } catch (error) {
+      // One event the store refuses (a time Postgres cannot hold, say) must not fail the others: a failed batch is
+      // accepted again event by event (nothing of it was stored). An event refused on its own is the event's fault
+      // when Postgres says its data is wrong (class 22): 400; anything else (Postgres unreachable) is 500.
+      if (batch.length > 1) {
+        for (const item of batch) await this.accept([item]);
+        return;
+      }
+      const code = (error as { code?: string }).code ?? '';
+      for (const item of batch)
+        item.reject(
+          code.startsWith('22')
+            ? new BvError('LINEAGE_EVENT_INVALID', `the store refused the event: ${(error as Error).message}`)
+            : error,
+        );
+      return;
+    }
+    const seqOf = new Map(stored.map((r) => [`${r.tenant}\u001f${r.event_key}`, Number(r.seq)]));
+    const fresh = new Set<number>();
+    for (const row of rows) {
+      const seq = seqOf.get(`${row.tenant}\u001f${row.key}`);
+      if (seq === undefined) continue;
+      fresh.add(row.ord);
+      this.unprojected.set(seq, { tenant: row.tenant, event: row.body });
+      if (seq > this.acked) this.acked = seq;
+    }
+    for (const [ord, item] of batch.entries()) item.resolve({ duplicate: ownerOf[ord] !== ord || !fresh.has(ord) });
+    this.project();
+  }
+
+  /** How many projection batches had to be rolled back and projected event by event. */
+  get batchFallbacks(): number {
+    return this.fallbacks;
+  }
+
+  /**
+   * Resolves once the model holds everything this process acknowledged before the call: every read waits for it,
+   * so a client reads its own writes. Fails (503) when the projector cannot catch up within `timeoutMs`.
+   */
+  async caughtUp(timeoutMs = 30_000): Promise<void> {
+    const target = this.acked;
+    if (this.projected >= target) return;
+    this.project();
+    await new Promise<void>((resolve, reject) => {
+      const waiter = {
+        target,
+        resolve: () => {
+          clearTimeout(timer);
+          resolve();
+        },
+        reject: (e: unknown) => {
+          clearTimeout(timer);
+          reject(e);
+        },
+      };
+      const timer = setTimeout(() => {
+        this.waiters.splice(this.waiters.indexOf(waiter), 1);
+        reject(new BvError('LINEAGE_UNAVAILABLE', 'the lineage model is behind the accepted events; try again'));
+      }, timeoutMs);
+      this.waiters.push(waiter);
+    });
+  }
+
+  private async catchUpIfBehind(): Promise<void> {
+    if (this.projecting || this.closed) return;
+    try {
+      const { rows } = await this.pool.query<{ behind: boolean }>(
+        'SELECT (SELECT position FROM projection) < coalesce((SELECT max(seq) FROM events), 0) AS behind',
+      );
+      if (rows[0]?.behind) this.project();
+    } catch {
+      // the next poll tries again
     }
   }
 
-  private async writeBatch(batch: PendingEvent[]): Promise<void> {
-    let client: pg.PoolClient;
-    try {
-      client = await this.pool.connect();
-    } catch (error) {
-      for (const item of batch) item.reject(error);
+  /** Runs the projector unless it runs already (then it goes round once more when it is done). */
+  private project(): void {
+    if (this.closed) return;
+    if (this.projecting) {
+      this.again = true;
       return;
     }
+    this.projecting = (async () => {
+      let failures = 0;
+      for (;;) {
+        this.again = false;
+        try {
+          const projected = await this.projectOnce();
+          failures = 0;
+          if (projected === 0 && !this.again) break;
+        } catch {
+          // Postgres unreachable or the like: nothing was projected; try again shortly (the log keeps the events).
+          failures += 1;
+          if (this.closed) break;
+          await new Promise((r) => setTimeout(r, Math.min(5_000, 100 * 2 ** failures)));
+        }
+        if (this.closed) break;
+      }
+    })().finally(() => {
+      this.projecting = undefined;
+      if (this.again && !this.closed) this.project();
+    });
+  }
+
+  private settle(position: number): void {
+    if (position > this.projected) this.projected = position;
+    for (const seq of this.unprojected.keys()) if (seq <= position) this.unprojected.delete(seq);
+    for (let i = this.waiters.length - 1; i >= 0; i--) {
+      const w = this.waiters[i] as (typeof this.waiters)[number];
+      if (w.target <= this.projected) {
+        this.waiters.splice(i, 1);
+        w.resolve();
+      }
+    }
+  }
+
+  /**
+   * Folds the next events of the log into the model, in log order, in ONE transaction that also moves the
+   * projection's position (so an event is projected exactly once, whole, even across a crash). Projectors of
+   * several instances take turns on the position's row. A batch that fails is rolled back and projected event by
+   * event; an event that fails on its own is recorded in projection_failures (its raw event stays in the log) and
+   * passed, so one bad event never stops the others. Answers how many events it projected.
+   */
+  private async projectOnce(): Promise<number> {
+    const client = await this.pool.connect();
     try {
-      if (batch.length === 1) {
-        const [item] = batch as [PendingEvent];
-        await this.writeOne(client, item.tenant, item.event).then(item.resolve, item.reject);
-        return;
+      await client.query('BEGIN');
+      const { rows: at } = await client.query<{ position: string }>({
+        name: 'lineage-projection-position',
+        text: 'SELECT position FROM projection WHERE id = 1 FOR UPDATE',
+      });
+      const position = Number(at[0]?.position ?? 0);
+      const { rows: next } = await client.query<{ seq: string; tenant: string }>({
+        name: 'lineage-projection-next',
+        text: 'SELECT seq, tenant FROM events WHERE seq > $1 ORDER BY seq LIMIT $2',
+        values: [position, this.projectBatch],
+      });
+      if (!next.length) {
+        await client.query('COMMIT');
+        this.settle(position);
+        return 0;
       }
-      const results: IngestResult[] = [];
+      const items = next.map((r) => ({
+        seq: Number(r.seq),
+        tenant: r.tenant,
+        event: this.unprojected.get(Number(r.seq))?.event,
+      }));
+      const missing = items.filter((i) => !i.event).map((i) => i.seq);
+      if (missing.length) {
+        const { rows } = await client.query<{ seq: string; body: LineageEvent }>(
+          'SELECT seq, body FROM events WHERE seq = ANY($1::bigint[])',
+          [missing],
+        );
+        const bodies = new Map(rows.map((r) => [Number(r.seq), r.body]));
+        for (const item of items) item.event ??= bodies.get(item.seq);
+      }
+      const events = items as { seq: number; tenant: string; event: LineageEvent }[];
+      const last = (events[events.length - 1] as { seq: number }).seq;
+      const touched: string[] = [];
+      await client.query('SAVEPOINT batch');
       try {
-        results.push(...(await this.writeMany(client, batch)));
+        touched.push(...(await this.projectEvents(client, events, last)));
       } catch {
+        await client.query('ROLLBACK TO SAVEPOINT batch');
         this.fallbacks += 1;
-        await client.query('ROLLBACK').catch(() => undefined);
-        for (const item of batch) await this.writeOne(client, item.tenant, item.event).then(item.resolve, item.reject);
-        return;
+        for (const item of events) {
+          await client.query('SAVEPOINT one');
+          try {
+            touched.push(...(await this.projectEvents(client, [item], item.seq)));
+          } catch (error) {
+            await client.query('ROLLBACK TO SAVEPOINT one');
+            await client.query(
+              `INSERT INTO projection_failures (seq, error) VALUES ($1, $2) ON CONFLICT (seq) DO UPDATE SET error = EXCLUDED.error`,
+              [item.seq, (error as Error).message],
+            );
+            await client.query('UPDATE projection SET position = $1 WHERE id = 1', [item.seq]);
+          }
+        }
       }
-      for (const [i, item] of batch.entries()) item.resolve(results[i] as IngestResult);
+      await client.query('COMMIT');
+      this.invalidatePayloads(position, last, touched);
+      this.settle(last);
+      return events.length;
+    } catch (error) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw error;
     } finally {
       client.release();
     }
   }
 
-  private async writeOne(client: pg.PoolClient, tenant: string, event: LineageEvent): Promise<IngestResult> {
-    // A named (prepared) statement: the big CTE is parsed and planned once per connection, not per event.
-    for (let attempt = 1; ; attempt++) {
-      try {
-        const { rows } = await client.query<{ inserted: boolean }>({
-          name: 'lineage-ingest',
-          text: INGEST_SQL,
-          values: ingestValues(tenant, event),
-        });
-        return { duplicate: !rows[0]?.inserted };
-      } catch (error) {
-        // A deadlock or serialization failure against another writer (another instance of the service) rolled the
-        // statement back whole: it is safe to run again.
-        const code = (error as { code?: string }).code;
-        if (attempt >= 3 || (code !== '40P01' && code !== '40001')) throw error;
-      }
-    }
-  }
-
   /**
-   * A whole batch set-based, in one transaction: the stored rows of its datasets and runs locked (in key order), then
-   * ONE statement that writes each table once for the whole batch (BATCH_SQL). Events inside the batch keep their
-   * order: facets merge in it, each event makes the dataset versions it made one by one, and a run's state machine
-   * is folded over its events from its stored state. A redelivered event (already stored, or twice in the batch) is
-   * answered as a duplicate and changes nothing.
+   * Events of the log folded into the model set-based: ONE statement (PROJECT_SQL) writes each table once for the
+   * whole batch, and moves the projection's position to `last`. Events inside the batch keep their order: facets
+   * merge in it, each event makes the dataset versions it made one by one, and a run's state machine is folded over
+   * its events from its stored state.
    */
-  private async writeMany(client: pg.PoolClient, batch: PendingEvent[]): Promise<IngestResult[]> {
-    const events: unknown[] = [];
+  private async projectEvents(
+    client: pg.PoolClient,
+    batch: { tenant: string; event: LineageEvent }[],
+    last: number,
+  ): Promise<string[]> {
+    const touched: string[] = [];
     const namespaces: unknown[] = [];
     const jobs: unknown[] = [];
     const datasets: unknown[] = [];
     const edges: unknown[] = [];
     const columns: unknown[] = [];
     const runs: unknown[] = [];
-    const first = new Map<string, number>();
-    const seqOf: number[] = [];
     for (const [seq, { tenant, event }] of batch.entries()) {
       const d = derive(event);
-      const id = `${tenant}\u001f${d.key}`;
-      const earlier = first.get(id);
-      seqOf.push(earlier ?? seq);
-      if (earlier !== undefined) continue;
-      first.set(id, seq);
       const time = event.eventTime;
-      events.push({ tenant, key: d.key, kind: d.kind, time, body: event, seq });
+      if (d.job) touched.push(`${tenant}\u001f${jobNodeId(d.job.namespace, d.job.name)}`);
+      for (const ds of d.datasets) touched.push(`${tenant}\u001f${datasetNodeId(ds.namespace, ds.name)}`);
       for (const name of d.namespaces) namespaces.push({ tenant, name, time, seq });
       const runId = d.run?.run.runId ?? null;
       if (d.job)
@@ -236,34 +419,12 @@ export class LineageStore {
           seq,
         });
     }
-    const keyed = (rows: unknown[], ...keys: string[]) =>
-      keys.map((k) => rows.map((r) => (r as Record<string, unknown>)[k]));
-    await client.query('BEGIN');
-    try {
-      await client.query({
-        name: 'lineage-lock-batch',
-        text: `SELECT 1 FROM datasets WHERE (tenant, namespace, name) IN
-                 (SELECT * FROM unnest($1::text[], $2::text[], $3::text[])) ORDER BY tenant, namespace, name FOR UPDATE`,
-        values: keyed(datasets, 'tenant', 'namespace', 'name'),
-      });
-      await client.query({
-        name: 'lineage-lock-runs',
-        text: `SELECT 1 FROM runs WHERE (tenant, run_id) IN (SELECT * FROM unnest($1::text[], $2::uuid[]))
-                ORDER BY tenant, run_id FOR UPDATE`,
-        values: keyed(runs, 'tenant', 'run_id'),
-      });
-      const { rows } = await client.query<{ fresh: number[] | null }>({
-        name: 'lineage-ingest-batch',
-        text: BATCH_SQL,
-        values: [events, namespaces, jobs, datasets, edges, columns, runs].map((rows) => JSON.stringify(rows)),
-      });
-      await client.query('COMMIT');
-      const fresh = new Set(rows[0]?.fresh ?? []);
-      return seqOf.map((owner, seq) => ({ duplicate: owner !== seq || !fresh.has(seq) }));
-    } catch (error) {
-      await client.query('ROLLBACK').catch(() => undefined);
-      throw error;
-    }
+    await client.query({
+      name: 'lineage-project',
+      text: PROJECT_SQL,
+      values: [...[namespaces, jobs, datasets, edges, columns, runs].map((rows) => JSON.stringify(rows)), last],
+    });
+    return touched;
   }
 
   // ---------------------------------------------------------------- reads
@@ -394,20 +555,28 @@ export class LineageStore {
   }
 
   /**
-   * The tenant's whole graph (every edge, both directions indexed), kept in memory per graph version. Edges are
-   * insert-only (re-delivery is ON CONFLICT DO NOTHING, nothing deletes them) and every write that adds one bumps the
-   * tenant's row in graph_versions in the same transaction, so one primary-key lookup per request tells whether the
-   * cached graph is still the stored one, whichever process wrote to the store.
+   * The tenant's whole graph (every edge, both directions indexed), kept in memory per graph version, and the
+   * projection's position (see nodePayloads). Edges are insert-only (re-delivery is ON CONFLICT DO NOTHING, nothing
+   * deletes them) and every projection that adds one bumps the tenant's row in graph_versions in the same
+   * transaction, so one lookup per request tells whether the cached graph is still the stored one, whichever
+   * process wrote to the store.
    */
-  private async graphOf(tenant: string): Promise<Adjacency> {
-    const { rows } = await this.pool.query<{ v: string }>({
+  private async graphOf(tenant: string): Promise<{ adjacency: Adjacency; position: number }> {
+    const { rows } = await this.pool.query<{ v: string | null; p: string | null }>({
       name: 'lineage-graph-version',
-      text: 'SELECT version::text AS v FROM graph_versions WHERE tenant = $1',
+      text: `SELECT (SELECT version::text FROM graph_versions WHERE tenant = $1) AS v,
+                    (SELECT position::text FROM projection WHERE id = 1) AS p`,
       values: [tenant],
     });
     const version = rows[0]?.v ?? '0';
+    const position = Number(rows[0]?.p ?? 0);
+    if (position !== this.payloadsAt) {
+      // Projected by another instance (or before this one started): which nodes changed is not known here.
+      this.payloads.clear();
+      this.payloadsAt = position;
+    }
     const cached = this.graphs.get(tenant);
-    if (cached && cached.version === version) return cached.adjacency;
+    if (cached && cached.version === version) return { adjacency: cached.adjacency, position };
     const { rows: edges } = await this.pool.query<GraphEdge>(
       `SELECT origin, destination, dataset_namespace, dataset_name FROM edges WHERE tenant = $1`,
       [tenant],
@@ -423,7 +592,75 @@ export class LineageStore {
     }
     // The version read before the load: a write in between only makes the next request reload.
     this.graphs.set(tenant, { version, adjacency });
-    return adjacency;
+    return { adjacency, position };
+  }
+
+  /**
+   * The `data` of graph nodes (a job with its inputs, outputs and latest run; a dataset), serialized, for the
+   * position `payloadsAt` of the projection. This process's projector drops the nodes each batch touched as it moves
+   * the position; any other move of the position (another instance projected) drops them all.
+   */
+  private invalidatePayloads(from: number, to: number, touched: Iterable<string>): void {
+    if (this.payloadsAt === from) for (const key of touched) this.payloads.delete(key);
+    else this.payloads.clear();
+    this.payloadsAt = to;
+  }
+
+  private async nodePayloads(tenant: string, ids: string[], adjacency: Adjacency, position: number) {
+    const out = new Map<string, { json: string; name: string }>();
+    const missing: string[] = [];
+    for (const id of ids) {
+      const hit = this.payloads.get(`${tenant}\u001f${id}`);
+      if (hit !== undefined) out.set(id, hit);
+      else missing.push(id);
+    }
+    if (!missing.length) return out;
+    const jobIds = missing.filter((id) => id.startsWith('job:'));
+    const datasetIds = missing.filter((id) => !id.startsWith('job:'));
+    // Named statements: parsed and planned once per connection.
+    const [jobRows, runRows, datasetRows] = await Promise.all([
+      jobIds.length
+        ? this.pool.query({
+            name: 'lineage-graph-jobs',
+            text: `SELECT j.* FROM jobs j WHERE j.tenant = $1 AND ('job:' || j.namespace || ':' || j.name) = ANY($2)`,
+            values: [tenant, jobIds],
+          })
+        : { rows: [] },
+      jobIds.length
+        ? this.pool.query({
+            name: 'lineage-graph-runs',
+            text: `SELECT r.* FROM jobs j JOIN runs r ON r.tenant = j.tenant AND r.run_id = j.latest_run_id
+                    WHERE j.tenant = $1 AND ('job:' || j.namespace || ':' || j.name) = ANY($2)`,
+            values: [tenant, jobIds],
+          })
+        : { rows: [] },
+      datasetIds.length
+        ? this.pool.query({
+            name: 'lineage-graph-datasets',
+            text: `SELECT * FROM datasets WHERE tenant = $1 AND ('dataset:' || namespace || ':' || name) = ANY($2)`,
+            values: [tenant, datasetIds],
+          })
+        : { rows: [] },
+    ]);
+    const runs = new Map(runRows.rows.map((r) => [r.run_id as string, runShape(r)]));
+    // Only kept when no projection moved the position meanwhile (rows read before it may be older than it).
+    const keep = this.payloadsAt === position;
+    for (const r of jobRows.rows) {
+      const id = jobNodeId(r.namespace, r.name);
+      const io = [...(adjacency.in.get(id) ?? []), ...(adjacency.out.get(id) ?? [])];
+      const latest = r.latest_run_id ? runs.get(r.latest_run_id) : undefined;
+      const payload = { json: JSON.stringify(jobShape(r, io, latest ? [latest] : [])), name: r.name as string };
+      out.set(id, payload);
+      if (keep) this.payloads.set(`${tenant}\u001f${id}`, payload);
+    }
+    for (const r of datasetRows.rows) {
+      const dataset = datasetShape(r, true);
+      const id = datasetNodeId(dataset.namespace, dataset.name);
+      const payload = { json: JSON.stringify(dataset), name: dataset.name };
+      out.set(id, payload);
+      if (keep) this.payloads.set(`${tenant}\u001f${id}`, payload);
+    }
+    return out;
   }
 
   /** Resolves a Marquez node id (its namespace may itself hold ':', as postgres://host:5432 does) by its index. */
@@ -447,91 +684,56 @@ export class LineageStore {
 
   /** Marquez's GET /lineage: the nodes within `depth` edges of the node, each with its in- and out-edges. */
   async lineage(tenant: string, nodeId: string, depth: number, direction: Direction = 'both') {
-    // Two round trips, each of independent queries in parallel: (1) the node resolved by its index, and the tenant's
-    // graph (cached: see graphOf); the walk runs in memory, each node once, to the depth asked; (2) the jobs, their
-    // latest runs and the datasets reached.
-    type Edge = GraphEdge;
-    // The walk starts from the id as given; the resolve, in parallel, answers 404 for an unknown node.
-    const [, adjacency] = await Promise.all([this.resolveNode(tenant, nodeId), this.graphOf(tenant)]);
+    return JSON.parse(await this.lineageJson(tenant, nodeId, depth, direction)) as { graph: MarquezGraphNode[] };
+  }
+
+  /**
+   * GET /lineage as the JSON text of the answer. The tenant's graph is held in memory (graphOf) and walked
+   * breadth-first, each node once, to the depth asked; the nodes' payloads come from the cache of this projection
+   * position, and only those missing are fetched (one parallel round trip). A node the graph does not hold (no
+   * edges) is resolved by its index, which answers 404 for an unknown one.
+   */
+  async lineageJson(tenant: string, nodeId: string, depth: number, direction: Direction = 'both'): Promise<string> {
+    const { adjacency, position } = await this.graphOf(tenant);
+    if (!adjacency.in.has(nodeId) && !adjacency.out.has(nodeId)) await this.resolveNode(tenant, nodeId);
     const reached = new Set<string>([nodeId]);
     let frontier = [nodeId];
     for (let level = 0; level < depth && frontier.length; level++) {
       const next: string[] = [];
       for (const node of frontier) {
-        const around = [
-          ...(direction !== 'upstream' ? (adjacency.out.get(node) ?? []).map((e) => e.destination) : []),
-          ...(direction !== 'downstream' ? (adjacency.in.get(node) ?? []).map((e) => e.origin) : []),
-        ];
-        for (const n of around)
-          if (!reached.has(n)) {
-            reached.add(n);
-            next.push(n);
-          }
+        if (direction !== 'upstream')
+          for (const e of adjacency.out.get(node) ?? [])
+            if (!reached.has(e.destination)) {
+              reached.add(e.destination);
+              next.push(e.destination);
+            }
+        if (direction !== 'downstream')
+          for (const e of adjacency.in.get(node) ?? [])
+            if (!reached.has(e.origin)) {
+              reached.add(e.origin);
+              next.push(e.origin);
+            }
       }
       frontier = next;
     }
-    const touching: Edge[] = [];
-    for (const node of reached) {
-      touching.push(...(adjacency.out.get(node) ?? []));
-      for (const e of adjacency.in.get(node) ?? []) if (!reached.has(e.origin)) touching.push(e);
-    }
     const ids = [...reached];
-    const seen = reached;
-    // Named statements: parsed and planned once per connection.
-    const [jobRows, runRows, datasetRows] = await Promise.all([
-      this.pool.query({
-        name: 'lineage-graph-jobs',
-        text: `SELECT j.* FROM jobs j WHERE j.tenant = $1 AND ('job:' || j.namespace || ':' || j.name) = ANY($2) ORDER BY j.name`,
-        values: [tenant, ids],
-      }),
-      this.pool.query({
-        name: 'lineage-graph-runs',
-        text: `SELECT r.* FROM jobs j JOIN runs r ON r.tenant = j.tenant AND r.run_id = j.latest_run_id
-                WHERE j.tenant = $1 AND ('job:' || j.namespace || ':' || j.name) = ANY($2)`,
-        values: [tenant, ids],
-      }),
-      this.pool.query({
-        name: 'lineage-graph-datasets',
-        text: `SELECT * FROM datasets WHERE tenant = $1 AND ('dataset:' || namespace || ':' || name) = ANY($2)`,
-        values: [tenant, ids],
-      }),
-    ]);
-    const runs = new Map(runRows.rows.map((r) => [r.run_id as string, runShape(r)]));
-    const inEdges = new Map<string, { origin: string; destination: string }[]>();
-    const outEdges = new Map<string, { origin: string; destination: string }[]>();
-    const jobIo = new Map<string, Edge[]>();
-    const push = <T>(map: Map<string, T[]>, key: string, value: T) => {
-      const list = map.get(key);
-      if (list) list.push(value);
-      else map.set(key, [value]);
-    };
-    for (const e of touching) {
-      if (e.origin.startsWith('job:')) push(jobIo, e.origin, e);
-      if (e.destination.startsWith('job:')) push(jobIo, e.destination, e);
-      if (!seen.has(e.origin) || !seen.has(e.destination)) continue;
-      const edge = { origin: e.origin, destination: e.destination };
-      push(outEdges, e.origin, edge);
-      push(inEdges, e.destination, edge);
-    }
-    const graph: MarquezGraphNode[] = [];
-    for (const r of jobRows.rows) {
-      const id = jobNodeId(r.namespace, r.name);
-      const latest = r.latest_run_id ? runs.get(r.latest_run_id) : undefined;
-      const job = jobShape(r, jobIo.get(id) ?? [], latest ? [latest] : []);
-      graph.push({ id, type: 'JOB', data: job, inEdges: inEdges.get(id) ?? [], outEdges: outEdges.get(id) ?? [] });
-    }
-    for (const r of datasetRows.rows) {
-      const dataset = datasetShape(r, true);
-      const id = datasetNodeId(dataset.namespace, dataset.name);
-      graph.push({
-        id,
-        type: 'DATASET',
-        data: dataset,
-        inEdges: inEdges.get(id) ?? [],
-        outEdges: outEdges.get(id) ?? [],
-      });
-    }
-    return { graph };
+    const payloads = await this.nodePayloads(tenant, ids, adjacency, position);
+    const edgesOf = (list: GraphEdge[] | undefined) =>
+      JSON.stringify(
+        (list ?? [])
+          .filter((e) => reached.has(e.origin) && reached.has(e.destination))
+          .map((e) => ({ origin: e.origin, destination: e.destination })),
+      );
+    // Jobs first, by name, then datasets (as before); each node's data is its cached JSON.
+    const jobs = ids.filter((id) => id.startsWith('job:') && payloads.has(id));
+    const nameOf = (id: string) => payloads.get(id)?.name as string;
+    jobs.sort((x, y) => (nameOf(x) < nameOf(y) ? -1 : 1));
+    const datasets = ids.filter((id) => !id.startsWith('job:') && payloads.has(id));
+    const parts = [...jobs, ...datasets].map(
+      (id) =>
+        `{"id":${JSON.stringify(id)},"type":"${id.startsWith('job:') ? 'JOB' : 'DATASET'}","data":${payloads.get(id)?.json},"inEdges":${edgesOf(adjacency.in.get(id))},"outEdges":${edgesOf(adjacency.out.get(id))}}`,
+    );
+    return `{"graph":[${parts.join(',')}]}`;
   }
 
   /** Marquez's GET /column-lineage: field nodes upstream of a dataset or a field (and downstream on request). */
@@ -973,124 +1175,37 @@ function columnEdges(outputs: OutputDataset[]) {
   return [...byKey.values()];
 }
 
-const INGEST_SQL = `
-WITH ev AS (
-  INSERT INTO events (tenant, event_key, kind, event_time, body) VALUES ($1, $2, $3, $4, $5)
-  ON CONFLICT DO NOTHING RETURNING 1
-),
-ns AS (
-  INSERT INTO namespaces (tenant, name, created_at, updated_at)
-  SELECT $1, n, $4, $4 FROM unnest($6::text[]) AS n WHERE EXISTS (SELECT 1 FROM ev)
-  ON CONFLICT DO NOTHING
-),
-jb AS (
-  INSERT INTO jobs (tenant, namespace, name, type, facets, created_at, updated_at, latest_run_id)
-  SELECT $1, $7, $8, $9, $10, $4, $4, $11::uuid WHERE $7::text IS NOT NULL AND EXISTS (SELECT 1 FROM ev)
-  ON CONFLICT (tenant, namespace, name) DO UPDATE SET
-    facets = jobs.facets || EXCLUDED.facets,
-    type = CASE WHEN $12::boolean THEN EXCLUDED.type ELSE jobs.type END,
-    updated_at = greatest(jobs.updated_at, EXCLUDED.updated_at),
-    latest_run_id = coalesce(EXCLUDED.latest_run_id, jobs.latest_run_id)
-),
-given AS (
-  SELECT * FROM jsonb_to_recordset($13::jsonb) AS d(namespace text, name text, facets jsonb, output boolean)
-   WHERE EXISTS (SELECT 1 FROM ev)
-),
-ds AS (
-  INSERT INTO datasets AS cur (tenant, namespace, name, facets, created_at, updated_at, last_modified_at, current_version)
-  SELECT $1, namespace, name, facets, $4, $4, CASE WHEN output THEN $4::timestamptz END,
-         dataset_version(namespace, name, facets)
-    FROM given ORDER BY namespace, name
-  ON CONFLICT (tenant, namespace, name) DO UPDATE SET
-    facets = cur.facets || EXCLUDED.facets,
-    current_version = dataset_version(cur.namespace, cur.name, cur.facets || EXCLUDED.facets),
-    updated_at = greatest(cur.updated_at, EXCLUDED.updated_at),
-    last_modified_at = greatest(cur.last_modified_at, EXCLUDED.last_modified_at)
-  RETURNING namespace, name, facets, current_version
-),
-ver AS (
-  INSERT INTO dataset_versions (tenant, version, namespace, name, facets, run_id, created_at)
-  SELECT $1, ds.current_version, ds.namespace, ds.name, stable_facets(ds.facets),
-         CASE WHEN g.output THEN $11::uuid END, $4
-    FROM ds JOIN given g ON g.namespace = ds.namespace AND g.name = ds.name
-   WHERE ds.current_version IS NOT NULL
-  ON CONFLICT DO NOTHING
-),
-ed AS (
-  INSERT INTO edges (tenant, origin, destination, dataset_namespace, dataset_name)
-  SELECT $1, origin, destination, namespace, name
-    FROM jsonb_to_recordset($14::jsonb) AS e(origin text, destination text, namespace text, name text)
-   WHERE EXISTS (SELECT 1 FROM ev)
-  ON CONFLICT DO NOTHING RETURNING 1
-),
-gv AS (
-  INSERT INTO graph_versions (tenant, version) SELECT $1, 1 WHERE EXISTS (SELECT 1 FROM ed)
-  ON CONFLICT (tenant) DO UPDATE SET version = graph_versions.version + 1
-),
-ce AS (
-  INSERT INTO column_edges (tenant, out_namespace, out_name, out_field, in_namespace, in_name, in_field, transformation)
-  SELECT $1, out_namespace, out_name, out_field, in_namespace, in_name, in_field, transformation
-    FROM jsonb_to_recordset($15::jsonb) AS c(out_namespace text, out_name text, out_field text, in_namespace text,
-                                             in_name text, in_field text, transformation jsonb)
-   WHERE EXISTS (SELECT 1 FROM ev)
-  ON CONFLICT (tenant, out_namespace, out_name, out_field, in_namespace, in_name, in_field)
-  DO UPDATE SET transformation = EXCLUDED.transformation
-),
-rn AS (
-  INSERT INTO runs (tenant, run_id, namespace, job_name, state, state_time, started_at, ended_at, facets, job_facets,
-                    inputs, outputs, created_at, updated_at)
-  SELECT $1, $11::uuid, $7, $8, coalesce($16::text, 'NEW'), $4, $17::timestamptz, $18::timestamptz, $19, $10,
-         (SELECT coalesce(jsonb_object_agg(s.key, s.value || jsonb_build_object('version', ds.current_version)), '{}')
-            FROM jsonb_each($20::jsonb) AS s LEFT JOIN ds ON ds.namespace = s.value->>'namespace' AND ds.name = s.value->>'name'),
-         (SELECT coalesce(jsonb_object_agg(s.key, s.value || jsonb_build_object('version', ds.current_version)), '{}')
-            FROM jsonb_each($21::jsonb) AS s LEFT JOIN ds ON ds.namespace = s.value->>'namespace' AND ds.name = s.value->>'name'),
-         $4, $4
-   WHERE $23::boolean AND EXISTS (SELECT 1 FROM ev)
-  ON CONFLICT (tenant, run_id) DO UPDATE SET
-    state = CASE
-      WHEN $16::text IS NULL THEN runs.state
-      WHEN runs.state = ANY($22::text[]) AND NOT ($16::text = ANY($22::text[])) THEN runs.state
-      WHEN NOT (runs.state = ANY($22::text[])) AND $16::text = ANY($22::text[]) THEN $16::text
-      WHEN runs.state_time IS NULL OR EXCLUDED.state_time >= runs.state_time THEN $16::text
-      ELSE runs.state END,
-    state_time = CASE WHEN $16::text IS NULL THEN runs.state_time ELSE greatest(runs.state_time, EXCLUDED.state_time) END,
-    started_at = least(runs.started_at, EXCLUDED.started_at),
-    ended_at = greatest(runs.ended_at, EXCLUDED.ended_at),
-    facets = runs.facets || EXCLUDED.facets,
-    job_facets = runs.job_facets || EXCLUDED.job_facets,
-    inputs = runs.inputs || EXCLUDED.inputs,
-    outputs = runs.outputs || EXCLUDED.outputs,
-    created_at = least(runs.created_at, EXCLUDED.created_at),
-    updated_at = greatest(runs.updated_at, EXCLUDED.updated_at)
-)
-SELECT EXISTS (SELECT 1 FROM ev) AS inserted`;
+/**
+ * A batch of events appended to the log (see accept): $1 a JSON array of {tenant, key, kind, time, body, ord}. The
+ * store's advisory lock (held to the commit) makes log positions commit in position order.
+ */
+const ACCEPT_SQL = `
+WITH turn AS (SELECT pg_advisory_xact_lock(7240016, hashtext(current_schema())))
+INSERT INTO events (tenant, event_key, kind, event_time, body)
+SELECT e.tenant, e.key, e.kind, e.time, e.body
+  FROM jsonb_to_recordset($1::jsonb) AS e(tenant text, key text, kind text, time timestamptz, body jsonb, ord int)
+       CROSS JOIN turn
+ ORDER BY e.ord
+ON CONFLICT DO NOTHING RETURNING tenant, event_key, seq`;
 
 /**
- * A batch of events in one statement (see writeMany). Each parameter is a JSON array of the rows one table gets,
- * each row with the position (`seq`) of its event in the batch; only events that were not stored before (`fresh`)
- * write anything. Rows of one job, dataset or run are aggregated in batch order, so every row is written once.
+ * A batch of the log's events folded into the model in one statement (see projectEvents). Each parameter is a JSON
+ * array of the rows one table gets, each row with the position (`seq`) of its event in the batch; $7 is the log
+ * position the projection moves to. Rows of one job, dataset or run are aggregated in batch order, so every row is
+ * written once.
  */
-const BATCH_SQL = `
-WITH given AS (
-  SELECT * FROM jsonb_to_recordset($1::jsonb) AS e(tenant text, key text, kind text, time timestamptz, body jsonb, seq int)
-),
-ev AS (
-  INSERT INTO events (tenant, event_key, kind, event_time, body)
-  SELECT tenant, key, kind, time, body FROM given ORDER BY seq
-  ON CONFLICT DO NOTHING RETURNING tenant, event_key
-),
-fresh AS (SELECT g.seq FROM given g JOIN ev ON ev.tenant = g.tenant AND ev.event_key = g.key),
+const PROJECT_SQL = `
+WITH pos AS (UPDATE projection SET position = $7::bigint WHERE id = 1),
 ns AS (
   INSERT INTO namespaces (tenant, name, created_at, updated_at)
   SELECT DISTINCT ON (tenant, name) tenant, name, time, time
-    FROM jsonb_to_recordset($2::jsonb) AS n(tenant text, name text, time timestamptz, seq int)
-   WHERE seq IN (SELECT seq FROM fresh) ORDER BY tenant, name, seq
+    FROM jsonb_to_recordset($1::jsonb) AS n(tenant text, name text, time timestamptz, seq int)
+   ORDER BY tenant, name, seq
   ON CONFLICT DO NOTHING
 ),
 jrows AS (
-  SELECT * FROM jsonb_to_recordset($3::jsonb)
+  SELECT * FROM jsonb_to_recordset($2::jsonb)
       AS j(tenant text, namespace text, name text, type text, facets jsonb, time timestamptz, run_id uuid, seq int)
-   WHERE seq IN (SELECT seq FROM fresh)
 ),
 jb AS (
   INSERT INTO jobs (tenant, namespace, name, type, facets, created_at, updated_at, latest_run_id)
@@ -1106,9 +1221,8 @@ jb AS (
     latest_run_id = coalesce(EXCLUDED.latest_run_id, jobs.latest_run_id)
 ),
 drows AS (
-  SELECT * FROM jsonb_to_recordset($4::jsonb) AS d(tenant text, namespace text, name text, facets jsonb,
+  SELECT * FROM jsonb_to_recordset($3::jsonb) AS d(tenant text, namespace text, name text, facets jsonb,
                                                    output boolean, time timestamptz, run_id uuid, seq int)
-   WHERE seq IN (SELECT seq FROM fresh)
 ),
 prior AS (
   SELECT d.tenant, d.namespace, d.name, d.facets FROM datasets d
@@ -1143,8 +1257,8 @@ ver AS (
 ed AS (
   INSERT INTO edges (tenant, origin, destination, dataset_namespace, dataset_name)
   SELECT DISTINCT tenant, origin, destination, namespace, name
-    FROM jsonb_to_recordset($5::jsonb) AS e(tenant text, origin text, destination text, namespace text, name text, seq int)
-   WHERE seq IN (SELECT seq FROM fresh) ORDER BY tenant, origin, destination
+    FROM jsonb_to_recordset($4::jsonb) AS e(tenant text, origin text, destination text, namespace text, name text, seq int)
+   ORDER BY tenant, origin, destination
   ON CONFLICT DO NOTHING RETURNING tenant
 ),
 gv AS (
@@ -1155,28 +1269,35 @@ ce AS (
   INSERT INTO column_edges (tenant, out_namespace, out_name, out_field, in_namespace, in_name, in_field, transformation)
   SELECT DISTINCT ON (tenant, out_namespace, out_name, out_field, in_namespace, in_name, in_field)
          tenant, out_namespace, out_name, out_field, in_namespace, in_name, in_field, transformation
-    FROM jsonb_to_recordset($6::jsonb) AS c(tenant text, out_namespace text, out_name text, out_field text,
+    FROM jsonb_to_recordset($5::jsonb) AS c(tenant text, out_namespace text, out_name text, out_field text,
                                             in_namespace text, in_name text, in_field text, transformation jsonb, seq int)
-   WHERE seq IN (SELECT seq FROM fresh)
    ORDER BY tenant, out_namespace, out_name, out_field, in_namespace, in_name, in_field, seq DESC
   ON CONFLICT (tenant, out_namespace, out_name, out_field, in_namespace, in_name, in_field)
   DO UPDATE SET transformation = EXCLUDED.transformation
 ),
 rrows AS (
-  SELECT * FROM jsonb_to_recordset($7::jsonb) AS r(tenant text, run_id uuid, namespace text, job_name text, state text,
+  SELECT * FROM jsonb_to_recordset($6::jsonb) AS r(tenant text, run_id uuid, namespace text, job_name text, state text,
               time timestamptz, started_at timestamptz, ended_at timestamptz, facets jsonb, job_facets jsonb,
               inputs jsonb, outputs jsonb, seq int)
-   WHERE seq IN (SELECT seq FROM fresh)
 ),
-rio AS (
-  SELECT r.seq,
-         (SELECT coalesce(jsonb_object_agg(s.key, s.value || jsonb_build_object('version', st.version)), '{}')
-            FROM jsonb_each(r.inputs) AS s LEFT JOIN steps st ON st.seq = r.seq AND st.tenant = r.tenant
-             AND st.namespace = s.value->>'namespace' AND st.name = s.value->>'name') AS inputs,
-         (SELECT coalesce(jsonb_object_agg(s.key, s.value || jsonb_build_object('version', st.version)), '{}')
-            FROM jsonb_each(r.outputs) AS s LEFT JOIN steps st ON st.seq = r.seq AND st.tenant = r.tenant
-             AND st.namespace = s.value->>'namespace' AND st.name = s.value->>'name') AS outputs
-    FROM rrows r
+-- Each run event's inputs and outputs with the dataset version that event made (from steps), joined set-based
+-- (hash joins on the batch position; no subquery per event).
+rside AS (
+  SELECT r.seq, r.tenant, 'i' AS side, s.key, s.value FROM rrows r CROSS JOIN LATERAL jsonb_each(r.inputs) AS s
+  UNION ALL
+  SELECT r.seq, r.tenant, 'o', s.key, s.value FROM rrows r CROSS JOIN LATERAL jsonb_each(r.outputs) AS s
+),
+rio AS MATERIALIZED (
+  SELECT x.seq,
+         jsonb_object_agg(x.key, x.value || jsonb_build_object('version', st.version)) FILTER (WHERE x.side = 'i') AS inputs,
+         jsonb_object_agg(x.key, x.value || jsonb_build_object('version', st.version)) FILTER (WHERE x.side = 'o') AS outputs
+    FROM rside x LEFT JOIN steps st ON st.seq = x.seq AND st.tenant = x.tenant
+         AND st.namespace = x.value->>'namespace' AND st.name = x.value->>'name'
+   GROUP BY x.seq
+),
+rwith AS MATERIALIZED (
+  SELECT r.*, coalesce(io.inputs, '{}') AS io_inputs, coalesce(io.outputs, '{}') AS io_outputs
+    FROM rrows r LEFT JOIN rio io ON io.seq = r.seq
 ),
 rfold AS (
   SELECT tenant, run_id, run_state_fold(state, time, is_prior ORDER BY seq) AS acc FROM (
@@ -1192,8 +1313,8 @@ rn AS (
   SELECT r.tenant, r.run_id, (array_agg(r.namespace ORDER BY r.seq))[1], (array_agg(r.job_name ORDER BY r.seq))[1],
          (f.acc).state, (f.acc).state_time, min(r.started_at), max(r.ended_at),
          jsonb_merge_agg(r.facets ORDER BY r.seq), jsonb_merge_agg(r.job_facets ORDER BY r.seq),
-         jsonb_merge_agg(io.inputs ORDER BY r.seq), jsonb_merge_agg(io.outputs ORDER BY r.seq), min(r.time), max(r.time)
-    FROM rrows r JOIN rio io ON io.seq = r.seq JOIN rfold f ON f.tenant = r.tenant AND f.run_id = r.run_id
+         jsonb_merge_agg(r.io_inputs ORDER BY r.seq), jsonb_merge_agg(r.io_outputs ORDER BY r.seq), min(r.time), max(r.time)
+    FROM rwith r JOIN rfold f ON f.tenant = r.tenant AND f.run_id = r.run_id
    GROUP BY r.tenant, r.run_id, (f.acc).state, (f.acc).state_time ORDER BY r.tenant, r.run_id
   ON CONFLICT (tenant, run_id) DO UPDATE SET
     state = EXCLUDED.state,
@@ -1207,7 +1328,7 @@ rn AS (
     created_at = least(runs.created_at, EXCLUDED.created_at),
     updated_at = greatest(runs.updated_at, EXCLUDED.updated_at)
 )
-SELECT array_agg(seq) AS fresh FROM fresh`;
+SELECT 1`;
 
 /** What one event writes: the rows of each table it touches, before they are written. */
 interface Derived {
@@ -1289,33 +1410,11 @@ function derive(event: LineageEvent): Derived {
   };
 }
 
-/** The 23 parameters of INGEST_SQL for one event. */
-function ingestValues(tenant: string, event: LineageEvent): unknown[] {
-  const d = derive(event);
-  const run = d.run;
-  return [
-    tenant,
-    d.key,
-    d.kind,
-    event.eventTime,
-    event,
-    d.namespaces,
-    d.job?.namespace ?? null,
-    d.job?.name ?? null,
-    d.processing === 'STREAMING' ? 'STREAM' : 'BATCH',
-    d.jobFacets,
-    run?.run.runId ?? null,
-    d.processing !== undefined,
-    JSON.stringify(d.datasets),
-    JSON.stringify(d.edges),
-    JSON.stringify(d.columnEdges),
-    d.state,
-    run?.eventType === 'START' ? run.eventTime : null,
-    d.state && TERMINAL.includes(d.state) ? run?.eventTime : null,
-    run?.run.facets ?? {},
-    d.inputs,
-    d.outputs,
-    TERMINAL,
-    !!run,
-  ];
+/** The identity of an event: runId|eventType|eventTime for a run event (re-delivery is a no-op), else its body. */
+function eventKey(event: LineageEvent): { key: string; kind: 'RUN' | 'DATASET' | 'JOB' } {
+  if ('run' in event) {
+    const run = event as RunEvent;
+    return { key: `${run.run.runId}|${run.eventType ?? 'OTHER'}|${run.eventTime}`, kind: 'RUN' };
+  }
+  return { key: hash(event), kind: 'dataset' in event ? 'DATASET' : 'JOB' };
 }
