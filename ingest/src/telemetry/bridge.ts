@@ -218,6 +218,16 @@ export class TelemetryBridge {
     }
   }
 
+  /** True while the bridge holds its MQTT connection (and so its session's subscription). */
+  get connected(): boolean {
+    return this.client.connected;
+  }
+
+  /** Messages received and not yet acknowledged to the broker (waiting for Kafka, or for an earlier one). */
+  get unacknowledged(): number {
+    return this.queue.length;
+  }
+
   /** Writes what was received, acknowledges it, and disconnects (the session stays in the broker). */
   async close(): Promise<void> {
     if (this.sweeper) clearInterval(this.sweeper);

@@ -18,6 +18,8 @@ export interface TelemetryHttpOptions {
   writeTimeoutMs?: number;
   limiter?: DeviceRateLimiter | undefined;
   registry?: EventSchemaRegistry;
+  /** What `GET /ready` reports: the bridge's MQTT session (the HTTP path alone needs only Kafka). */
+  readiness?: () => { ready: boolean; mqtt: 'connected' | 'disconnected'; unacked: number };
 }
 
 const HTTP_STATUS: Partial<Record<ErrorCode, number>> = {
@@ -83,6 +85,11 @@ export async function createTelemetryHttp(options: TelemetryHttpOptions): Promis
   };
 
   app.get('/health', async () => ({ status: 'ok' }));
+  // Ready = the bridge holds its MQTT session; 503 while it reconnects (readings wait in the broker meanwhile).
+  app.get('/ready', async (_request, reply) => {
+    const state = options.readiness?.() ?? { ready: true, mqtt: 'disconnected' as const, unacked: 0 };
+    return reply.status(state.ready ? 200 : 503).send({ status: state.ready ? 'ready' : 'not ready', ...state });
+  });
   app.get('/metrics', async (_request, reply) => {
     reply.header('content-type', options.metrics.registry.contentType);
     return options.metrics.registry.metrics();
