@@ -95,7 +95,10 @@ describe('bv telemetry users', () => {
       .poll(
         () =>
           connect(other, password).then(
-            (c) => (c.end(true), 'connected'),
+            (c) => {
+              c.end(true);
+              return 'connected';
+            },
             (e: Error) => e.message,
           ),
         {
