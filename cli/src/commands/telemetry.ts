@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { BvError, loadPlatformConfig } from '@bitvelocity/core';
 import { Command } from 'commander';
-import { positiveInt, print, printJson, tcpPort } from '../output.js';
+import { positiveInt, print, printJson, readPasswordFromStdin, tcpPort } from '../output.js';
 
 /** MQTT passwords: long enough not to be guessed, printable, on one line (mosquitto_passwd reads them as text). */
 const PASSWORD = /^[\x21-\x7e]{12,128}$/;
@@ -14,14 +14,6 @@ async function tenantUser(tenant: string): Promise<string> {
   if (tenant === MQTT_BRIDGE_USER)
     throw new BvError('TELEMETRY_USER_INVALID', `"${tenant}" is the bridge's own user, not a tenant`);
   return tenant;
-}
-
-async function readStdin(): Promise<string> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks)
-    .toString('utf8')
-    .replace(/\r?\n$/, '');
 }
 
 /** `bv telemetry users add|list|remove`: the broker's tenant users (each publishes to devices/<tenant>/+/readings). */
@@ -38,7 +30,7 @@ function usersCommand(): Command {
     .action(async (tenant: string, options: { passwordStdin?: boolean; json?: boolean }) => {
       const user = await tenantUser(tenant);
       const generated = !options.passwordStdin;
-      const password = generated ? randomBytes(18).toString('base64url') : await readStdin();
+      const password = generated ? randomBytes(18).toString('base64url') : await readPasswordFromStdin();
       if (!PASSWORD.test(password))
         throw new BvError(
           'TELEMETRY_PASSWORD_INVALID',
