@@ -185,7 +185,7 @@ export class TelemetryKafkaWriter {
         } catch (error) {
           if (this.closed) throw error;
           this.options.logger?.warn(
-            { error: errorMessage(error), attempt, records: batch.messages.length },
+            { error: producerErrorOf(error), attempt, records: batch.messages.length },
             'kafka write failed; retrying',
           );
           await sleep(Math.min(5000, 100 * 2 ** Math.min(attempt, 6)));
@@ -207,4 +207,20 @@ export class TelemetryKafkaWriter {
     this.closed = true;
     await this.producer.close();
   }
+}
+
+/**
+ * The Kafka client reports a failed produce as "Producing messages failed." with the brokers' answers nested in
+ * `errors` (one per destination) and `cause`: the log line carries those, or an operator cannot tell why.
+ */
+function producerErrorOf(error: unknown, depth = 0): string {
+  const text = errorMessage(error);
+  if (depth > 3 || typeof error !== 'object' || error === null) return text;
+  const nested = [
+    ...(((error as { errors?: unknown[] }).errors ?? []) as unknown[]),
+    ...((error as { cause?: unknown }).cause ? [(error as { cause?: unknown }).cause] : []),
+  ];
+  const code = (error as { code?: unknown }).code;
+  const head = typeof code === 'string' ? `${text} [${code}]` : text;
+  return nested.length ? `${head} (${nested.map((e) => producerErrorOf(e, depth + 1)).join('; ')})` : head;
 }
