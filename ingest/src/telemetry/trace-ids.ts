@@ -29,7 +29,9 @@ export class TraceIds {
         randomFillSync(this.pool);
         this.offset = 0;
       }
-      const id = this.pool.toString('hex', this.offset, (this.offset += bytes));
+      const start = this.offset;
+      this.offset += bytes;
+      const id = this.pool.toString('hex', start, this.offset);
       if (!/^0+$/.test(id)) return id;
     }
   }
