@@ -19,6 +19,7 @@ import { componentByName, MQTT_BRIDGE_USER, setMosquittoUser, settingsFor } from
 import { BV } from '@bitvelocity/infra/testing';
 import { runFleet } from '@bitvelocity/ingest';
 import { Admin, Consumer } from '@platformatic/kafka';
+import { connectAsync } from 'mqtt';
 import { numberArg } from './load.js';
 
 const config = loadPlatformConfig();
@@ -50,19 +51,22 @@ async function recordCount(consumer: Consumer, topic: string): Promise<number> {
 
 async function startBridge(
   topic: string,
+  clientId: string,
   mqtt: { url: string; username: string; password: string },
   options: string[],
-): Promise<ChildProcess> {
+): Promise<{ child: ChildProcess; output: () => string }> {
   const child = spawn(
     'node',
     [
+      // e.g. BENCH_BRIDGE_NODE_FLAGS="--cpu-prof --cpu-prof-dir=/tmp/prof" profiles the bridge alone
+      ...(process.env.BENCH_BRIDGE_NODE_FLAGS?.split(' ').filter(Boolean) ?? []),
       BV,
       'telemetry',
       'bridge',
       '--topic',
       topic,
       '--client-id',
-      `bench-${randomUUID().slice(0, 8)}`,
+      clientId,
       '--no-http',
       ...options,
     ],
@@ -84,7 +88,21 @@ async function startBridge(
     if (child.exitCode !== null || waited > 120_000) throw new Error(`the bridge did not start: ${output}`);
     await sleep(100);
   }
-  return child;
+  return { child, output: () => output };
+}
+
+/** Ends the bench bridge's persistent session, which would otherwise queue every device's readings in the broker. */
+async function endSession(mqtt: { url: string; username: string; password: string }, clientId: string): Promise<void> {
+  const client = await connectAsync(mqtt.url, {
+    username: mqtt.username,
+    password: mqtt.password,
+    protocolVersion: 5,
+    clientId,
+    clean: true,
+    properties: { sessionExpiryInterval: 0 },
+    reconnectPeriod: 0,
+  }).catch(() => undefined);
+  await client?.endAsync(true);
 }
 
 async function ingest(): Promise<void> {
@@ -105,7 +123,8 @@ async function ingest(): Promise<void> {
   const password = randomUUID();
   await setMosquittoUser(settings, tenant, password);
   const topic = `bench.iot-device.${randomUUID().slice(0, 8)}`;
-  const bridge = await startBridge(topic, mqtt, [
+  const clientId = `bench-${randomUUID().slice(0, 8)}`;
+  const { child: bridge, output: bridgeOutput } = await startBridge(topic, clientId, mqtt, [
     '--rate',
     '1000000',
     '--burst',
@@ -139,11 +158,21 @@ async function ingest(): Promise<void> {
   const started = performance.now();
   let lastSeen = 0;
   let inKafka = 0;
+  let stalled = false;
   const watcher = (async () => {
+    let progressAt = performance.now();
     while (inKafka < total) {
-      inKafka = await recordCount(consumer, topic);
-      lastSeen = performance.now();
-      if (performance.now() - started > 600_000) break;
+      const count = await recordCount(consumer, topic);
+      if (count > inKafka) {
+        progressAt = performance.now();
+        lastSeen = progressAt;
+      }
+      inKafka = count;
+      // No reading reached Kafka for 30 s: the bridge is stuck (its log says why); stop rather than wait forever.
+      if (performance.now() - progressAt > 30_000 || performance.now() - started > 600_000) {
+        stalled = true;
+        break;
+      }
       await sleep(50);
     }
   })();
@@ -158,6 +187,8 @@ async function ingest(): Promise<void> {
     readingsPerMessage: perMessage,
   });
   await watcher;
+  if (stalled)
+    console.log(`STALLED at ${inKafka} of ${total} readings; the bridge said:\n${bridgeOutput().slice(-3000)}`);
   const seconds = (lastSeen - started) / 1000;
   const self = process.cpuUsage(before.self);
   const cpu = {
@@ -181,8 +212,10 @@ async function ingest(): Promise<void> {
     `CPU-bound ceiling on 2 cores at this cost: ${Math.round((2 / cpuTotal) * inKafka)} readings/s (bridge alone on 1 core: ${Math.round(inKafka / cpu.bridge)}/s)`,
   );
   console.log(`load average (uptime) after: ${load()}`);
-  bridge.kill('SIGTERM');
+  if (stalled) bridge.kill('SIGKILL');
+  else bridge.kill('SIGTERM');
   await new Promise((resolve) => bridge.once('exit', resolve));
+  await endSession(mqtt, clientId);
   await consumer.close();
   const admin = new Admin({ clientId: 'bench', bootstrapBrokers: brokers });
   await admin.deleteTopics({ topics: [topic, `${topic}.dlq`] }).catch(() => undefined);

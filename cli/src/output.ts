@@ -26,3 +26,12 @@ export function tcpPort(code: ErrorCode, flag: string, allowZero = false): (valu
     return n;
   };
 }
+
+/** A secret piped to the command (`--password-stdin`), without its trailing newline: never a flag in the process list. */
+export async function readPasswordFromStdin(): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks)
+    .toString('utf8')
+    .replace(/\r?\n$/, '');
+}

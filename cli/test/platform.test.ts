@@ -7,6 +7,8 @@ import { promisify } from 'node:util';
 import { isAlive, loadPlatformConfig } from '@bitvelocity/core';
 import { stackStatus } from '@bitvelocity/infra';
 import { createTopic } from '@bitvelocity/infra/testing';
+import { Admin } from '@platformatic/kafka';
+import mqtt from 'mqtt';
 import { afterAll, describe, expect, it } from 'vitest';
 
 const exec = promisify(execFile);
@@ -17,17 +19,23 @@ const exec = promisify(execFile);
 const input = await createTopic(loadPlatformConfig().kafka.bootstrapServers, 'platform', 1);
 const stateDir = mkdtempSync(join(tmpdir(), 'bv-up-'));
 const job = `platform-spec-${input.slice(-8)}`;
+// The telemetry bridge gets a topic and MQTT session of its own: the shared iot.device and the product's session stay untouched.
+const telemetryTopic = `${input}.telemetry`;
+const telemetryClientId = `platform-spec-${input.slice(-8)}`;
 const env = {
   ...process.env,
   BV_UP_STATE_DIR: stateDir,
   BV_SERVICES_PORT: '27180',
   BV_LINEAGE_PORT: '27150',
   BV_PG_SERVE_PORT: '27132',
+  BV_TELEMETRY_PORT: '27196',
+  BV_TELEMETRY_TOPIC: telemetryTopic,
+  BV_TELEMETRY_CLIENT_ID: telemetryClientId,
   BV_UP_JOBS: `${job}=streams/test/fixtures/eos-job.ts`,
   BV_TEST_EOS_JOB: job,
   BV_TEST_EOS_INPUT: input,
 };
-const ONLY = 'stack,migrations,connector,services,jobs,lineage,pg-serve';
+const ONLY = 'stack,migrations,connector,services,jobs,lineage,telemetry,pg-serve';
 
 const bv = async (...args: string[]) => {
   const started = Date.now();
@@ -50,7 +58,29 @@ const statusOf = async () => JSON.parse(await bv('status', '--json')) as { healt
 afterAll(async () => {
   await bv('down').catch(() => undefined);
   rmSync(stateDir, { recursive: true, force: true });
+  await forgetTelemetrySession();
+  const admin = new Admin({ clientId: 'platform-spec', bootstrapBrokers: loadPlatformConfig().kafka.bootstrapServers });
+  await admin.deleteTopics({ topics: [telemetryTopic, `${telemetryTopic}.dlq`] }).catch(() => undefined);
+  await admin.close();
 });
+
+/** The bridge's persistent session would keep queueing every device's readings: end it with a clean start. */
+async function forgetTelemetrySession(): Promise<void> {
+  const broker = loadPlatformConfig().mqtt;
+  if (!broker) return;
+  const client = await mqtt
+    .connectAsync(broker.url, {
+      username: broker.username,
+      password: broker.password,
+      protocolVersion: 5,
+      clientId: telemetryClientId,
+      clean: true,
+      properties: { sessionExpiryInterval: 0 },
+      reconnectPeriod: 0,
+    })
+    .catch(() => undefined);
+  await client?.endAsync(true);
+}
 
 describe('bv up / status / down', () => {
   it('starts what is not running, reports every component healthy, starts nothing twice, and stops only its own', async () => {
@@ -58,7 +88,7 @@ describe('bv up / status / down', () => {
       started: string[];
       alreadyRunning: string[];
     };
-    expect(first.started).toEqual(['services', `job:${job}`, 'lineage', 'pg-serve']);
+    expect(first.started).toEqual(['services', `job:${job}`, 'lineage', 'telemetry', 'pg-serve']);
     expect(first.alreadyRunning).toEqual(expect.arrayContaining(['stack:postgres', 'stack:kafka', 'stack:connect']));
 
     const status = await statusOf();
@@ -79,6 +109,16 @@ describe('bv up / status / down', () => {
     );
     expect(byName.get('services')).toMatchObject({ address: 'http://127.0.0.1:27180', startedByUp: true });
     expect(byName.get('pg-serve')?.detail).toMatch(/^SSLRequest answered/);
+    expect(byName.get('telemetry')).toMatchObject({
+      healthy: true,
+      address: 'mqtt -> kafka; http://127.0.0.1:27196/v1/devices/:deviceId/readings',
+      startedByUp: true,
+      detail: expect.stringMatching(/^GET \/ready 200/),
+    });
+    expect(await (await fetch('http://127.0.0.1:27196/ready')).json()).toMatchObject({
+      ready: true,
+      mqtt: 'connected',
+    });
     expect(byName.get(`job:${job}`)).toMatchObject({ lag: 0, startedByUp: true });
     expect(byName.get('stack:postgres')?.startedByUp).toBe(false);
 
@@ -104,13 +144,15 @@ describe('bv up / status / down', () => {
       alreadyRunning: string[];
     };
     expect(second.started).toEqual([]);
-    expect(second.alreadyRunning).toEqual(expect.arrayContaining(['services', `job:${job}`, 'lineage', 'pg-serve']));
+    expect(second.alreadyRunning).toEqual(
+      expect.arrayContaining(['services', `job:${job}`, 'lineage', 'telemetry', 'pg-serve']),
+    );
 
-    const processPids = ['services', 'lineage', 'pg-serve'].map((n) =>
+    const processPids = ['services', 'lineage', 'telemetry', 'pg-serve'].map((n) =>
       Number(readFileSync(join(stateDir, `${n}.pid`), 'utf8')),
     );
     const down = JSON.parse(await bv('down', '--json')) as { stopped: string[] };
-    expect(down.stopped).toEqual(['pg-serve', 'lineage', `job:${job}`, 'services']);
+    expect(down.stopped).toEqual(['pg-serve', 'telemetry', 'lineage', `job:${job}`, 'services']);
     expect(processPids.filter(isAlive)).toEqual([]);
     const jobState = JSON.parse(await bv('jobs', 'status', job, '--json')) as { state: string; desiredState: string };
     expect(jobState).toMatchObject({ state: 'stopped', desiredState: 'stopped' });

@@ -10,6 +10,11 @@ describe('readingEventId', () => {
     expect(readingEventId({ ...reading })).toBe(id);
   });
 
+  it('keeps the ids it always gave (readings redelivered across an upgrade still dedupe)', () => {
+    expect(readingEventId(reading)).toBe('12ca21ef-8e51-5e52-9770-495d5b986c9e');
+    expect(readingEventId({ ...reading, deviceId: 'dév-ü', seq: 7 })).toBe('884538c5-1c63-5ee1-8d27-0b160b031681');
+  });
+
   it('tells apart readings that differ in any identifying field', () => {
     const ids = new Set([
       readingEventId(reading),

@@ -1,5 +1,11 @@
 export { launchChromium } from './browser.js';
-export { MQTT_BRIDGE_USER, setMosquittoUser } from './local/components/mosquitto.js';
+export {
+  listMosquittoUsers,
+  MQTT_BRIDGE_USER,
+  MQTT_USER_NAME,
+  removeMosquittoUser,
+  setMosquittoUser,
+} from './local/components/mosquitto.js';
 export { stackPaths } from './local/paths.js';
 export { livePid, startDaemon, stopProcess, waitUntil } from './local/process.js';
 export {

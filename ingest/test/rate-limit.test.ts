@@ -14,6 +14,17 @@ describe('DeviceRateLimiter', () => {
     expect(take('t:flood', 20)).toBe(5); // never more than the burst
   });
 
+  it('grants the readings of one message at once as many as one-by-one takes would', () => {
+    let now = 0;
+    const limiter = new DeviceRateLimiter({ ratePerSecond: 10, burst: 5 }, () => now);
+    expect(limiter.takeUpTo('t:batch', 3)).toBe(3);
+    expect(limiter.takeUpTo('t:batch', 100)).toBe(2);
+    expect(limiter.takeUpTo('t:batch', 100)).toBe(0);
+    now += 250; // 2.5 tokens back: two whole readings
+    expect(limiter.takeUpTo('t:batch', 100)).toBe(2);
+    expect(limiter.take('t:batch')).toBe(false);
+  });
+
   it('forgets devices whose bucket is full again', () => {
     let now = 0;
     const limiter = new DeviceRateLimiter({ ratePerSecond: 1, burst: 2 }, () => now);

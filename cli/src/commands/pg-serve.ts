@@ -1,14 +1,6 @@
 import { BvError, loadPlatformConfig } from '@bitvelocity/core';
 import { Command } from 'commander';
-import { positiveInt, print, tcpPort } from '../output.js';
-
-async function readPasswordFromStdin(): Promise<string> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks)
-    .toString('utf8')
-    .replace(/\r?\n$/, '');
-}
+import { positiveInt, print, readPasswordFromStdin, tcpPort } from '../output.js';
 
 function usersCommand(): Command {
   const users = new Command('users').description('the analyst users of the Postgres endpoint (SCRAM-SHA-256)');

@@ -1,6 +1,74 @@
-import { loadPlatformConfig } from '@bitvelocity/core';
+import { randomBytes } from 'node:crypto';
+import { BvError, loadPlatformConfig } from '@bitvelocity/core';
 import { Command } from 'commander';
-import { positiveInt, print, tcpPort } from '../output.js';
+import { positiveInt, print, printJson, readPasswordFromStdin, tcpPort } from '../output.js';
+
+/** MQTT passwords: long enough not to be guessed, printable, on one line (mosquitto_passwd reads them as text). */
+const PASSWORD = /^[\x21-\x7e]{12,128}$/;
+
+/** A tenant id as an MQTT user name (the ACL's `%u`); the bridge's own user is not a tenant. */
+async function tenantUser(tenant: string): Promise<string> {
+  const { MQTT_BRIDGE_USER, MQTT_USER_NAME } = await import('@bitvelocity/infra');
+  if (!MQTT_USER_NAME.test(tenant))
+    throw new BvError('TELEMETRY_USER_INVALID', `tenant "${tenant}" is not 1-64 of [A-Za-z0-9._-]`);
+  if (tenant === MQTT_BRIDGE_USER)
+    throw new BvError('TELEMETRY_USER_INVALID', `"${tenant}" is the bridge's own user, not a tenant`);
+  return tenant;
+}
+
+/** `bv telemetry users add|list|remove`: the broker's tenant users (each publishes to devices/<tenant>/+/readings). */
+function usersCommand(): Command {
+  const users = new Command('users').description(
+    "the MQTT broker's tenant users: user <tenant> may publish only to devices/<tenant>/<deviceId>/readings",
+  );
+  users
+    .command('add')
+    .description('add a tenant user, or set its password; prints a generated password unless --password-stdin')
+    .argument('<tenant>', 'tenant id, 1-64 of [A-Za-z0-9._-]')
+    .option('--password-stdin', 'read the password (12-128 printable ASCII characters) from stdin')
+    .option('--json', 'print {tenant, password, generated} as JSON')
+    .action(async (tenant: string, options: { passwordStdin?: boolean; json?: boolean }) => {
+      const user = await tenantUser(tenant);
+      const generated = !options.passwordStdin;
+      const password = generated ? randomBytes(18).toString('base64url') : await readPasswordFromStdin();
+      if (!PASSWORD.test(password))
+        throw new BvError(
+          'TELEMETRY_PASSWORD_INVALID',
+          `the password must be 12-128 printable ASCII characters without spaces (got ${password.length} characters)`,
+        );
+      const { setMosquittoUser, settingsFor } = await import('@bitvelocity/infra');
+      await setMosquittoUser(settingsFor(), user, password);
+      if (options.json) printJson({ tenant: user, ...(generated ? { password } : {}), generated });
+      else
+        print(
+          generated
+            ? `tenant ${user}: MQTT user ${user}, password ${password} (shown once; devices publish to devices/${user}/<deviceId>/readings)`
+            : `tenant ${user}: password set`,
+        );
+    });
+  users
+    .command('list')
+    .description('list the tenant users')
+    .option('--json', 'print a JSON array')
+    .action(async (options: { json?: boolean }) => {
+      const { listMosquittoUsers, MQTT_BRIDGE_USER, settingsFor } = await import('@bitvelocity/infra');
+      const tenants = listMosquittoUsers(settingsFor()).filter((name) => name !== MQTT_BRIDGE_USER);
+      if (options.json) printJson(tenants);
+      else for (const tenant of tenants) print(tenant);
+    });
+  users
+    .command('remove')
+    .description('remove a tenant user; its devices can no longer connect')
+    .argument('<tenant>', 'tenant id')
+    .action(async (tenant: string) => {
+      const user = await tenantUser(tenant);
+      const { removeMosquittoUser, settingsFor } = await import('@bitvelocity/infra');
+      if (!(await removeMosquittoUser(settingsFor(), user)))
+        throw new BvError('TELEMETRY_USER_UNKNOWN', `no MQTT user "${user}" (see bv telemetry users list)`);
+      print(`tenant ${user}: removed`);
+    });
+  return users;
+}
 
 /** `bv telemetry bridge`: device readings from MQTT (and HTTP) into Kafka. */
 export function telemetryCommand(): Command {
@@ -72,5 +140,6 @@ export function telemetryCommand(): Command {
         await service.close();
       },
     );
+  telemetry.addCommand(usersCommand());
   return telemetry;
 }

@@ -117,7 +117,8 @@ function platformJobs(env: Env): { job: string; module: string }[] {
 
 /**
  * The platform, in start order. Ports come from BV_SERVICES_PORT, BV_LINEAGE_PORT, BV_PG_SERVE_PORT, BV_SERVE_PORT,
- * BV_NOTIFY_PORT.
+ * BV_NOTIFY_PORT, BV_TELEMETRY_PORT; the telemetry bridge's Kafka topic and MQTT session from BV_TELEMETRY_TOPIC and
+ * BV_TELEMETRY_CLIENT_ID (defaults iot.device, bv-telemetry-bridge).
  */
 export function platformComponents(env: Env = process.env): PlatformComponent[] {
   const host = '127.0.0.1';
@@ -126,6 +127,7 @@ export function platformComponents(env: Env = process.env): PlatformComponent[] 
   const pg = portOf(env, 'BV_PG_SERVE_PORT', 15432);
   const serve = portOf(env, 'BV_SERVE_PORT', 18090);
   const notify = portOf(env, 'BV_NOTIFY_PORT', 18095);
+  const telemetry = portOf(env, 'BV_TELEMETRY_PORT', 18096);
   const jobs = platformJobs(env);
   return [
     { name: 'stack', kind: 'stack' },
@@ -170,6 +172,25 @@ export function platformComponents(env: Env = process.env): PlatformComponent[] 
       args: ['notify', 'serve', '--host', host, '--port', String(notify)],
       url: `ws://${host}:${notify}/v1/notifications`,
       probe: () => httpProbe(`http://${host}:${notify}/ready`),
+    },
+    {
+      // Device readings from MQTT (and HTTP) into Kafka; ready while it holds its MQTT session.
+      name: 'telemetry',
+      kind: 'process',
+      args: [
+        'telemetry',
+        'bridge',
+        '--host',
+        host,
+        '--http-port',
+        String(telemetry),
+        '--topic',
+        env.BV_TELEMETRY_TOPIC || 'iot.device',
+        '--client-id',
+        env.BV_TELEMETRY_CLIENT_ID || 'bv-telemetry-bridge',
+      ],
+      url: `mqtt -> kafka; http://${host}:${telemetry}/v1/devices/:deviceId/readings`,
+      probe: () => httpProbe(`http://${host}:${telemetry}/ready`),
     },
     {
       name: 'pg-serve',

@@ -31,23 +31,39 @@ function violationsOf(errors: ErrorObject[] | null | undefined, prefix = ''): Sc
   });
 }
 
+/** One schema compiled twice: `fast` stops at the first error (the happy path), `full` collects them all. */
+interface SchemaCheck {
+  fast: ValidateFunction;
+  full: ValidateFunction;
+}
+
+function check(checker: SchemaCheck, value: unknown, prefix = ''): ValidationOutcome {
+  if (checker.fast(value)) return { valid: true };
+  checker.full(value);
+  return { valid: false, violations: violationsOf(checker.full.errors, prefix) };
+}
+
 /**
  * Every event type the platform knows, each with its versioned JSON Schema (core/schemas/events/<eventType>.json),
- * and the envelope schema. Compiled once; validation is the gate between a producer and the topic.
+ * and the envelope schema. Compiled once; validation is the gate between a producer and the topic. A valid event is
+ * checked by a validator that stops at the first error; only an invalid one is checked again for all its violations.
  */
 export class EventSchemaRegistry {
   private constructor(
-    private readonly validateEnvelope: ValidateFunction,
-    private readonly payloadValidators: ReadonlyMap<string, ValidateFunction>,
+    private readonly envelopeCheck: SchemaCheck,
+    private readonly payloadChecks: ReadonlyMap<string, SchemaCheck>,
     private readonly schemas: ReadonlyMap<string, JsonSchema>,
   ) {}
 
   static load(directory = SCHEMAS_DIR): EventSchemaRegistry {
-    const ajv = new Ajv2020({ allErrors: true, strict: true });
-    addFormats(ajv);
+    const fast = new Ajv2020({ allErrors: false, strict: true });
+    const full = new Ajv2020({ allErrors: true, strict: true });
+    addFormats(fast);
+    addFormats(full);
+    const compile = (schema: JsonSchema): SchemaCheck => ({ fast: fast.compile(schema), full: full.compile(schema) });
     const read = (file: string) => JSON.parse(readFileSync(file, 'utf8')) as JsonSchema;
-    const validateEnvelope = ajv.compile(read(`${directory}/envelope.v1.json`));
-    const validators = new Map<string, ValidateFunction>();
+    const envelopeCheck = compile(read(`${directory}/envelope.v1.json`));
+    const checks = new Map<string, SchemaCheck>();
     const schemas = new Map<string, JsonSchema>();
     for (const file of readdirSync(`${directory}/events`)
       .filter((f) => f.endsWith('.json'))
@@ -55,9 +71,9 @@ export class EventSchemaRegistry {
       const eventType = file.replace(/\.json$/, '');
       const schema = read(`${directory}/events/${file}`);
       schemas.set(eventType, schema);
-      validators.set(eventType, ajv.compile(schema));
+      checks.set(eventType, compile(schema));
     }
-    return new EventSchemaRegistry(validateEnvelope, validators, schemas);
+    return new EventSchemaRegistry(envelopeCheck, checks, schemas);
   }
 
   eventTypes(): string[] {
@@ -74,14 +90,20 @@ export class EventSchemaRegistry {
 
   /** Validates the envelope and its payload against the schema of its eventType. */
   validate(envelope: unknown): ValidationOutcome {
-    if (!this.validateEnvelope(envelope))
-      return { valid: false, violations: violationsOf(this.validateEnvelope.errors) };
+    const outcome = check(this.envelopeCheck, envelope);
+    if (!outcome.valid) return outcome;
     const { eventType, payload } = envelope as Envelope;
-    const validatePayload = this.payloadValidators.get(eventType);
-    if (!validatePayload)
+    return this.validatePayload(eventType, payload);
+  }
+
+  /**
+   * Validates only a payload (paths under `/payload`), for a producer that builds the rest of the envelope itself
+   * from values it already checked.
+   */
+  validatePayload(eventType: string, payload: unknown): ValidationOutcome {
+    const checker = this.payloadChecks.get(eventType);
+    if (!checker)
       return { valid: false, violations: [{ path: '/eventType', message: `unknown event type ${eventType}` }] };
-    if (!validatePayload(payload))
-      return { valid: false, violations: violationsOf(validatePayload.errors, '/payload') };
-    return { valid: true };
+    return check(checker, payload, '/payload');
   }
 }

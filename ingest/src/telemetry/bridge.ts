@@ -1,10 +1,18 @@
-import { randomBytes } from 'node:crypto';
 import { createLogger, EventSchemaRegistry, errorMessage, type Logger, type PlatformConfig } from '@bitvelocity/core';
 import mqtt, { type IPublishPacket, type MqttClient, type Packet } from 'mqtt';
 import { TelemetryKafkaWriter, type WriterOptions } from './kafka-writer.js';
 import { TelemetryMetrics } from './metrics.js';
 import { DeviceRateLimiter, type RateLimit } from './rate-limit.js';
-import { type DeviceAddress, deviceKey, deviceOfTopic, parseBody, type ReadingReject, readingsOf } from './readings.js';
+import {
+  type DeviceAddress,
+  deviceKey,
+  deviceOfTopic,
+  parseBody,
+  type ReadingRecord,
+  type ReadingReject,
+  readingsOf,
+} from './readings.js';
+import { TraceIds } from './trace-ids.js';
 
 /** Every device's readings topic; `+` is one level: devices/<tenant>/<deviceId>/readings. */
 export const READINGS_SUBSCRIPTION = 'devices/+/+/readings';
@@ -52,10 +60,14 @@ type SendPacket = (packet: Packet, cb?: (error?: Error) => void, cbStorePut?: ()
  * writes it when Kafka acknowledged the message, in the order the messages came (MQTT-4.6.0-2).
  */
 export class TelemetryBridge {
-  private readonly queue: InFlight[] = [];
+  /** Messages in arrival order, not yet acknowledged; `head` is the oldest (Array#shift copies 10,000 entries). */
+  private queue: (InFlight | undefined)[] = [];
+  private head = 0;
   private readonly byMessageId = new Map<number, InFlight>();
   private connection = 0;
   private sweeper: NodeJS.Timeout | undefined;
+  private readonly traceIds = new TraceIds();
+  private readonly mqttReadings: ReturnType<TelemetryMetrics['readings']['labels']>;
 
   private constructor(
     private readonly client: MqttClient,
@@ -64,7 +76,9 @@ export class TelemetryBridge {
     private readonly registry: EventSchemaRegistry,
     private readonly limiter: DeviceRateLimiter | undefined,
     private readonly logger: Logger,
-  ) {}
+  ) {
+    this.mqttReadings = metrics.readings.labels('mqtt');
+  }
 
   static async create(options: BridgeOptions): Promise<TelemetryBridge> {
     const logger = options.logger ?? createLogger('telemetry-bridge');
@@ -170,29 +184,27 @@ export class TelemetryBridge {
       };
       return this.deadLetter([reject], deviceKey(device), source);
     }
-    const traceId = randomBytes(16).toString('hex');
+    const traceId = this.traceIds.traceId();
     const outcome = readingsOf(this.registry, device, parsed.body, { traceId });
     const rejects = outcome.rejects;
     let records = outcome.records;
-    if (this.limiter) {
-      const key = deviceKey(device);
-      const allowed: typeof records = [];
-      records.forEach((record, i) => {
-        if (this.limiter?.take(key)) allowed.push(record);
-        else {
-          const index = Array.isArray(parsed.body) ? outcome.indexes[i] : undefined;
-          rejects.push(rateLimited(device, index, JSON.stringify(record.envelope.payload)));
-        }
-      });
-      records = allowed;
+    if (this.limiter && records.length) {
+      const granted = this.limiter.takeUpTo(deviceKey(device), records.length);
+      for (let i = granted; i < records.length; i++) {
+        const index = Array.isArray(parsed.body) ? outcome.indexes[i] : undefined;
+        rejects.push(rateLimited(device, index, JSON.stringify((records[i] as ReadingRecord).envelope.payload)));
+      }
+      if (granted < records.length) records = records.slice(0, granted);
     }
-    const writes: Promise<void>[] = [];
+    if (rejects.length === 0) {
+      this.mqttReadings.inc(records.length);
+      return this.writer.writeReadings(records, { traceparent: this.traceIds.traceparent(traceId) });
+    }
+    const writes: Promise<void>[] = [this.deadLetter(rejects, deviceKey(device), source)];
     if (records.length) {
-      const traceparent = `00-${traceId}-${randomBytes(8).toString('hex')}-01`;
-      writes.push(this.writer.writeReadings(records, { traceparent }));
-      this.metrics.readings.inc({ source: 'mqtt' }, records.length);
+      writes.push(this.writer.writeReadings(records, { traceparent: this.traceIds.traceparent(traceId) }));
+      this.mqttReadings.inc(records.length);
     }
-    if (rejects.length) writes.push(this.deadLetter(rejects, deviceKey(device), source));
     await Promise.all(writes);
   }
 
@@ -203,19 +215,39 @@ export class TelemetryBridge {
 
   /** Sends the PUBACKs of the messages at the head of the queue that Kafka has, in arrival order. */
   private release(): void {
-    while (this.queue.length) {
-      const head = this.queue[0] as InFlight;
+    while (this.head < this.queue.length) {
+      const head = this.queue[this.head] as InFlight;
       if (head.connection !== this.connection) {
-        this.queue.shift(); // from a closed connection: redelivered on this one
-        this.metrics.unacked.dec();
+        this.dequeue(); // from a closed connection: redelivered on this one
         continue;
       }
       const needsPuback = head.messageId !== undefined;
       if (!head.written || (needsPuback && !head.sendPuback)) return;
-      this.queue.shift();
-      this.metrics.unacked.dec();
+      this.dequeue();
       head.sendPuback?.();
     }
+  }
+
+  private dequeue(): void {
+    this.queue[this.head++] = undefined; // let the message go now, not at the next compaction
+    this.metrics.unacked.dec();
+    if (this.head === this.queue.length) {
+      this.queue = [];
+      this.head = 0;
+    } else if (this.head >= 4096 && this.head * 2 >= this.queue.length) {
+      this.queue = this.queue.slice(this.head);
+      this.head = 0;
+    }
+  }
+
+  /** True while the bridge holds its MQTT connection (and so its session's subscription). */
+  get connected(): boolean {
+    return this.client.connected;
+  }
+
+  /** Messages received and not yet acknowledged to the broker (waiting for Kafka, or for an earlier one). */
+  get unacknowledged(): number {
+    return this.queue.length - this.head;
   }
 
   /** Writes what was received, acknowledges it, and disconnects (the session stays in the broker). */

@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import { BvError, type ErrorCode, EventSchemaRegistry } from '@bitvelocity/core';
 import fastifyJwt from '@fastify/jwt';
 import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
@@ -6,6 +5,7 @@ import type { TelemetryKafkaWriter } from './kafka-writer.js';
 import type { TelemetryMetrics } from './metrics.js';
 import type { DeviceRateLimiter } from './rate-limit.js';
 import { deviceKey, deviceOfTopic, type ReadingReject, readingsOf } from './readings.js';
+import { TraceIds } from './trace-ids.js';
 
 export interface TelemetryHttpOptions {
   writer: TelemetryKafkaWriter;
@@ -18,6 +18,8 @@ export interface TelemetryHttpOptions {
   writeTimeoutMs?: number;
   limiter?: DeviceRateLimiter | undefined;
   registry?: EventSchemaRegistry;
+  /** What `GET /ready` reports: the bridge's MQTT session (the HTTP path alone needs only Kafka). */
+  readiness?: () => { ready: boolean; mqtt: 'connected' | 'disconnected'; unacked: number };
 }
 
 const HTTP_STATUS: Partial<Record<ErrorCode, number>> = {
@@ -53,6 +55,7 @@ interface Principal {
 export async function createTelemetryHttp(options: TelemetryHttpOptions): Promise<FastifyInstance> {
   const maxBatch = options.maxBatch ?? 1000;
   const registry = options.registry ?? EventSchemaRegistry.load();
+  const traceIds = new TraceIds();
   const app = Fastify({ logger: false, bodyLimit: 4 * 1024 * 1024 });
   await app.register(fastifyJwt, { secret: options.jwtSecret, verify: { algorithms: ['HS256'] } });
 
@@ -83,6 +86,11 @@ export async function createTelemetryHttp(options: TelemetryHttpOptions): Promis
   };
 
   app.get('/health', async () => ({ status: 'ok' }));
+  // Ready = the bridge holds its MQTT session; 503 while it reconnects (readings wait in the broker meanwhile).
+  app.get('/ready', async (_request, reply) => {
+    const state = options.readiness?.() ?? { ready: true, mqtt: 'disconnected' as const, unacked: 0 };
+    return reply.status(state.ready ? 200 : 503).send({ status: state.ready ? 'ready' : 'not ready', ...state });
+  });
   app.get('/metrics', async (_request, reply) => {
     reply.header('content-type', options.metrics.registry.contentType);
     return options.metrics.registry.metrics();
@@ -100,25 +108,23 @@ export async function createTelemetryHttp(options: TelemetryHttpOptions): Promis
       if (body.length > maxBatch)
         throw new TelemetryHttpError('TELEMETRY_BATCH_TOO_LARGE', `at most ${maxBatch} readings per request`);
 
-      const traceId = randomBytes(16).toString('hex');
+      const traceId = traceIds.traceId();
       const outcome = readingsOf(registry, device, body, { traceId });
       const key = deviceKey(device);
       const rejects: ReadingReject[] = outcome.rejects;
-      const records = outcome.records.filter((record, i) => {
-        if (!options.limiter || options.limiter.take(key)) return true;
+      const granted = options.limiter ? options.limiter.takeUpTo(key, outcome.records.length) : outcome.records.length;
+      outcome.records.slice(granted).forEach((record, i) => {
         rejects.push({
-          index: outcome.indexes[i],
+          index: outcome.indexes[granted + i],
           code: 'TELEMETRY_RATE_LIMITED',
           reason: `rate_limited: device ${key} is over its reading rate limit`,
           raw: JSON.stringify(record.envelope.payload),
         });
-        return false;
       });
+      const records = outcome.records.slice(0, granted);
       const writes: Promise<void>[] = [];
       if (records.length)
-        writes.push(
-          options.writer.writeReadings(records, { traceparent: `00-${traceId}-${randomBytes(8).toString('hex')}-01` }),
-        );
+        writes.push(options.writer.writeReadings(records, { traceparent: traceIds.traceparent(traceId) }));
       if (rejects.length) writes.push(options.writer.writeDeadLetters(rejects, { key, source: `http:${request.url}` }));
       let timer: NodeJS.Timeout | undefined;
       const timeout = new Promise<never>((_, reject) => {

@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { deadLetterTopicOf, errorMessage, type Logger, TELEMETRY_TOPIC } from '@bitvelocity/core';
-import { type MessageToProduce, Producer, stringSerializers } from '@platformatic/kafka';
-import type { ReadingRecord, ReadingReject } from './readings.js';
+import { defaultPartitioner, type MessageToProduce, Producer } from '@platformatic/kafka';
+import { type ReadingRecord, type ReadingReject, readingJson } from './readings.js';
 
 /** Headers of a telemetry dead letter (the same `bv-dlq-*` names as the stream jobs' dead letters). */
 export const TELEMETRY_DLQ_HEADERS = {
@@ -31,7 +31,16 @@ export interface WriterOptions {
   clientId?: string;
 }
 
-type Pending = { messages: MessageToProduce<string, string, string, string>[]; resolves: (() => void)[] };
+type Message = MessageToProduce<Buffer, Buffer, Buffer, Buffer>;
+type Pending = { messages: Message[]; resolves: (() => void)[] };
+
+/** Header names, encoded once: records are handed to the producer as bytes, so it serialises nothing per record. */
+const HEADER = {
+  eventType: Buffer.from('eventType'),
+  traceparent: Buffer.from('traceparent'),
+  traceId: Buffer.from('traceId'),
+  tenantId: Buffer.from('tenantId'),
+} as const;
 
 /**
  * Produces readings and dead letters to Kafka in batches (acks=all, idempotent), and resolves each write only when
@@ -44,7 +53,9 @@ export class TelemetryKafkaWriter {
   private inflight = 0;
   private readonly waiting: (() => void)[] = [];
   private closed = false;
-  private readonly producer: Producer<string, string, string, string>;
+  private readonly producer: Producer<Buffer, Buffer, Buffer, Buffer>;
+  /** The tenant id header's bytes by tenant, and the eventType header's by event type. */
+  private readonly encoded = new Map<string, Buffer>();
   private readonly topic: string;
   private readonly deadLetterTopic: string;
   private readonly maxBatch: number;
@@ -55,7 +66,6 @@ export class TelemetryKafkaWriter {
     this.producer = new Producer({
       clientId: options.clientId ?? 'bv-telemetry-bridge',
       bootstrapBrokers: options.bootstrapServers,
-      serializers: stringSerializers,
       acks: -1,
       idempotent: true,
       // Each write is retried here (with the batch): the producer's own retries would reorder nothing but hide time.
@@ -70,45 +80,85 @@ export class TelemetryKafkaWriter {
     this.maxInflight = options.maxInflightBatches ?? 1;
   }
 
-  /** Resolves when Kafka has the readings. */
+  /**
+   * Resolves when Kafka has the readings. The readings of one call share one headers map (the same trace, and the
+   * tenant and event type of one device), so a message of 100 readings costs one set of header buffers.
+   */
   writeReadings(records: readonly ReadingRecord[], headers: { traceparent: string }): Promise<void> {
-    return this.enqueue(
-      records.map((r) => ({
-        topic: this.topic,
-        key: r.key,
-        value: JSON.stringify(r.envelope),
-        headers: new Map([
-          ['eventType', r.envelope.eventType],
-          ['traceparent', headers.traceparent],
-          ['traceId', r.envelope.traceId],
-          ['tenantId', r.envelope.tenantId],
-        ]),
-      })),
-    );
+    const first = records[0];
+    if (!first) return Promise.resolve();
+    const envelope = first.envelope;
+    const shared = new Map<Buffer, Buffer>([
+      [HEADER.eventType, this.bytesOf(envelope.eventType)],
+      [HEADER.traceparent, Buffer.from(headers.traceparent)],
+      [HEADER.traceId, Buffer.from(envelope.traceId)],
+      [HEADER.tenantId, this.bytesOf(envelope.tenantId)],
+    ]);
+    const sameDevice = records.every((r) => r.key === first.key && r.envelope.traceId === envelope.traceId);
+    const key = Buffer.from(first.key);
+    // The producer's own partitioner (murmur2 of the key), run once for the device instead of once per reading.
+    const partition = defaultPartitioner({ topic: this.topic }, key);
+    const messages: Message[] = new Array(records.length);
+    for (let i = 0; i < records.length; i++) {
+      const r = records[i] as ReadingRecord;
+      messages[i] = sameDevice
+        ? { topic: this.topic, partition, key, value: Buffer.from(readingJson(r.envelope)), headers: shared }
+        : {
+            topic: this.topic,
+            key: Buffer.from(r.key),
+            value: Buffer.from(readingJson(r.envelope)),
+            headers: this.headersOf(r, headers.traceparent),
+          };
+    }
+    return this.enqueue(messages);
+  }
+
+  private headersOf(record: ReadingRecord, traceparent: string): Map<Buffer, Buffer> {
+    return new Map([
+      [HEADER.eventType, this.bytesOf(record.envelope.eventType)],
+      [HEADER.traceparent, Buffer.from(traceparent)],
+      [HEADER.traceId, Buffer.from(record.envelope.traceId)],
+      [HEADER.tenantId, this.bytesOf(record.envelope.tenantId)],
+    ]);
+  }
+
+  /** A small, recurring string (tenant id, event type) as bytes; the cache is bounded by the tenants. */
+  private bytesOf(text: string): Buffer {
+    let bytes = this.encoded.get(text);
+    if (!bytes) {
+      bytes = Buffer.from(text);
+      if (this.encoded.size < 10_000) this.encoded.set(text, bytes);
+    }
+    return bytes;
   }
 
   /** Resolves when Kafka has the dead letters. */
   writeDeadLetters(rejects: readonly ReadingReject[], context: { key: string; source: string }): Promise<void> {
     return this.enqueue(
       rejects.map((r) => {
-        const headers = new Map<string, string>([
-          [TELEMETRY_DLQ_HEADERS.code, r.code],
-          [TELEMETRY_DLQ_HEADERS.reason, r.reason.slice(0, 2000)],
-          [TELEMETRY_DLQ_HEADERS.job, JOB],
-          [TELEMETRY_DLQ_HEADERS.source, context.source.slice(0, 1000)],
+        const headers = new Map<Buffer, Buffer>([
+          [Buffer.from(TELEMETRY_DLQ_HEADERS.code), Buffer.from(r.code)],
+          [Buffer.from(TELEMETRY_DLQ_HEADERS.reason), Buffer.from(r.reason.slice(0, 2000))],
+          [Buffer.from(TELEMETRY_DLQ_HEADERS.job), Buffer.from(JOB)],
+          [Buffer.from(TELEMETRY_DLQ_HEADERS.source), Buffer.from(context.source.slice(0, 1000))],
         ]);
-        if (r.index !== undefined) headers.set(TELEMETRY_DLQ_HEADERS.index, String(r.index));
+        if (r.index !== undefined) headers.set(Buffer.from(TELEMETRY_DLQ_HEADERS.index), Buffer.from(String(r.index)));
         // A dead letter must fit under the broker's message.max.bytes (1 MiB): keep the first 512 KiB of the body.
-        return { topic: this.deadLetterTopic, key: context.key, value: r.raw.slice(0, 512 * 1024), headers };
+        return {
+          topic: this.deadLetterTopic,
+          key: Buffer.from(context.key),
+          value: Buffer.from(r.raw.slice(0, 512 * 1024)),
+          headers,
+        };
       }),
     );
   }
 
-  private enqueue(messages: MessageToProduce<string, string, string, string>[]): Promise<void> {
+  private enqueue(messages: Message[]): Promise<void> {
     if (this.closed) return Promise.reject(new Error('the telemetry writer is closed'));
     if (messages.length === 0) return Promise.resolve();
     return new Promise((resolve) => {
-      this.pending.messages.push(...messages);
+      for (const message of messages) this.pending.messages.push(message);
       this.pending.resolves.push(resolve);
       if (this.pending.messages.length >= this.maxBatch) this.flush();
       else this.timer ??= setTimeout(() => this.flush(), this.lingerMs);
@@ -135,7 +185,7 @@ export class TelemetryKafkaWriter {
         } catch (error) {
           if (this.closed) throw error;
           this.options.logger?.warn(
-            { error: errorMessage(error), attempt, records: batch.messages.length },
+            { error: producerErrorOf(error), attempt, records: batch.messages.length },
             'kafka write failed; retrying',
           );
           await sleep(Math.min(5000, 100 * 2 ** Math.min(attempt, 6)));
@@ -157,4 +207,20 @@ export class TelemetryKafkaWriter {
     this.closed = true;
     await this.producer.close();
   }
+}
+
+/**
+ * The Kafka client reports a failed produce as "Producing messages failed." with the brokers' answers nested in
+ * `errors` (one per destination) and `cause`: the log line carries those, or an operator cannot tell why.
+ */
+function producerErrorOf(error: unknown, depth = 0): string {
+  const text = errorMessage(error);
+  if (depth > 3 || typeof error !== 'object' || error === null) return text;
+  const nested = [
+    ...(((error as { errors?: unknown[] }).errors ?? []) as unknown[]),
+    ...((error as { cause?: unknown }).cause ? [(error as { cause?: unknown }).cause] : []),
+  ];
+  const code = (error as { code?: unknown }).code;
+  const head = typeof code === 'string' ? `${text} [${code}]` : text;
+  return nested.length ? `${head} (${nested.map((e) => producerErrorOf(e, depth + 1)).join('; ')})` : head;
 }

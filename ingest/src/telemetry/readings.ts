@@ -72,8 +72,10 @@ export interface ReadingsOutcome {
 }
 
 /**
- * Turns one body (a reading object or an array of them) into envelopes, each validated against the schema registry.
- * A bad element is refused with its index; the others go through.
+ * Turns one body (a reading object or an array of them) into envelopes. A bad element is refused with its index; the
+ * others go through. Only what the device sent (the payload) is checked against the schema registry: the rest of the
+ * envelope is built here from values already checked (tenant and device from the topic, ids derived, a constant event
+ * type), and a spec holds every envelope built here to the full envelope schema.
  */
 export function readingsOf(
   registry: EventSchemaRegistry,
@@ -82,31 +84,22 @@ export function readingsOf(
   trace: { traceId: string },
 ): ReadingsOutcome {
   const outcome: ReadingsOutcome = { records: [], indexes: [], rejects: [] };
-  const items = Array.isArray(body) ? body : [body];
+  const isArray = Array.isArray(body);
+  const items: unknown[] = isArray ? body : [body];
   const key = deviceKey(device);
-  items.forEach((item, index) => {
-    const at = Array.isArray(body) ? index : undefined;
-    const refused = (reason: string) =>
-      outcome.rejects.push({ index: at, code: 'SCHEMA_VIOLATION', reason, raw: JSON.stringify(item) ?? 'undefined' });
-    if (typeof item !== 'object' || item === null || Array.isArray(item)) {
-      refused('a reading must be an object {metric, value, unit?, seq?, recordedAt}');
-      return;
+  for (let index = 0; index < items.length; index++) {
+    const item = items[index];
+    const reason = refusalOf(registry, device, item);
+    if (typeof reason === 'string') {
+      outcome.rejects.push({
+        index: isArray ? index : undefined,
+        code: 'SCHEMA_VIOLATION',
+        reason,
+        raw: JSON.stringify(item) ?? 'undefined',
+      });
+      continue;
     }
-    const reading = item as Record<string, unknown>;
-    if ('deviceId' in reading && reading.deviceId !== device.deviceId) {
-      refused(`deviceId "${String(reading.deviceId)}" differs from the device of the topic or path`);
-      return;
-    }
-    if (typeof reading.value === 'number' && !Number.isFinite(reading.value)) {
-      refused('value must be a finite number');
-      return;
-    }
-    const payload = { ...reading, deviceId: device.deviceId } as unknown as DeviceReadingPayload;
-    const recordedAt = typeof payload.recordedAt === 'string' ? new Date(payload.recordedAt) : new Date(Number.NaN);
-    if (Number.isNaN(recordedAt.getTime())) {
-      refused('/recordedAt must be an ISO 8601 date-time');
-      return;
-    }
+    const payload = reason;
     const envelope = createEnvelope({
       eventType: EVENT_TYPES.deviceReading,
       producer: TELEMETRY_PRODUCER,
@@ -114,24 +107,48 @@ export function readingsOf(
       partitionKey: key,
       payload,
       traceId: trace.traceId,
-      occurredAt: recordedAt,
+      occurredAt: new Date(payload.recordedAt),
       eventId: readingEventId({
         tenantId: device.tenantId,
         deviceId: device.deviceId,
-        metric: String(payload.metric),
+        metric: payload.metric,
         recordedAt: payload.recordedAt,
-        seq: typeof payload.seq === 'number' ? payload.seq : undefined,
+        seq: payload.seq,
       }),
     });
-    const validation = registry.validate(envelope);
-    if (!validation.valid) {
-      refused(validation.violations.map((v) => `${v.path} ${v.message}`).join('; '));
-      return;
-    }
     outcome.records.push({ key, envelope });
     outcome.indexes.push(index);
-  });
+  }
   return outcome;
+}
+
+/** The reading as a payload of the device, or why it is refused. */
+function refusalOf(registry: EventSchemaRegistry, device: DeviceAddress, item: unknown): DeviceReadingPayload | string {
+  if (typeof item !== 'object' || item === null || Array.isArray(item))
+    return 'a reading must be an object {metric, value, unit?, seq?, recordedAt}';
+  const reading = item as Record<string, unknown>;
+  if ('deviceId' in reading && reading.deviceId !== device.deviceId)
+    return `deviceId "${String(reading.deviceId)}" differs from the device of the topic or path`;
+  if (typeof reading.value === 'number' && !Number.isFinite(reading.value)) return 'value must be a finite number';
+  const payload = { ...reading, deviceId: device.deviceId };
+  const validation = registry.validatePayload(EVENT_TYPES.deviceReading, payload);
+  if (!validation.valid) return validation.violations.map((v) => `${v.path} ${v.message}`).join('; ');
+  // The schema's date-time format admits what Date cannot represent (e.g. year 0000 offsets): refuse those too.
+  if (Number.isNaN(Date.parse(String(reading.recordedAt)))) return '/recordedAt must be an ISO 8601 date-time';
+  return payload as unknown as DeviceReadingPayload;
+}
+
+/**
+ * The envelope of a reading as JSON, the same value JSON.stringify gives (a spec holds it to that), written by hand:
+ * every envelope field but the payload is a number or a string of JSON-safe characters (hex ids, ISO time, the
+ * checked tenant and device ids, constants), so only the device's payload goes through JSON.stringify.
+ */
+export function readingJson(e: Envelope<DeviceReadingPayload>): string {
+  return (
+    `{"eventId":"${e.eventId}","eventType":"${e.eventType}","occurredAt":"${e.occurredAt}","producer":"${e.producer}",` +
+    `"traceId":"${e.traceId}","correlationId":"${e.correlationId}","schemaVersion":${e.schemaVersion},` +
+    `"tenantId":"${e.tenantId}","partitionKey":"${e.partitionKey}","payload":${JSON.stringify(e.payload)}}`
+  );
 }
 
 /** Parses an MQTT payload; undefined with the reason when it is not JSON. */

@@ -90,6 +90,11 @@ export async function startTelemetryService(options: TelemetryServiceOptions): P
       jwtSecret: options.jwtSecret,
       limiter: new DeviceRateLimiter(rateLimit),
       registry,
+      readiness: () => ({
+        ready: bridge.connected,
+        mqtt: bridge.connected ? 'connected' : 'disconnected',
+        unacked: bridge.unacknowledged,
+      }),
       ...(options.maxHttpBatch ? { maxBatch: options.maxHttpBatch } : {}),
     });
     httpAddress = await http.listen({ host: options.httpHost ?? '127.0.0.1', port: options.httpPort ?? 0 });

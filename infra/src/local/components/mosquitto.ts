@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import mqtt from 'mqtt';
 import { versions } from '../../versions.js';
@@ -70,15 +70,42 @@ function writeConfig(s: StackSettings): string {
   return configFile(s);
 }
 
+/** MQTT user names the broker accepts: a tenant id (the ACL's `%u`, so no `/`, `+` or `#`). */
+export const MQTT_USER_NAME = /^[A-Za-z0-9._-]{1,64}$/;
+
+/** A running broker reloads its password file (and ACL) on SIGHUP. */
+function reloadBroker(s: StackSettings): void {
+  const pid = livePid(pidFile(s));
+  if (pid !== undefined) process.kill(pid, 'SIGHUP');
+}
+
 /** Adds (or changes the password of) an MQTT user; a running broker reloads its password file on SIGHUP. */
 export async function setMosquittoUser(s: StackSettings, username: string, password: string): Promise<void> {
-  if (!/^[A-Za-z0-9._-]{1,64}$/.test(username)) throw new Error(`"${username}" is not a valid MQTT user name`);
+  if (!MQTT_USER_NAME.test(username)) throw new Error(`"${username}" is not a valid MQTT user name`);
   const file = mosquittoPasswordFile(s);
   mkdirSync(configDir(s), { recursive: true, mode: 0o700 });
   const create = existsSync(file) ? [] : ['-c'];
   await runCommand(PASSWD, [...create, '-b', file, username, password], { timeoutMs: 30_000 });
-  const pid = livePid(pidFile(s));
-  if (pid !== undefined) process.kill(pid, 'SIGHUP');
+  reloadBroker(s);
+}
+
+/** The users in the broker's password file (the bridge's and every tenant's), sorted. */
+export function listMosquittoUsers(s: StackSettings): string[] {
+  const file = mosquittoPasswordFile(s);
+  if (!existsSync(file)) return [];
+  return readFileSync(file, 'utf8')
+    .split('\n')
+    .map((line) => line.slice(0, line.indexOf(':')))
+    .filter((name) => name.length > 0)
+    .sort();
+}
+
+/** Deletes an MQTT user; false when there was none. Its live connections are refused at their next (re)connect. */
+export async function removeMosquittoUser(s: StackSettings, username: string): Promise<boolean> {
+  if (!listMosquittoUsers(s).includes(username)) return false;
+  await runCommand(PASSWD, ['-D', mosquittoPasswordFile(s), username], { timeoutMs: 30_000 });
+  reloadBroker(s);
+  return true;
 }
 
 export const mosquitto: Component = {
