@@ -65,8 +65,13 @@ export async function deadLettersOfRun(
   const dlq = await DeadLetterTopics.create(config.kafka.bootstrapServers);
   try {
     const byReason: Record<string, number> = {};
+    // Every job that reads the topic dead-letters a bad record once (with `bv up`, order-streams and
+    // dedupe-envelopes both do): a record counts once per reason, whichever jobs refused it.
+    const counted = new Set<string>();
     for (const letter of await dlq.list(`${ORDER_TOPIC}.dlq`)) {
-      if (letter.topic !== ORDER_TOPIC || !wanted.has(`${letter.partition}:${letter.offset}`)) continue;
+      const at = `${letter.partition}:${letter.offset}`;
+      if (letter.topic !== ORDER_TOPIC || !wanted.has(at) || counted.has(`${letter.code}|${at}`)) continue;
+      counted.add(`${letter.code}|${at}`);
       byReason[letter.code] = (byReason[letter.code] ?? 0) + 1;
     }
     return Object.fromEntries(Object.entries(byReason).sort(([a], [b]) => a.localeCompare(b)));
