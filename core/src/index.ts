@@ -80,4 +80,18 @@ export {
   PLATFORM_TOPIC_PARTITIONS,
   TELEMETRY_TOPIC,
 } from './topics.js';
+export {
+  contextFromTraceparent,
+  JsonLinesSpanExporter,
+  linksFromTraceparents,
+  MAX_TRACE_LINKS,
+  type SpanLine,
+  spanContextFromTraceparent,
+  type TraceDestination,
+  Tracing,
+  type TracingOptions,
+  traceDiagnostics,
+  traceFileOf,
+  traceparentOf,
+} from './tracing/index.js';
 export { waitFor } from './wait.js';
