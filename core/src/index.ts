@@ -87,6 +87,7 @@ export {
   MAX_TRACE_LINKS,
   type SpanLine,
   spanContextFromTraceparent,
+  TRACE_FILE_MAX_BYTES,
   type TraceDestination,
   Tracing,
   type TracingOptions,

@@ -1,4 +1,4 @@
-import { appendFile, mkdir } from 'node:fs/promises';
+import { appendFile, mkdir, rename, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { type ExportResult, ExportResultCode, hrTimeToMicroseconds } from '@opentelemetry/core';
 import type { ReadableSpan, SpanExporter } from '@opentelemetry/sdk-trace-base';
@@ -19,22 +19,32 @@ export interface SpanLine {
   status: { code: number; message?: string };
 }
 
+/** A traces file past this size is moved to `<file>.1` (replacing the one before), so a long-running process stays bounded. */
+export const TRACE_FILE_MAX_BYTES = 64 * 1024 * 1024;
+
 /**
  * Writes finished spans as JSON lines to one file: the exporter when no OTLP collector is configured. One append per
  * batch (the batch processor calls it), so a process's spans cost one write every few seconds.
  */
 export class JsonLinesSpanExporter implements SpanExporter {
-  private ready: Promise<unknown> | undefined;
+  private size: Promise<number> | undefined;
   private pending: Promise<void> = Promise.resolve();
 
-  constructor(readonly file: string) {}
+  constructor(
+    readonly file: string,
+    private readonly maxBytes = TRACE_FILE_MAX_BYTES,
+  ) {}
 
   export(spans: ReadableSpan[], resultCallback: (result: ExportResult) => void): void {
     const text = spans.map((span) => `${JSON.stringify(spanLineOf(span))}\n`).join('');
-    this.ready ??= mkdir(dirname(this.file), { recursive: true });
+    this.size ??= mkdir(dirname(this.file), { recursive: true }).then(() =>
+      stat(this.file).then(
+        (s) => s.size,
+        () => 0,
+      ),
+    );
     this.pending = this.pending
-      .then(() => this.ready)
-      .then(() => appendFile(this.file, text))
+      .then(() => this.append(text))
       .then(
         () => resultCallback({ code: ExportResultCode.SUCCESS }),
         (error: unknown) =>
@@ -43,6 +53,16 @@ export class JsonLinesSpanExporter implements SpanExporter {
             error: error instanceof Error ? error : new Error(String(error)),
           }),
       );
+  }
+
+  private async append(text: string): Promise<void> {
+    let size = await (this.size as Promise<number>);
+    if (size > 0 && size + text.length > this.maxBytes) {
+      await rename(this.file, `${this.file}.1`);
+      size = 0;
+    }
+    await appendFile(this.file, text);
+    this.size = Promise.resolve(size + Buffer.byteLength(text));
   }
 
   forceFlush(): Promise<void> {
