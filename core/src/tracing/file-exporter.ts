@@ -82,8 +82,8 @@ function spanLineOf(span: ReadableSpan): SpanLine {
     ...(span.parentSpanContext ? { parentSpanId: span.parentSpanContext.spanId } : {}),
     name: span.name,
     kind: span.kind,
-    startTimeUs: hrTimeToMicroseconds(span.startTime),
-    endTimeUs: hrTimeToMicroseconds(span.endTime),
+    startTimeUs: Math.round(hrTimeToMicroseconds(span.startTime)),
+    endTimeUs: Math.round(hrTimeToMicroseconds(span.endTime)),
     service: String(span.resource.attributes['service.name'] ?? 'unknown'),
     attributes: { ...span.attributes },
     links: span.links.map((link) => ({
