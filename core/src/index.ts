@@ -85,6 +85,7 @@ export {
   JsonLinesSpanExporter,
   linksFromTraceparents,
   MAX_TRACE_LINKS,
+  readTraceFile,
   type SpanLine,
   spanContextFromTraceparent,
   TRACE_FILE_MAX_BYTES,

@@ -1,12 +1,12 @@
 import { randomBytes, randomUUID } from 'node:crypto';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
   createEnvelope,
   JsonLinesSpanExporter,
   loadPlatformConfig,
-  type SpanLine,
+  readTraceFile,
   Tracing,
   traceDiagnostics,
 } from '@bitvelocity/core';
@@ -107,10 +107,7 @@ describe('tracing into the lake', () => {
     });
 
     await tracing.forceFlush();
-    const spans = (await readFile(join(dir, 'lake.jsonl'), 'utf8'))
-      .split('\n')
-      .filter(Boolean)
-      .map((line) => JSON.parse(line) as SpanLine);
+    const spans = await readTraceFile(join(dir, 'lake.jsonl'));
     const commit = spans.find((s) => s.name === `lake commit ${job}`);
     expect(commit).toMatchObject({
       service: `bv-stream-${job}`,

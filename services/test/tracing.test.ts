@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { JsonLinesSpanExporter, type SpanLine, Tracing } from '@bitvelocity/core';
+import { JsonLinesSpanExporter, readTraceFile, type SpanLine, Tracing } from '@bitvelocity/core';
 import { SpanKind } from '@opentelemetry/api';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Harness, outboxRows, startServices } from './harness.js';
@@ -26,11 +26,7 @@ afterAll(async () => {
 
 const spans = async (): Promise<SpanLine[]> => {
   await tracing.forceFlush();
-  const text = await readFile(file, 'utf8').catch(() => '');
-  return text
-    .split('\n')
-    .filter(Boolean)
-    .map((line) => JSON.parse(line) as SpanLine);
+  return readTraceFile(file);
 };
 
 describe('tracing through the services', () => {

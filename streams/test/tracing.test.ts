@@ -1,12 +1,12 @@
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
   diagnostics,
   JsonLinesSpanExporter,
   loadPlatformConfig,
-  type SpanLine,
+  readTraceFile,
   Tracing,
   traceDiagnostics,
 } from '@bitvelocity/core';
@@ -69,10 +69,7 @@ describe('tracing a stream job', () => {
       untrace();
     }
     await tracing.forceFlush();
-    const spans = (await readFile(file, 'utf8'))
-      .split('\n')
-      .filter(Boolean)
-      .map((line) => JSON.parse(line) as SpanLine);
+    const spans = await readTraceFile(file);
     await tracing.shutdown();
     await rm(dir, { recursive: true, force: true });
 

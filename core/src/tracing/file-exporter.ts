@@ -1,4 +1,4 @@
-import { appendFile, mkdir, rename, stat } from 'node:fs/promises';
+import { appendFile, mkdir, readFile, rename, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { type ExportResult, ExportResultCode, hrTimeToMicroseconds } from '@opentelemetry/core';
 import type { ReadableSpan, SpanExporter } from '@opentelemetry/sdk-trace-base';
@@ -72,6 +72,18 @@ export class JsonLinesSpanExporter implements SpanExporter {
   shutdown(): Promise<void> {
     return this.pending;
   }
+}
+
+/** The spans of a traces file, oldest first (none when it does not exist yet). */
+export async function readTraceFile(file: string): Promise<SpanLine[]> {
+  const text = await readFile(file, 'utf8').catch((error: NodeJS.ErrnoException) => {
+    if (error.code === 'ENOENT') return '';
+    throw error;
+  });
+  return text
+    .split('\n')
+    .filter(Boolean)
+    .map((line) => JSON.parse(line) as SpanLine);
 }
 
 function spanLineOf(span: ReadableSpan): SpanLine {

@@ -1,5 +1,5 @@
 export { traceDiagnostics } from './diagnostic-spans.js';
-export { JsonLinesSpanExporter, type SpanLine, TRACE_FILE_MAX_BYTES } from './file-exporter.js';
+export { JsonLinesSpanExporter, readTraceFile, type SpanLine, TRACE_FILE_MAX_BYTES } from './file-exporter.js';
 export {
   contextFromTraceparent,
   linksFromTraceparents,
