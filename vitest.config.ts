@@ -2,6 +2,9 @@ import { defineConfig } from 'vitest/config';
 
 // The platform targets Node 20; the AWS SDK's notice about its 2027 releases is tracked in docs, not printed per run.
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+// The processes specs start (services, deployed workers) export no spans into the shared BV_HOME; the tracing specs
+// give their tracer an exporter of their own.
+process.env.BV_TRACING ??= 'off';
 
 /**
  * The specs that kill processes (workers, brokers, Connect, the bridge) or run the whole platform: each is CPU-bound

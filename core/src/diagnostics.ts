@@ -46,6 +46,8 @@ export interface CheckpointCommittedEvent {
   offsets: { topic: string; partition: number; nextOffset: bigint }[];
   /** The records (and their key + value bytes) this checkpoint made durable, per output topic. */
   produced?: { topic: string; records: number; bytes: number }[];
+  /** The distinct W3C traceparents of the records made durable (capped), so a tracer can link their traces. */
+  traceparents?: readonly string[];
   durationMs: number;
 }
 
@@ -59,6 +61,8 @@ export interface LakeCommitEvent {
   offsets?: { topic: string; partition: number; nextOffset: bigint }[];
   /** For a transform: the position recorded with the rows. */
   position?: string;
+  /** The distinct W3C traceparents of the rows committed (capped), so a tracer can link their traces. */
+  traceparents?: readonly string[];
   durationMs: number;
 }
 

@@ -80,4 +80,20 @@ export {
   PLATFORM_TOPIC_PARTITIONS,
   TELEMETRY_TOPIC,
 } from './topics.js';
+export {
+  contextFromTraceparent,
+  JsonLinesSpanExporter,
+  linksFromTraceparents,
+  MAX_TRACE_LINKS,
+  readTraceFile,
+  type SpanLine,
+  spanContextFromTraceparent,
+  TRACE_FILE_MAX_BYTES,
+  type TraceDestination,
+  Tracing,
+  type TracingOptions,
+  traceDiagnostics,
+  traceFileOf,
+  traceparentOf,
+} from './tracing/index.js';
 export { waitFor } from './wait.js';

@@ -1,5 +1,6 @@
-import { EventSchemaRegistry } from '@bitvelocity/core';
+import { EventSchemaRegistry, Tracing } from '@bitvelocity/core';
 import fastifySwagger from '@fastify/swagger';
+import type { Tracer } from '@opentelemetry/api';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { Redis } from 'ioredis';
 import pg from 'pg';
@@ -10,7 +11,7 @@ import { type AuthConfig, authenticate, registerAuth } from './http/auth.js';
 import { BODY_LIMIT_BYTES, registerJsonBody } from './http/body.js';
 import { ApiError, registerErrorHandling } from './http/errors.js';
 import { ServiceMetrics } from './http/metrics.js';
-import { traceContextFrom } from './http/trace.js';
+import { registerTracing } from './http/trace.js';
 import { orderRoutes } from './orders/routes.js';
 import { OutboxWriter } from './outbox/outbox.js';
 import { ProductCache } from './products/cache.js';
@@ -27,6 +28,8 @@ export interface ServicesOptions {
   /** A pino logger (core's createLogger); silent when omitted. */
   logger?: FastifyBaseLogger;
   poolSize?: number;
+  /** The process's tracer (core's Tracing); ids are still made and propagated when omitted, nothing is exported. */
+  tracer?: Tracer;
 }
 
 /** Builds the ready dependencies (pool, Redis, schemas, metrics) the routes share. */
@@ -43,12 +46,14 @@ export function createServiceDeps(options: ServicesOptions): ServiceDeps {
   redis.on('error', () => undefined); // surfaced per request as cache errors (metric) and by /ready
   const schemas = EventSchemaRegistry.load();
   const metrics = new ServiceMetrics();
+  const tracer = options.tracer ?? Tracing.silent('bv-services').tracer;
   return {
     pool,
     redis,
     schemas,
     metrics,
-    outbox: new OutboxWriter(schemas, metrics),
+    tracer,
+    outbox: new OutboxWriter(schemas, metrics, tracer),
     productCache: new ProductCache(redis, metrics),
     auth: options.auth,
   };
@@ -81,11 +86,7 @@ export async function createServicesApp(
     },
   });
   registerErrorHandling(app);
-  app.decorateRequest('trace', null as never);
-  app.addHook('onRequest', async (request, reply) => {
-    request.trace = traceContextFrom(request.headers.traceparent);
-    reply.header('traceparent', request.trace.traceparent);
-  });
+  registerTracing(app, deps.tracer);
   deps.metrics.register(app);
 
   app.get('/health', { schema: { tags: ['operations'], security: [] } }, async () => ({ status: 'ok' }));

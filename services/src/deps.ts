@@ -1,4 +1,5 @@
 import type { EventSchemaRegistry } from '@bitvelocity/core';
+import type { Tracer } from '@opentelemetry/api';
 import type { Redis } from 'ioredis';
 import type pg from 'pg';
 import type { AuthConfig } from './http/auth.js';
@@ -14,6 +15,7 @@ export interface ServiceDeps {
   redis: Redis;
   schemas: EventSchemaRegistry;
   metrics: ServiceMetrics;
+  tracer: Tracer;
   outbox: OutboxWriter;
   productCache: ProductCache;
   auth: AuthConfig;

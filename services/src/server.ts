@@ -1,4 +1,4 @@
-import { type Logger, loadPlatformConfig, postgresUrl } from '@bitvelocity/core';
+import { type Logger, loadPlatformConfig, postgresUrl, Tracing } from '@bitvelocity/core';
 import type { FastifyInstance } from 'fastify';
 import { ALL_SERVICES, createServiceDeps, createServicesApp } from './app.js';
 import { loadServicesAuth } from './config.js';
@@ -24,7 +24,10 @@ export async function startServer(options: StartOptions): Promise<FastifyInstanc
     await ensureAppRole(ownerUrl, config.postgres.appUser, config.postgres.appPassword);
   }
   const auth = loadServicesAuth();
+  // One tracer provider for the process: OTLP when a collector is configured, else $BV_HOME/traces/bv-services.jsonl.
+  const tracing = Tracing.create({ service: 'bv-services' });
   const deps = createServiceDeps({
+    tracer: tracing.tracer,
     databaseUrl: postgresUrl(config.postgres, { as: 'app', preferSocket: true }),
     redisUrl: config.redis.url,
     auth: { ...auth, tokenTtlSeconds: 900 },
@@ -32,6 +35,9 @@ export async function startServer(options: StartOptions): Promise<FastifyInstanc
   const app = await createServicesApp(deps, {
     ...(options.services ? { services: options.services } : {}),
     ...(options.logger ? { logger: options.logger } : {}),
+  });
+  app.addHook('onClose', async () => {
+    await tracing.shutdown().catch(() => undefined);
   });
   await app.listen({ host: options.host, port: options.port });
   // Each service's outbox writes as a lineage job (not awaited: lineage never holds up a start).

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { loadPlatformConfig, postgresUrl } from '@bitvelocity/core';
+import type { Tracer } from '@opentelemetry/api';
 import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fastify';
 import pg from 'pg';
 import { createServiceDeps, createServicesApp, ensureAppRole, hashPassword, migrate, type Role } from '../src/index.js';
@@ -21,7 +22,7 @@ export interface Harness {
 
 const PASSWORD = 'correct horse battery staple';
 
-export async function startServices(): Promise<Harness> {
+export async function startServices(options: { tracer?: Tracer } = {}): Promise<Harness> {
   await migrate(ownerUrl);
   await ensureAppRole(ownerUrl, config.postgres.appUser, config.postgres.appPassword);
   const tenantA = `t-${randomUUID().slice(0, 8)}`;
@@ -37,6 +38,7 @@ export async function startServices(): Promise<Harness> {
     redisUrl: config.redis.url,
     auth: { jwtSecret: randomUUID() + randomUUID(), users, tokenTtlSeconds: 900 },
     poolSize: 30,
+    ...(options.tracer ? { tracer: options.tracer } : {}),
   });
   const app = await createServicesApp(deps);
   await app.ready();

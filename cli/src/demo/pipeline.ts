@@ -3,7 +3,14 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createLogger, type PlatformConfig, postgresUrl, waitFor as waitForOutcome } from '@bitvelocity/core';
+import {
+  createLogger,
+  type PlatformConfig,
+  postgresUrl,
+  Tracing,
+  traceDiagnostics,
+  waitFor as waitForOutcome,
+} from '@bitvelocity/core';
 import { applyOutboxConnector, defaultOutboxConnector } from '@bitvelocity/ingest';
 import {
   bronzeJob,
@@ -135,6 +142,9 @@ export async function runPipelineDemo(config: PlatformConfig, options: DemoOptio
   };
 
   const log = createLogger('demo', 'error');
+  // The services and the jobs run in this process: one provider (bv-demo), a span per request, checkpoint and commit.
+  const tracing = Tracing.create({ service: 'bv-demo' });
+  const untrace = traceDiagnostics(tracing.tracer);
   const scratch = mkdtempSync(join(tmpdir(), 'bv-demo-'));
   const postgres = new pg.Client(postgresUrl(config.postgres));
   const workers: {
@@ -181,6 +191,7 @@ export async function runPipelineDemo(config: PlatformConfig, options: DemoOptio
           users: [{ username: 'demo', passwordHash: await hashPassword(password), tenantId: tenant, roles: ['admin'] }],
           tokenTtlSeconds: 900,
         },
+        tracer: tracing.tracer,
       });
       const app = await createServicesApp(deps);
       await app.listen({ host: '127.0.0.1', port: 0 });
@@ -428,6 +439,8 @@ export async function runPipelineDemo(config: PlatformConfig, options: DemoOptio
     silverLake?.close();
     lake?.close();
     await closeServices?.().catch(() => undefined);
+    untrace();
+    await tracing.shutdown().catch(() => undefined);
     await postgres.end().catch(() => undefined);
     rmSync(scratch, { recursive: true, force: true });
   }

@@ -1,4 +1,4 @@
-import { BvError, diagnostics } from '@bitvelocity/core';
+import { BvError, diagnostics, MAX_TRACE_LINKS } from '@bitvelocity/core';
 import type { PartitionOffset, StreamRecord, TransactionalCommit, TransactionalWriter } from '@bitvelocity/streams';
 import { retryOnConflict } from '../conflicts.js';
 import type { DuckDb } from '../duckdb.js';
@@ -124,11 +124,14 @@ export class LakeWriter implements TransactionalWriter {
     const started = performance.now();
     const staged: LakeTarget[] = [];
     const written: Record<string, number> = {};
+    // Collected only for a subscriber (the tracer): the commit span links the traces of the rows it committed.
+    const traceparents = diagnostics.lakeCommit.hasSubscribers ? new Set<string>() : undefined;
     try {
       for (const [name, records] of batch.records) {
         if (records.length === 0) continue;
         const target = this.targets.get(name);
         if (!target) throw new BvError('LAKE_COMMIT_FAILED', `no lake table is registered for sink target ${name}`);
+        if (traceparents) collectTraceparents(traceparents, records);
         await this.staging.stage(
           target.table,
           records.map((record) => target.row(record, context)),
@@ -153,6 +156,7 @@ export class LakeWriter implements TransactionalWriter {
         writer: this.job,
         written,
         offsets: [...batch.offsets],
+        ...(traceparents?.size ? { traceparents: [...traceparents] } : {}),
         durationMs: performance.now() - started,
       });
     } finally {
@@ -180,5 +184,12 @@ export class LakeWriter implements TransactionalWriter {
         );
       }
     }
+  }
+}
+
+function collectTraceparents(into: Set<string>, records: readonly StreamRecord<unknown>[]): void {
+  for (const record of records) {
+    if (into.size >= MAX_TRACE_LINKS) return;
+    if (record.origin.traceparent) into.add(record.origin.traceparent);
   }
 }

@@ -8,6 +8,7 @@ import {
   type PlatformEventType,
   type TELEMETRY_TOPIC,
 } from '@bitvelocity/core';
+import { SpanKind, SpanStatusCode, type Tracer } from '@opentelemetry/api';
 import type { Db } from '../db/tenant.js';
 import type { ServiceMetrics } from '../http/metrics.js';
 import type { TraceContext } from '../http/trace.js';
@@ -44,6 +45,7 @@ export class OutboxWriter {
   constructor(
     private readonly schemas: EventSchemaRegistry,
     private readonly metrics: ServiceMetrics,
+    private readonly tracer: Tracer,
   ) {}
 
   async append<T extends PlatformEventType>(
@@ -66,6 +68,42 @@ export class OutboxWriter {
         details: { violations: outcome.violations },
       });
     }
+    // The row carries the request's traceparent (the server span) into the Kafka headers; the insert is its child.
+    const span = this.tracer.startSpan(
+      `INSERT outbox`,
+      {
+        kind: SpanKind.CLIENT,
+        attributes: {
+          'db.system.name': 'postgresql',
+          'db.operation.name': 'INSERT',
+          'db.collection.name': 'outbox',
+          'bv.event_type': envelope.eventType,
+          'bv.event_id': envelope.eventId,
+          'bv.aggregate_type': event.aggregateType,
+          'bv.tenant': envelope.tenantId,
+        },
+      },
+      context.trace.context,
+    );
+    try {
+      await this.insert(db, event, envelope, context.trace.traceparent);
+    } catch (error) {
+      span.recordException(error as Error);
+      span.setStatus({ code: SpanStatusCode.ERROR });
+      throw error;
+    } finally {
+      span.end();
+    }
+    this.metrics.outboxEvents.inc({ event_type: envelope.eventType });
+    return envelope;
+  }
+
+  private async insert(
+    db: Db,
+    event: Pick<DomainEvent, 'aggregateType' | 'aggregateId'>,
+    envelope: Envelope<object>,
+    traceparent: string,
+  ): Promise<void> {
     await db.query({
       name: 'outbox-insert',
       text: `INSERT INTO outbox (id, aggregate_type, aggregate_id, event_type, payload, occurred_at, trace_id, traceparent, partition_key, tenant_id)
@@ -78,12 +116,10 @@ export class OutboxWriter {
         JSON.stringify(envelope),
         envelope.occurredAt,
         envelope.traceId,
-        context.trace.traceparent,
+        traceparent,
         envelope.partitionKey,
         envelope.tenantId,
       ],
     });
-    this.metrics.outboxEvents.inc({ event_type: envelope.eventType });
-    return envelope;
   }
 }

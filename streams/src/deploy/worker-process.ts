@@ -1,4 +1,4 @@
-import { BvError, createLogger, diagnostics, loadPlatformConfig } from '@bitvelocity/core';
+import { BvError, createLogger, diagnostics, loadPlatformConfig, Tracing, traceDiagnostics } from '@bitvelocity/core';
 import { isRepartitionTopic } from '../api/repartition.js';
 import { incompatibleState, stateShape } from '../api/shape.js';
 import { runWorker } from '../kafka/worker.js';
@@ -77,6 +77,9 @@ export async function runWorkerProcess(jobName: string, workerIndex: number): Pr
   const basePort = Number(process.env.BV_JOB_METRICS_PORT ?? 0);
   const { port, server } = await metrics.serve(exactPort > 0 ? exactPort : basePort > 0 ? basePort + workerIndex : 0);
   const workerId = `${job.name}-${workerIndex}-${process.pid}`;
+  // A span per checkpoint and per lake commit, linked to the traces of the records it made durable.
+  const tracing = Tracing.create({ service: `bv-stream-${job.name}` });
+  const untrace = traceDiagnostics(tracing.tracer, { workerId });
   const unsubscribe = diagnostics.checkpointCommitted.subscribe((checkpoint) => {
     // One observation per task checkpointed: a lake commit covers every task of the worker at once.
     if (checkpoint.workerId === workerId)
@@ -107,6 +110,8 @@ export async function runWorkerProcess(jobName: string, workerIndex: number): Pr
     });
   } finally {
     unsubscribe();
+    untrace();
+    await tracing.shutdown().catch(() => {});
     await lineage?.close().catch(() => {});
     await reporting;
     server.close();

@@ -1,4 +1,4 @@
-import { diagnostics, type Logger } from '@bitvelocity/core';
+import { diagnostics, type Logger, MAX_TRACE_LINKS } from '@bitvelocity/core';
 import type { Consumer } from '@platformatic/kafka';
 import type { JobDefinition } from '../api/job.js';
 import type { OutputRecord, StreamRecord } from '../api/record.js';
@@ -93,6 +93,7 @@ export class KafkaCheckpointer implements Checkpointer {
       strategy: this.exactlyOnce ? 'kafka-transaction' : 'at-least-once',
       offsets: [{ topic: runner.topic, partition: runner.partition, nextOffset: runner.position }],
       produced: producedOf(messages.slice(0, outputs.length)),
+      ...traceparentsOf(outputs),
       durationMs: performance.now() - started,
     });
   }
@@ -186,6 +187,18 @@ export class TransactionalSinkCheckpointer implements Checkpointer {
   drain(): Promise<void> {
     return this.inFlight;
   }
+}
+
+/** The distinct traceparents of a checkpoint's outputs (capped), only when a tracer listens. */
+function traceparentsOf(outputs: readonly OutputRecord[]): { traceparents?: string[] } {
+  if (!diagnostics.checkpointCommitted.hasSubscribers) return {};
+  const traceparents = new Set<string>();
+  for (const output of outputs) {
+    if (traceparents.size >= MAX_TRACE_LINKS) break;
+    const traceparent = output.headers.traceparent;
+    if (traceparent) traceparents.add(traceparent);
+  }
+  return traceparents.size > 0 ? { traceparents: [...traceparents] } : {};
 }
 
 /** Records and key + value bytes per topic, for the checkpoint event (lineage's output statistics). */
