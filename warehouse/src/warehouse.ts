@@ -550,18 +550,24 @@ export class Warehouse implements LakeTransform<WarehouseReport> {
       }>(`SELECT order_id, order_at, currency, tenant_id FROM temp.main.wh_late ORDER BY order_at, order_id`);
       report.lateFacts = lates.length;
       if (lates.length > 0 && publishedBefore) {
+        // index the totals by order (a late build has thousands of late orders: no scan of every total per order)
+        const byOrder = <R extends { order_id: string }>(rows: R[]) => {
+          const index = new Map<string, R[]>();
+          for (const row of rows) index.set(row.order_id, [...(index.get(row.order_id) ?? []), row]);
+          return index;
+        };
+        const beforeByOrder = byOrder(before);
+        const afterByOrder = byOrder(after);
         const periodsOf = (orderId: string): PeriodCorrection[] =>
-          before
-            .filter((b) => b.order_id === orderId)
-            .map((b) => {
-              const a = after.find((x) => x.order_id === orderId && x.mart === b.mart);
-              return {
-                mart: b.mart,
-                period: b.period,
-                before: { orders: Number(b.orders), revenue: b.revenue },
-                after: { orders: Number(a?.orders ?? 0), revenue: a?.revenue ?? '0.00' },
-              };
-            });
+          (beforeByOrder.get(orderId) ?? []).map((b) => {
+            const a = afterByOrder.get(orderId)?.find((x) => x.mart === b.mart);
+            return {
+              mart: b.mart,
+              period: b.period,
+              before: { orders: Number(b.orders), revenue: b.revenue },
+              after: { orders: Number(a?.orders ?? 0), revenue: a?.revenue ?? '0.00' },
+            };
+          });
         const rows = lates.map((late) => {
           const payload: OrderFactCorrected = {
             fact: q(T.factOrder),
@@ -578,19 +584,27 @@ export class Warehouse implements LakeTransform<WarehouseReport> {
             payload,
           };
         });
-        for (const row of rows) {
-          await lake.run(
-            `INSERT INTO ${q(T.corrections)} VALUES ($1, $2, $3, $4::TIMESTAMPTZ, $5::TIMESTAMPTZ, $6, $7::JSON, false)`,
-            [
-              row.correction_id,
-              BigInt(buildSeq),
-              row.payload.orderId,
-              row.payload.orderAt,
-              row.payload.publishedUpTo,
-              row.tenant_id,
-              JSON.stringify(row.payload.periods),
-            ],
-          );
+        // One INSERT per chunk of corrections, not one per late order: each statement costs a round of catalog work,
+        // and thousands of one-row inserts (each inlined into the catalog) were most of a late-heavy build's time.
+        const CHUNK = 1000;
+        for (let i = 0; i < rows.length; i += CHUNK) {
+          const values = rows
+            .slice(i, i + CHUNK)
+            .map(
+              (row) =>
+                `(${[
+                  sqlLiteral(row.correction_id),
+                  `${BigInt(buildSeq)}`,
+                  sqlLiteral(row.payload.orderId),
+                  `${sqlLiteral(row.payload.orderAt)}::TIMESTAMPTZ`,
+                  `${sqlLiteral(row.payload.publishedUpTo)}::TIMESTAMPTZ`,
+                  sqlLiteral(row.tenant_id),
+                  `${sqlLiteral(JSON.stringify(row.payload.periods))}::JSON`,
+                  'false',
+                ].join(', ')})`,
+            )
+            .join(',\n');
+          await timeStep('insert:fact_corrections', () => lake.run(`INSERT INTO ${q(T.corrections)} VALUES ${values}`));
         }
         written[q(T.corrections)] = rows.length;
       }
