@@ -1,6 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createServer } from 'node:net';
 import { afterAll, describe, expect, it } from 'vitest';
+import { pipelineFreshnessProbe } from '../src/platform/components.js';
 
 /** A port free right now (the OS picks it), for a process that takes its port on the command line. */
 const freePort = () =>
@@ -105,5 +106,13 @@ describe('/metrics of the processes bv up starts', () => {
     // The shared lake has had rows in every layer since the platform first ran.
     for (const layer of ['bronze', 'silver', 'gold'])
       expect(body).toMatch(new RegExp(`^bv_pipeline_freshness_seconds\\{layer="${layer}"\\} [\\d.]+$`, 'm'));
+    // `bv status` shows the same figures in serve's row: the lake layers' freshness, Gold's as the row's lag.
+    const row = await pipelineFreshnessProbe(base);
+    expect(row).toMatchObject({
+      detail: expect.stringMatching(
+        /^newest rows: bronze [\d.]+ s, silver [\d.]+ s, gold [\d.]+ s old; behind: silver /,
+      ),
+      lag: expect.any(Number),
+    });
   }, 90_000);
 });
