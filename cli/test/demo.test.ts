@@ -1,15 +1,53 @@
 import { execFile } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import { promisify } from 'node:util';
-import { describe, expect, it } from 'vitest';
+import {
+  BV_JOB_NAMESPACE,
+  type DatasetId,
+  datasetNames,
+  lakeCatalogOf,
+  loadPlatformConfig,
+  postgresUrl,
+} from '@bitvelocity/core';
+import { defaultOutboxConnector } from '@bitvelocity/ingest';
+import { startLineageServer } from '@bitvelocity/lineage';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { planLoad, planTotals } from '../src/demo/load.js';
 import type { DemoSummary } from '../src/demo/summary.js';
 
 const exec = promisify(execFile);
 
+// The demo reports its jobs' runs to a lineage service of this spec's own (its own schema and tenant).
+const config = loadPlatformConfig();
+const ownerUrl = postgresUrl(config.postgres);
+const lineageSchema = `lineage_demo_${randomUUID().slice(0, 8)}`;
+let lineage: Awaited<ReturnType<typeof startLineageServer>>;
+let lineageToken: string;
+
+beforeAll(async () => {
+  lineage = await startLineageServer({
+    postgresUrl: ownerUrl,
+    jwtSecret: randomUUID().repeat(2),
+    schema: lineageSchema,
+    port: 0,
+  });
+  lineageToken = lineage.app.jwt.sign({ sub: 'demo', tenant: `demo-${randomUUID().slice(0, 8)}`, roles: ['writer'] });
+});
+
+afterAll(async () => {
+  await lineage?.close();
+  const client = new pg.Client(ownerUrl);
+  await client.connect();
+  await client.query(`DROP SCHEMA IF EXISTS ${lineageSchema} CASCADE`);
+  await client.end();
+});
+
 describe('bv demo', () => {
   it('pushes a seeded load with planted defects through the whole path and finds exactly what was planted', async () => {
     const { stdout } = await exec('node', ['cli/bin/bv.js', 'demo', '--orders', '60', '--seed', '7', '--json'], {
       maxBuffer: 16 * 1024 * 1024,
+      env: { ...process.env, BV_LINEAGE_URL: lineage.url, BV_LINEAGE_TOKEN: lineageToken },
     });
     const report = JSON.parse(stdout) as {
       ok: boolean;
@@ -69,6 +107,34 @@ describe('bv demo', () => {
     expect(summary.anomalies).toMatchObject({ planted: 2, found: 2, truePositives: 2, precision: 1, recall: 1 });
     expect(summary.quality.state).toBe('passed');
     expect(summary.freshness.loadToGoldSeconds).toBeGreaterThan(0);
+
+    // The lineage graph of the run's path, as the lineage browser shows it: outbox table -> Debezium connector ->
+    // topic -> Bronze job -> Bronze table -> Silver job -> Silver table, from the Silver table upstream.
+    const dataset = (d: DatasetId) => `dataset:${d.namespace}:${d.name}`;
+    const job = (name: string) => `job:${BV_JOB_NAMESPACE}:${name}`;
+    const catalog = lakeCatalogOf(config);
+    const path = [
+      dataset(datasetNames.postgres(config.postgres, config.postgres.database, 'public', 'outbox')),
+      job(`debezium.${defaultOutboxConnector().name}`),
+      dataset(datasetNames.kafka(config.kafka.bootstrapServers, 'ecommerce.order')),
+      job('stream.lake-bronze'),
+      dataset(datasetNames.ducklake(catalog, 'bronze', 'envelopes')),
+      job('lake.silver'),
+      dataset(datasetNames.ducklake(catalog, 'silver', 'orders')),
+    ];
+    const silverOrders = path[path.length - 1] as string;
+    const response = await fetch(
+      `${lineage.url}/api/v1/lineage?nodeId=${encodeURIComponent(silverOrders)}&depth=${path.length}&direction=upstream`,
+      { headers: { authorization: `Bearer ${lineageToken}` } },
+    );
+    expect(response.status).toBe(200);
+    const graph = (
+      (await response.json()) as { graph: { id: string; inEdges: { origin: string; destination: string }[] }[] }
+    ).graph;
+    const nodes = new Map(graph.map((n) => [n.id, n]));
+    expect([...nodes.keys()]).toEqual(expect.arrayContaining(path));
+    for (let i = 1; i < path.length; i++)
+      expect(nodes.get(path[i] as string)?.inEdges).toContainEqual({ origin: path[i - 1], destination: path[i] });
   }, 420_000);
 
   it('rejects a bad --orders or --seed value with a clear message', async () => {

@@ -229,6 +229,13 @@ describe('Silver as a supervised lake transform', () => {
     });
     expect(status).toMatchObject({ kind: 'transform', guarantee: 'exactly-once', parallelism: 1, totals: { lag: 0 } });
     expect(bv(['jobs', 'status', silverJob], env)).toMatch(/lag: position \d+, 0 input rows pending/);
+    // The worker serves /metrics (its address is in the status): lake commit time and the freshness of Silver's tables.
+    const port = (status.workers as { metricsPort: number | null }[])[0]?.metricsPort;
+    expect(port).toEqual(expect.any(Number));
+    const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+    // (this worker may be a restarted one with nothing left to commit: the metrics are there, values or not)
+    expect(metrics).toMatch(/^# TYPE bv_lake_commit_seconds histogram$/m);
+    expect(metrics).toMatch(/^# TYPE bv_lake_freshness_seconds gauge$/m);
 
     // Every increment the job published passed Silver's quality gate (its quarantine is not gated).
     const gated = await lake.rows<{ outcome: string; table_name: string }>(

@@ -30,6 +30,8 @@ export interface ServicesOptions {
   poolSize?: number;
   /** The process's tracer (core's Tracing); ids are still made and propagated when omitted, nothing is exported. */
   tracer?: Tracer;
+  /** The outbox connector's replication slot, whose lag /metrics reports (default bv_outbox). */
+  cdcSlot?: string;
 }
 
 /** Builds the ready dependencies (pool, Redis, schemas, metrics) the routes share. */
@@ -46,6 +48,7 @@ export function createServiceDeps(options: ServicesOptions): ServiceDeps {
   redis.on('error', () => undefined); // surfaced per request as cache errors (metric) and by /ready
   const schemas = EventSchemaRegistry.load();
   const metrics = new ServiceMetrics();
+  metrics.watchCdc(pool, options.cdcSlot ?? 'bv_outbox');
   const tracer = options.tracer ?? Tracing.silent('bv-services').tracer;
   return {
     pool,

@@ -12,6 +12,7 @@ export {
 } from './api/sinks.js';
 export { envelopes, jsonRecords, rawRecords } from './api/sources.js';
 export { deployJob, restartJob, stopJob } from './deploy/deploy.js';
+export { StreamRunProgress } from './deploy/lineage.js';
 export { JobRegistry } from './deploy/registry.js';
 export { resetJob } from './deploy/reset.js';
 export { type JobStatus, jobStatus, listJobs } from './deploy/status.js';

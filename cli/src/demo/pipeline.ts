@@ -18,6 +18,8 @@ import {
   followTransform,
   GOLD_VIEWS,
   goldJob,
+  installTransformLineage,
+  type LineageSubscription,
   lakeSystem,
   openLake,
   SilverRefresher,
@@ -25,7 +27,14 @@ import {
 } from '@bitvelocity/lakehouse';
 import { layerGate } from '@bitvelocity/quality';
 import { createServiceDeps, createServicesApp, ensureAppRole, hashPassword, migrate } from '@bitvelocity/services';
-import { ensureJobTopics, type JobDefinition, jobStatus, runWorker, type WorkerStatus } from '@bitvelocity/streams';
+import {
+  ensureJobTopics,
+  type JobDefinition,
+  jobStatus,
+  runWorker,
+  StreamRunProgress,
+  type WorkerStatus,
+} from '@bitvelocity/streams';
 import customerSessions from '@bitvelocity/streams/jobs/customer-sessions';
 import orderStreams from '@bitvelocity/streams/jobs/order-streams';
 import productMetrics from '@bitvelocity/streams/jobs/product-metrics';
@@ -154,7 +163,10 @@ export async function runPipelineDemo(config: PlatformConfig, options: DemoOptio
     status?: WorkerStatus;
     /** Why the job stopped on its own (it does not, unless it cannot go on). */
     failure?: Error;
+    /** Its lineage run (when BV_LINEAGE_URL or _FILE is set), reported as a deployed worker reports it. */
+    lineage?: StreamRunProgress | undefined;
   }[] = [];
+  let silverLineage: LineageSubscription | undefined;
   let silverLoop: Promise<void> | undefined;
   const stopSilver = new AbortController();
   let lake: DuckDb | undefined;
@@ -227,11 +239,17 @@ export async function runPipelineDemo(config: PlatformConfig, options: DemoOptio
             continue;
           }
           const stop = new AbortController();
-          const worker: (typeof workers)[number] = { name: job.name, stop, done: Promise.resolve() };
+          const workerId = `demo-${job.name}`;
+          const worker: (typeof workers)[number] = {
+            name: job.name,
+            stop,
+            done: Promise.resolve(),
+            lineage: StreamRunProgress.installFor(job, workerId, { config }),
+          };
           worker.done = runWorker({
             job,
             bootstrapServers: config.kafka.bootstrapServers,
-            workerId: `demo-${job.name}`,
+            workerId,
             signal: stop.signal,
             logger: log,
             onStatus: (status) => {
@@ -251,6 +269,8 @@ export async function runPipelineDemo(config: PlatformConfig, options: DemoOptio
       const refresher = await SilverRefresher.create(silverLake);
       // Silver's quality gate, as `bv lake silver` and the deployed job run it (BV_QUALITY_GATES=off: none).
       silverGate = await layerGate(silverLake, 'silver', { config });
+      // Each Silver increment as a lineage run (lake.silver), as the deployed Silver job reports it.
+      silverLineage = installTransformLineage({ config });
       silverLoop = followTransform(refresher, {
         ...(silverGate ? { beforePublish: silverGate } : {}),
         signal: stopSilver.signal,
@@ -436,6 +456,7 @@ export async function runPipelineDemo(config: PlatformConfig, options: DemoOptio
     await silverLoop;
     for (const worker of workers) worker.stop.abort();
     await Promise.allSettled(workers.map((w) => w.done));
+    await Promise.allSettled([...workers.map((w) => w.lineage?.close()), silverLineage?.close()]);
     silverLake?.close();
     lake?.close();
     await closeServices?.().catch(() => undefined);

@@ -58,6 +58,30 @@ async function httpProbe(url: string): Promise<string> {
 }
 
 /**
+ * The query API's health and the pipeline's freshness end to end, from its /metrics (the gauges the dashboard's
+ * freshness panel shows): how old the newest Bronze, Silver and Gold rows are, and how far Silver and Gold are behind.
+ * `lag` is the Gold freshness in seconds (absent when Gold has no rows).
+ */
+export async function pipelineFreshnessProbe(base: string): Promise<string | { detail: string; lag: number }> {
+  const started = performance.now();
+  const response = await fetch(`${base}/metrics`, { signal: AbortSignal.timeout(10_000) });
+  const body = await response.text();
+  if (!response.ok) throw new Error(`GET ${base}/metrics answered ${response.status}`);
+  const gauge = (name: string, label: string, value: string) =>
+    new RegExp(`^${name}\\{${label}="${value}"\\} (\\S+)$`, 'm').exec(body)?.[1];
+  const seconds = (raw: string | undefined) => (raw === undefined ? 'n/a' : `${Math.round(Number(raw) * 10) / 10} s`);
+  const fresh = ['bronze', 'silver', 'gold'].map(
+    (layer) => `${layer} ${seconds(gauge('bv_pipeline_freshness_seconds', 'layer', layer))}`,
+  );
+  const behind = ['silver', 'gold'].map(
+    (stage) => `${stage} ${seconds(gauge('bv_pipeline_lag_seconds', 'stage', stage))}`,
+  );
+  const gold = gauge('bv_pipeline_freshness_seconds', 'layer', 'gold');
+  const detail = `newest rows: ${fresh.join(', ')} old; behind: ${behind.join(', ')} (GET /metrics in ${Math.round(performance.now() - started)} ms)`;
+  return gold === undefined ? detail : { detail, lag: Math.round(Number(gold)) };
+}
+
+/**
  * A Postgres wire-protocol round trip without credentials: an SSLRequest, which every server must answer with one
  * byte, 'S' or 'N'.
  */
@@ -162,7 +186,7 @@ export function platformComponents(env: Env = process.env): PlatformComponent[] 
       kind: 'process',
       args: ['serve', '--host', host, '--port', String(serve), '--no-pg'],
       url: `http://${host}:${serve}`,
-      probe: () => httpProbe(`http://${host}:${serve}/openapi.json`),
+      probe: () => pipelineFreshnessProbe(`http://${host}:${serve}`),
       available: () => existsSync(here('../commands/serve.ts')),
     },
     {

@@ -5,6 +5,7 @@ import { BvError, type LineageEvent, OpenLineageValidator } from '@bitvelocity/c
 import fastifyJwt from '@fastify/jwt';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Direction, LineageStore } from '../store/store.js';
+import { registerLineageMetrics } from './metrics.js';
 
 /** The principal of a bearer token signed with the services' JWT secret (`POST /auth/token` of the services). */
 export interface LineagePrincipal {
@@ -128,6 +129,7 @@ export async function buildLineageApp(options: LineageAppOptions): Promise<Fasti
     reply.type('text/javascript; charset=utf-8').header('cache-control', 'max-age=3600').send(readFileSync(elkBundle)),
   );
   app.get('/healthz', async () => ({ status: 'ok' }));
+  registerLineageMetrics(app);
 
   await app.register(async (api) => {
     api.addHook('onRequest', authenticate);

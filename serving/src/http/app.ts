@@ -16,6 +16,7 @@ import { errorResponses, registerErrorHandling, ServingApiError } from './errors
 import { FreshnessProbe } from './freshness.js';
 import { GoldMirror } from './gold-mirror.js';
 import { LakeReader, type ReadResult } from './lake-reader.js';
+import { registerServingMetrics } from './metrics.js';
 import type { MirrorIndexes } from './mirror-indexes.js';
 import { prepareTenantQuery } from './query.js';
 import { SnapshotCache } from './snapshot-cache.js';
@@ -125,6 +126,7 @@ export async function createServingApp(options: ServingOptions): Promise<Serving
     ajv: { customOptions: { coerceTypes: true, removeAdditional: false } },
   });
   registerErrorHandling(app);
+  registerServingMetrics(app, freshness);
   await app.register(fastifySwagger, {
     openapi: {
       info: { title: 'BitVelocity query API', version: '1.0.0', description: 'Read-only aggregates and SQL over Gold' },

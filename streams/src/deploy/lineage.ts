@@ -12,6 +12,8 @@ import {
   loadPlatformConfig,
   type PlatformConfig,
 } from '@bitvelocity/core';
+import { type JobDefinition, sinkTopics, sourceTopics } from '../api/job.js';
+import { isRepartitionTopic } from '../api/repartition.js';
 
 /**
  * A deployed stream job's lifecycle as OpenLineage runs (jobType STREAMING): START when the supervisor starts it,
@@ -149,6 +151,26 @@ export class StreamRunProgress {
     } catch {
       return undefined; // lineage is best effort: a config problem must not stop the worker
     }
+  }
+
+  /**
+   * `install` for a job definition run in-process (not deployed): its inputs are the topics it reads, without its
+   * internal repartition topics, its outputs the topics it writes (and the lake tables it commits to).
+   */
+  static installFor(
+    job: JobDefinition,
+    workerId: string,
+    options: StreamRunProgressOptions = {},
+  ): StreamRunProgress | undefined {
+    return StreamRunProgress.install(
+      {
+        name: job.name,
+        sourceTopics: sourceTopics(job).filter((topic) => !isRepartitionTopic(topic)),
+        sinkTopics: sinkTopics(job),
+      },
+      workerId,
+      options,
+    );
   }
 
   get runId(): string {

@@ -9,6 +9,9 @@ export class WorkerMetrics {
   readonly registry = new Registry();
   private latest: WorkerStatus | undefined;
   private readonly checkpointSeconds: Histogram<'job'>;
+  private readonly lakeCommitSeconds: Histogram<'job'>;
+  /** Per lake table written: when the last commit with rows for it finished (epoch ms). */
+  private readonly lastLanded = new Map<string, number>();
 
   constructor(readonly job: string) {
     this.registry.setDefaultLabels({ worker: String(process.pid) });
@@ -102,6 +105,25 @@ export class WorkerMetrics {
       buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
       registers: [this.registry],
     });
+    this.lakeCommitSeconds = new Histogram({
+      name: 'bv_lake_commit_seconds',
+      help: 'Time to commit a batch to the lake (rows and the position in one DuckLake transaction)',
+      labelNames: ['job'],
+      buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers: [this.registry],
+    });
+    const landed = this.lastLanded;
+    new Gauge({
+      name: 'bv_lake_freshness_seconds',
+      help: 'Seconds since this worker last committed rows to the lake table',
+      labelNames: ['job', 'table'],
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        const now = Date.now();
+        for (const [table, at] of landed) this.set({ job: self.job, table }, (now - at) / 1000);
+      },
+    });
   }
 
   update(status: WorkerStatus): void {
@@ -110,6 +132,13 @@ export class WorkerMetrics {
 
   observeCheckpoint(millis: number): void {
     this.checkpointSeconds.observe({ job: this.job }, millis / 1000);
+  }
+
+  /** A lake commit of this worker (core's `bv:lake:commit` diagnostics event). */
+  observeLakeCommit(event: { durationMs: number; written: Record<string, number> }): void {
+    this.lakeCommitSeconds.observe({ job: this.job }, event.durationMs / 1000);
+    const now = Date.now();
+    for (const [table, rows] of Object.entries(event.written)) if (rows > 0) this.lastLanded.set(table, now);
   }
 
   /** Serves /metrics; port 0 picks a free one. Resolves to the bound port. */

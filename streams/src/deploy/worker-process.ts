@@ -55,27 +55,32 @@ export async function runWorkerProcess(jobName: string, workerIndex: number): Pr
       .catch((error: unknown) => log.warn({ err: error }, 'status report failed'));
   };
 
-  if (isTransformJob(job)) {
-    try {
-      await job.run({
-        signal: stop.signal,
-        logger: log,
-        workerId: `${job.name}-${workerIndex}-${process.pid}`,
-        report: (status) => report(null, status),
-      });
-    } finally {
-      await reporting;
-      await registry.close();
-    }
-    return;
-  }
-
   const metrics = new WorkerMetrics(job.name);
   // A fixed base port gives worker i the port base + i, so parallel workers never collide; a container, alone on its
   // address, names its exact port (BV_WORKER_METRICS_PORT).
   const exactPort = Number(process.env.BV_WORKER_METRICS_PORT ?? 0);
   const basePort = Number(process.env.BV_JOB_METRICS_PORT ?? 0);
   const { port, server } = await metrics.serve(exactPort > 0 ? exactPort : basePort > 0 ? basePort + workerIndex : 0);
+  // The process runs this one job: every lake commit in it is the job's (a lake sink's or a transform's).
+  const unsubscribeLake = diagnostics.lakeCommit.subscribe((commit) => metrics.observeLakeCommit(commit));
+
+  if (isTransformJob(job)) {
+    try {
+      await job.run({
+        signal: stop.signal,
+        logger: log,
+        workerId: `${job.name}-${workerIndex}-${process.pid}`,
+        report: (status) => report(port, status),
+      });
+    } finally {
+      unsubscribeLake();
+      await reporting;
+      server.close();
+      await registry.close();
+    }
+    return;
+  }
+
   const workerId = `${job.name}-${workerIndex}-${process.pid}`;
   // A span per checkpoint and per lake commit, linked to the traces of the records it made durable.
   const tracing = Tracing.create({ service: `bv-stream-${job.name}` });
@@ -110,6 +115,7 @@ export async function runWorkerProcess(jobName: string, workerIndex: number): Pr
     });
   } finally {
     unsubscribe();
+    unsubscribeLake();
     untrace();
     await tracing.shutdown().catch(() => {});
     await lineage?.close().catch(() => {});
