@@ -2,6 +2,7 @@
  * Device telemetry, by part:
  *   npx tsx bench/telemetry.ts [--part ingest] [--devices 10000] [--readings-per-device 10] [--connections 4]
  *     [--inflight 1000] [--per-message 1] [--batch 2000] [--linger-ms 5] [--receive-maximum 10000]
+ *     [--producers 2]
  * ingest: readings/s from MQTT (QoS 1, Mosquitto of the stack) into Kafka through `bv telemetry bridge` as its own
  *   process: `devices` devices publish `readings-per-device` readings each from `connections` publisher connections
  *   with `inflight` unacknowledged QoS 1 messages each; the rate is readings in Kafka / seconds from the first
@@ -135,6 +136,8 @@ async function ingest(): Promise<void> {
     String(numberArg('linger-ms', 5)),
     '--receive-maximum',
     String(numberArg('receive-maximum', 10_000)),
+    '--producers',
+    String(numberArg('producers', 2)),
   ]);
   const consumer = new Consumer({ clientId: 'bench', bootstrapBrokers: brokers, groupId: `bench-${randomUUID()}` });
   const pids = {
@@ -144,7 +147,7 @@ async function ingest(): Promise<void> {
   };
   console.log(
     `ingest: ${devices} devices x ${perDevice} readings = ${total} readings, ${perMessage} per message, ` +
-      `${connections} publisher connections x ${inflight} in flight; ${cpus().length} vCPU ${cpus()[0]?.model}, ` +
+      `${connections} publisher connections x ${inflight} in flight, ${numberArg('producers', 2)} bridge producers; ${cpus().length} vCPU ${cpus()[0]?.model}, ` +
       `${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}`,
   );
   console.log(`load average (uptime) before: ${load()}`);
