@@ -2,6 +2,7 @@
  * Device telemetry, by part:
  *   npx tsx bench/telemetry.ts [--part ingest] [--devices 10000] [--readings-per-device 10] [--connections 4]
  *     [--inflight 1000] [--per-message 1] [--batch 2000] [--linger-ms 5] [--receive-maximum 10000]
+ *     [--producers 2] [--bridges 1]
  * ingest: readings/s from MQTT (QoS 1, Mosquitto of the stack) into Kafka through `bv telemetry bridge` as its own
  *   process: `devices` devices publish `readings-per-device` readings each from `connections` publisher connections
  *   with `inflight` unacknowledged QoS 1 messages each; the rate is readings in Kafka / seconds from the first
@@ -123,8 +124,11 @@ async function ingest(): Promise<void> {
   const password = randomUUID();
   await setMosquittoUser(settings, tenant, password);
   const topic = `bench.iot-device.${randomUUID().slice(0, 8)}`;
-  const clientId = `bench-${randomUUID().slice(0, 8)}`;
-  const { child: bridge, output: bridgeOutput } = await startBridge(topic, clientId, mqtt, [
+  const group = `bench-${randomUUID().slice(0, 8)}`;
+  // --bridges N > 1: N bridge processes split the devices through a shared subscription ($share/<group>/...).
+  const bridgeCount = numberArg('bridges', 1);
+  const clientIds = Array.from({ length: bridgeCount }, (_, i) => (bridgeCount > 1 ? `${group}-${i}` : group));
+  const options = [
     '--rate',
     '1000000',
     '--burst',
@@ -135,22 +139,28 @@ async function ingest(): Promise<void> {
     String(numberArg('linger-ms', 5)),
     '--receive-maximum',
     String(numberArg('receive-maximum', 10_000)),
-  ]);
+    '--producers',
+    String(numberArg('producers', 2)),
+    ...(bridgeCount > 1 ? ['--share-group', group] : []),
+  ];
+  const bridges: Awaited<ReturnType<typeof startBridge>>[] = [];
+  for (const id of clientIds) bridges.push(await startBridge(topic, id, mqtt, options));
+  const bridgeOutput = () => bridges.map((b) => b.output()).join('\n');
+  const bridgeCpu = () => bridges.reduce((sum, b) => sum + cpuSecondsOf(b.child.pid), 0);
   const consumer = new Consumer({ clientId: 'bench', bootstrapBrokers: brokers, groupId: `bench-${randomUUID()}` });
   const pids = {
-    bridge: bridge.pid,
     mosquitto: componentByName('mosquitto').runningPid(settings),
     kafka: componentByName('kafka').runningPid(settings),
   };
   console.log(
     `ingest: ${devices} devices x ${perDevice} readings = ${total} readings, ${perMessage} per message, ` +
-      `${connections} publisher connections x ${inflight} in flight; ${cpus().length} vCPU ${cpus()[0]?.model}, ` +
+      `${connections} publisher connections x ${inflight} in flight, ${bridgeCount} bridge(s) x ${numberArg('producers', 2)} producers; ${cpus().length} vCPU ${cpus()[0]?.model}, ` +
       `${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}`,
   );
   console.log(`load average (uptime) before: ${load()}`);
   await sleep(1000);
   const before = {
-    bridge: cpuSecondsOf(pids.bridge),
+    bridge: bridgeCpu(),
     mosquitto: cpuSecondsOf(pids.mosquitto),
     kafka: cpuSecondsOf(pids.kafka),
     self: process.cpuUsage(),
@@ -192,7 +202,7 @@ async function ingest(): Promise<void> {
   const seconds = (lastSeen - started) / 1000;
   const self = process.cpuUsage(before.self);
   const cpu = {
-    bridge: cpuSecondsOf(pids.bridge) - before.bridge,
+    bridge: bridgeCpu() - before.bridge,
     mosquitto: cpuSecondsOf(pids.mosquitto) - before.mosquitto,
     kafka: cpuSecondsOf(pids.kafka) - before.kafka,
     publishers: (self.user + self.system) / 1e6,
@@ -212,10 +222,12 @@ async function ingest(): Promise<void> {
     `CPU-bound ceiling on 2 cores at this cost: ${Math.round((2 / cpuTotal) * inKafka)} readings/s (bridge alone on 1 core: ${Math.round(inKafka / cpu.bridge)}/s)`,
   );
   console.log(`load average (uptime) after: ${load()}`);
-  if (stalled) bridge.kill('SIGKILL');
-  else bridge.kill('SIGTERM');
-  await new Promise((resolve) => bridge.once('exit', resolve));
-  await endSession(mqtt, clientId);
+  for (const { child } of bridges) {
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    child.kill(stalled ? 'SIGKILL' : 'SIGTERM');
+    await exited;
+  }
+  for (const id of clientIds) await endSession(mqtt, id);
   await consumer.close();
   const admin = new Admin({ clientId: 'bench', bootstrapBrokers: brokers });
   await admin.deleteTopics({ topics: [topic, `${topic}.dlq`] }).catch(() => undefined);

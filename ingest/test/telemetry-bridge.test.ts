@@ -34,6 +34,9 @@ describe('the MQTT-to-Kafka telemetry bridge', () => {
       topic,
       clientId: `spec-bridge-${randomUUID().slice(0, 8)}`,
       rateLimit: { ratePerSecond: 20, burst: 100 },
+      // Several Kafka producers, one batch in flight each: the order spec below holds across them.
+      producers: 4,
+      maxBatchRecords: 20,
       jwtSecret,
       maxHttpBatch: 50,
     });
@@ -83,6 +86,14 @@ describe('the MQTT-to-Kafka telemetry bridge', () => {
       });
       expect(records[i]?.headers.traceparent).toMatch(new RegExp(`^00-${e.traceId}-[0-9a-f]{16}-01$`));
     }
+    // Each device publishes in seq order on one connection: its readings of a metric are in Kafka in that order.
+    const seqs = new Map<string, number[]>();
+    for (const e of envelopes) {
+      const series = `${e.payload.deviceId}/${e.payload.metric}`;
+      seqs.set(series, [...(seqs.get(series) ?? []), e.payload.seq ?? -1]);
+    }
+    expect(seqs.size).toBe(12 * 2);
+    for (const list of seqs.values()) expect(list).toEqual(Array.from({ length: 20 }, (_, k) => k));
   });
 
   it('dead-letters malformed readings with the reason and keeps the good ones of a batch', async () => {

@@ -90,6 +90,12 @@ export function telemetryCommand(): Command {
     )
     .option('--batch <n>', 'Kafka batch size in records', positiveInt('CLI_BAD_OPTION', '--batch'), 2000)
     .option('--linger-ms <n>', 'how long a Kafka batch waits to fill', positiveInt('CLI_BAD_OPTION', '--linger-ms'), 5)
+    .option(
+      '--producers <n>',
+      'Kafka producers, one batch in flight each (a device always uses the same one; 1-16)',
+      positiveInt('CLI_BAD_OPTION', '--producers'),
+      2,
+    )
     .option('--share-group <name>', 'split the devices over several bridges ($share/<name>/...)')
     .option('--host <host>', 'address of the HTTP endpoint', '127.0.0.1')
     .option(
@@ -108,6 +114,7 @@ export function telemetryCommand(): Command {
         receiveMaximum: number;
         batch: number;
         lingerMs: number;
+        producers: number;
         shareGroup?: string;
         host: string;
         httpPort: number;
@@ -125,6 +132,7 @@ export function telemetryCommand(): Command {
           receiveMaximum: Math.min(options.receiveMaximum, 65_535),
           maxBatchRecords: options.batch,
           lingerMs: options.lingerMs,
+          producers: Math.min(options.producers, 16),
           httpHost: options.host,
           httpPort: options.httpPort,
           ...(options.shareGroup ? { shareGroup: options.shareGroup } : {}),

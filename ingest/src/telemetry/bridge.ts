@@ -19,7 +19,7 @@ export const READINGS_SUBSCRIPTION = 'devices/+/+/readings';
 
 export interface BridgeOptions {
   mqtt: NonNullable<PlatformConfig['mqtt']>;
-  kafka: Pick<WriterOptions, 'bootstrapServers' | 'maxBatchRecords' | 'lingerMs' | 'maxInflightBatches'> &
+  kafka: Pick<WriterOptions, 'bootstrapServers' | 'maxBatchRecords' | 'lingerMs' | 'maxInflightBatches' | 'producers'> &
     Partial<Pick<WriterOptions, 'topic' | 'deadLetterTopic'>>;
   /**
    * The persistent session's client id: a restarted bridge with the same id gets the readings the broker holds for

@@ -23,8 +23,18 @@ export interface WriterOptions {
   maxBatchRecords?: number;
   /** ... or when its first record has waited this long. */
   lingerMs?: number;
-  /** Batches sent and not yet acknowledged by Kafka. */
+  /**
+   * Batches sent and not yet acknowledged by Kafka, per producer. Keep 1: the client numbers an idempotent
+   * producer's records only when a batch is acknowledged, so concurrent sends of one producer are refused
+   * (OUT_OF_ORDER_SEQUENCE_NUMBER).
+   */
   maxInflightBatches?: number;
+  /**
+   * Idempotent producers, each with its own connection and its own batch in flight: a device's records always go
+   * through the same one (chosen by the key's hash), so the order of a device's readings is kept in Kafka while up
+   * to this many batches are in flight at once.
+   */
+  producers?: number;
   topic?: string;
   deadLetterTopic?: string;
   logger?: Logger;
@@ -33,6 +43,15 @@ export interface WriterOptions {
 
 type Message = MessageToProduce<Buffer, Buffer, Buffer, Buffer>;
 type Pending = { messages: Message[]; resolves: (() => void)[] };
+
+/** One producer with its batch being filled and its batches in flight. */
+interface Lane {
+  producer: Producer<Buffer, Buffer, Buffer, Buffer>;
+  pending: Pending;
+  timer: NodeJS.Timeout | undefined;
+  inflight: number;
+  waiting: (() => void)[];
+}
 
 /** Header names, encoded once: records are handed to the producer as bytes, so it serialises nothing per record. */
 const HEADER = {
@@ -48,12 +67,8 @@ const HEADER = {
  * back-off until it succeeds; nothing is acknowledged meanwhile, so the broker keeps the readings.
  */
 export class TelemetryKafkaWriter {
-  private pending: Pending = { messages: [], resolves: [] };
-  private timer: NodeJS.Timeout | undefined;
-  private inflight = 0;
-  private readonly waiting: (() => void)[] = [];
+  private readonly lanes: Lane[];
   private closed = false;
-  private readonly producer: Producer<Buffer, Buffer, Buffer, Buffer>;
   /** The tenant id header's bytes by tenant, and the eventType header's by event type. */
   private readonly encoded = new Map<string, Buffer>();
   private readonly topic: string;
@@ -63,21 +78,32 @@ export class TelemetryKafkaWriter {
   private readonly maxInflight: number;
 
   constructor(private readonly options: WriterOptions) {
-    this.producer = new Producer({
-      clientId: options.clientId ?? 'bv-telemetry-bridge',
-      bootstrapBrokers: options.bootstrapServers,
-      acks: -1,
-      idempotent: true,
-      // Each write is retried here (with the batch): the producer's own retries would reorder nothing but hide time.
-      retries: 3,
-    });
+    const producers = Math.max(1, Math.min(16, options.producers ?? 2));
+    this.lanes = Array.from({ length: producers }, (_, i) => ({
+      producer: new Producer<Buffer, Buffer, Buffer, Buffer>({
+        clientId: `${options.clientId ?? 'bv-telemetry-bridge'}-${i}`,
+        bootstrapBrokers: options.bootstrapServers,
+        acks: -1,
+        idempotent: true,
+        // Each write is retried here (with the batch): the producer's own retries would reorder nothing but hide time.
+        retries: 3,
+      }),
+      pending: { messages: [], resolves: [] },
+      timer: undefined,
+      inflight: 0,
+      waiting: [],
+    }));
     this.topic = options.topic ?? TELEMETRY_TOPIC;
     this.deadLetterTopic = options.deadLetterTopic ?? TELEMETRY_DLQ_TOPIC;
     this.maxBatch = options.maxBatchRecords ?? 2000;
     this.lingerMs = options.lingerMs ?? 5;
-    // One batch in flight: the idempotent producer's sequence numbers stay in order (concurrent sends of one
-    // producer are refused with OUT_OF_ORDER_SEQUENCE_NUMBER), and the next batch fills while Kafka answers.
+    // One batch in flight per producer: its sequence numbers stay in order, and the next batch fills meanwhile.
     this.maxInflight = options.maxInflightBatches ?? 1;
+  }
+
+  /** The lane of a key's hash (the producer's own murmur2, the one that also picks the partition). */
+  private laneOf(hash: number): Lane {
+    return this.lanes[hash % this.lanes.length] as Lane;
   }
 
   /**
@@ -98,19 +124,22 @@ export class TelemetryKafkaWriter {
     const key = Buffer.from(first.key);
     // The producer's own partitioner (murmur2 of the key), run once for the device instead of once per reading.
     const partition = defaultPartitioner({ topic: this.topic }, key);
+    if (!sameDevice) return this.enqueueByKey(records.map((r) => this.readingMessage(r, headers.traceparent)));
     const messages: Message[] = new Array(records.length);
     for (let i = 0; i < records.length; i++) {
       const r = records[i] as ReadingRecord;
-      messages[i] = sameDevice
-        ? { topic: this.topic, partition, key, value: Buffer.from(readingJson(r.envelope)), headers: shared }
-        : {
-            topic: this.topic,
-            key: Buffer.from(r.key),
-            value: Buffer.from(readingJson(r.envelope)),
-            headers: this.headersOf(r, headers.traceparent),
-          };
+      messages[i] = { topic: this.topic, partition, key, value: Buffer.from(readingJson(r.envelope)), headers: shared };
     }
-    return this.enqueue(messages);
+    return this.enqueue(this.laneOf(partition), messages);
+  }
+
+  private readingMessage(r: ReadingRecord, traceparent: string): Message {
+    return {
+      topic: this.topic,
+      key: Buffer.from(r.key),
+      value: Buffer.from(readingJson(r.envelope)),
+      headers: this.headersOf(r, traceparent),
+    };
   }
 
   private headersOf(record: ReadingRecord, traceparent: string): Map<Buffer, Buffer> {
@@ -134,7 +163,9 @@ export class TelemetryKafkaWriter {
 
   /** Resolves when Kafka has the dead letters. */
   writeDeadLetters(rejects: readonly ReadingReject[], context: { key: string; source: string }): Promise<void> {
+    const key = Buffer.from(context.key);
     return this.enqueue(
+      this.laneOf(defaultPartitioner({ topic: this.deadLetterTopic }, key)),
       rejects.map((r) => {
         const headers = new Map<Buffer, Buffer>([
           [Buffer.from(TELEMETRY_DLQ_HEADERS.code), Buffer.from(r.code)],
@@ -146,7 +177,7 @@ export class TelemetryKafkaWriter {
         // A dead letter must fit under the broker's message.max.bytes (1 MiB): keep the first 512 KiB of the body.
         return {
           topic: this.deadLetterTopic,
-          key: Buffer.from(context.key),
+          key,
           value: Buffer.from(r.raw.slice(0, 512 * 1024)),
           headers,
         };
@@ -154,33 +185,45 @@ export class TelemetryKafkaWriter {
     );
   }
 
-  private enqueue(messages: Message[]): Promise<void> {
+  /** Messages of several keys: each goes to its key's lane; resolves when every lane has its share in Kafka. */
+  private enqueueByKey(messages: Message[]): Promise<void> {
+    const byLane = new Map<Lane, Message[]>();
+    for (const message of messages) {
+      const lane = this.laneOf(defaultPartitioner({ topic: message.topic }, message.key));
+      const list = byLane.get(lane);
+      if (list) list.push(message);
+      else byLane.set(lane, [message]);
+    }
+    return Promise.all([...byLane].map(([lane, list]) => this.enqueue(lane, list))).then(() => undefined);
+  }
+
+  private enqueue(lane: Lane, messages: Message[]): Promise<void> {
     if (this.closed) return Promise.reject(new Error('the telemetry writer is closed'));
     if (messages.length === 0) return Promise.resolve();
     return new Promise((resolve) => {
-      for (const message of messages) this.pending.messages.push(message);
-      this.pending.resolves.push(resolve);
-      if (this.pending.messages.length >= this.maxBatch) this.flush();
-      else this.timer ??= setTimeout(() => this.flush(), this.lingerMs);
+      for (const message of messages) lane.pending.messages.push(message);
+      lane.pending.resolves.push(resolve);
+      if (lane.pending.messages.length >= this.maxBatch) this.flush(lane);
+      else lane.timer ??= setTimeout(() => this.flush(lane), this.lingerMs);
     });
   }
 
-  private flush(): void {
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = undefined;
-    if (this.pending.messages.length === 0) return;
-    const batch = this.pending;
-    this.pending = { messages: [], resolves: [] };
-    void this.send(batch);
+  private flush(lane: Lane): void {
+    if (lane.timer) clearTimeout(lane.timer);
+    lane.timer = undefined;
+    if (lane.pending.messages.length === 0) return;
+    const batch = lane.pending;
+    lane.pending = { messages: [], resolves: [] };
+    void this.send(lane, batch);
   }
 
-  private async send(batch: Pending): Promise<void> {
-    while (this.inflight >= this.maxInflight) await new Promise<void>((r) => this.waiting.push(r));
-    this.inflight++;
+  private async send(lane: Lane, batch: Pending): Promise<void> {
+    while (lane.inflight >= this.maxInflight) await new Promise<void>((r) => lane.waiting.push(r));
+    lane.inflight++;
     try {
       for (let attempt = 1; ; attempt++) {
         try {
-          await this.producer.send({ messages: batch.messages });
+          await lane.producer.send({ messages: batch.messages });
           break;
         } catch (error) {
           if (this.closed) throw error;
@@ -195,17 +238,17 @@ export class TelemetryKafkaWriter {
     } catch {
       // closed while Kafka was away: nothing was acknowledged, the broker redelivers to the next bridge
     } finally {
-      this.inflight--;
-      this.waiting.shift()?.();
+      lane.inflight--;
+      lane.waiting.shift()?.();
     }
   }
 
-  /** Sends what is pending and waits for it, then closes the producer. */
+  /** Sends what is pending and waits for it, then closes the producers. */
   async close(): Promise<void> {
-    this.flush();
-    while (this.inflight > 0 || this.waiting.length > 0) await sleep(10);
+    for (const lane of this.lanes) this.flush(lane);
+    while (this.lanes.some((lane) => lane.inflight > 0 || lane.waiting.length > 0)) await sleep(10);
     this.closed = true;
-    await this.producer.close();
+    await Promise.all(this.lanes.map((lane) => lane.producer.close()));
   }
 }
 

@@ -24,6 +24,8 @@ export interface TelemetryServiceOptions {
   receiveMaximum?: number;
   maxBatchRecords?: number;
   lingerMs?: number;
+  /** Idempotent Kafka producers, each with one batch in flight (a device always uses the same one). */
+  producers?: number;
   shareGroup?: string;
   /** HTTP port of the batch endpoint (0: any free one). */
   httpPort?: number;
@@ -72,6 +74,7 @@ export async function startTelemetryService(options: TelemetryServiceOptions): P
       deadLetterTopic: deadLetterTopicOf(topic),
       ...(options.maxBatchRecords ? { maxBatchRecords: options.maxBatchRecords } : {}),
       ...(options.lingerMs !== undefined ? { lingerMs: options.lingerMs } : {}),
+      ...(options.producers ? { producers: options.producers } : {}),
     },
     ...(options.clientId ? { clientId: options.clientId } : {}),
     ...(options.receiveMaximum ? { receiveMaximum: options.receiveMaximum } : {}),
