@@ -49,6 +49,7 @@ export {
   type ProductPriceChangedPayload,
   type ProductUpdatedPayload,
 } from './events/types.js';
+export { type HttpMetricsServer, serveHttpMetrics } from './http-metrics.js';
 export { LineageClient } from './lineage/client.js';
 export { DEPLOYED_RUN_ENV, deployedRunFromEnv, JobRun, LineageEmitter } from './lineage/emitter.js';
 export { inputDataset, newRunId, outputDataset, runEvent } from './lineage/events.js';

@@ -1,17 +1,11 @@
+import { serveHttpMetrics } from '@bitvelocity/core';
 import type { FastifyInstance } from 'fastify';
 import type pg from 'pg';
-import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import { Counter, collectDefaultMetrics, Gauge, Registry } from 'prom-client';
 
 /** The services' Prometheus metrics; one registry per app instance (no global state). */
 export class ServiceMetrics {
   readonly registry = new Registry();
-  readonly requestDuration = new Histogram({
-    name: 'bv_http_request_duration_seconds',
-    help: 'HTTP request duration by route and status',
-    labelNames: ['method', 'route', 'status'] as const,
-    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
-    registers: [this.registry],
-  });
   readonly outboxEvents = new Counter({
     name: 'bv_outbox_events_total',
     help: 'Events written to the outbox, by event type',
@@ -108,16 +102,8 @@ export class ServiceMetrics {
     );
   }
 
+  /** The HTTP latency histogram and GET /metrics on `app`. */
   register(app: FastifyInstance): void {
-    app.addHook('onResponse', async (request, reply) => {
-      this.requestDuration.observe(
-        { method: request.method, route: request.routeOptions.url ?? 'unknown', status: String(reply.statusCode) },
-        reply.elapsedTime / 1000,
-      );
-    });
-    app.get('/metrics', { schema: { hide: true } }, async (_request, reply) => {
-      reply.header('content-type', this.registry.contentType);
-      return this.registry.metrics();
-    });
+    serveHttpMetrics(app, this.registry);
   }
 }

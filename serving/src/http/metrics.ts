@@ -1,5 +1,6 @@
+import { serveHttpMetrics } from '@bitvelocity/core';
 import type { FastifyInstance } from 'fastify';
-import { collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import { collectDefaultMetrics, Gauge, Registry } from 'prom-client';
 import type { Freshness } from './freshness.js';
 
 /**
@@ -12,13 +13,6 @@ import type { Freshness } from './freshness.js';
 export function registerServingMetrics(app: FastifyInstance, freshness: { read(): Promise<Freshness> }): Registry {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'bv_serve_' });
-  const duration = new Histogram({
-    name: 'bv_http_request_duration_seconds',
-    help: 'HTTP request duration by route and status',
-    labelNames: ['method', 'route', 'status'] as const,
-    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
-    registers: [registry],
-  });
   // One freshness read per scrape, shared by the gauges (prom-client collects them one after the other).
   let reading: Promise<Freshness | undefined> | undefined;
   const read = () => {
@@ -87,15 +81,6 @@ export function registerServingMetrics(app: FastifyInstance, freshness: { read()
       }
     },
   });
-  app.addHook('onResponse', async (request, reply) => {
-    duration.observe(
-      { method: request.method, route: request.routeOptions.url ?? 'unknown', status: String(reply.statusCode) },
-      reply.elapsedTime / 1000,
-    );
-  });
-  app.get('/metrics', { schema: { hide: true } }, async (_request, reply) => {
-    reply.header('content-type', registry.contentType);
-    return registry.metrics();
-  });
+  serveHttpMetrics(app, registry);
   return registry;
 }
